@@ -1,0 +1,138 @@
+"""The parity gate: each ONNX variant against sentence-transformers on a fixed probe set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scripts.records import DEFAULT_TEXT_TEMPLATE, SAMPLE_FILE, read_records, record_text
+
+TOP_K = 10
+# Thresholds per variant: (figure, comparison, bound). fp16 is gated only where CUDA runs it.
+THRESHOLDS: dict[str, list[tuple[str, str, float]]] = {
+    "fp32": [("min_cosine", ">=", 0.99999)],
+    "optimized": [("min_cosine", ">=", 0.99999)],
+    "int8": [("mean_cosine", ">=", 0.99), ("mean_top10_overlap", ">=", 0.90)],
+    "fp16": [("min_cosine", ">=", 0.999)],
+}
+
+_LONG = (
+    "Neural search finds documents by meaning rather than by shared words. A sentence encoder maps "
+    "each text to a vector, and a vector database such as Qdrant returns the nearest vectors to the "
+    "query's vector, optionally filtered by payload fields like the city of a startup. "
+)
+# Written for this gate (no dataset copied): the edge cases the issue names, plus everyday queries.
+BUILTIN_PROBES = [
+    "",
+    "word",
+    "a",
+    "   leading and trailing spaces   ",
+    "Café crème brûlée à Paris: naïve façade, jalapeño, smørrebrød, Zürich, São Paulo",
+    "🚀 Startup launching rockets 🛰️ to the moon 🌕 with AI 🤖",
+    "東京のスタートアップがAIで物流を改善する",
+    "深度学习 语义搜索 向量数据库",
+    "Поиск стартапов по смыслу, а не по ключевым словам",
+    "بحث دلالي عن الشركات الناشئة",
+    _LONG * 12,  # far beyond 256 tokens
+    ("token " * 600).strip(),  # beyond 512 positions if untruncated
+    "vegan food delivery in berlin",
+    "fintech payments for small businesses",
+    "machine learning platform for hospitals",
+    "online marketplace for used cars",
+    "social network for pet owners",
+    "cloud security monitoring",
+    "mobile app for learning languages",
+    "renewable energy startup solar panels",
+    "real estate rental platform",
+    "video game studio in London",
+    "e-commerce fashion personalization",
+    "crowdfunding for artists and musicians",
+    "developer tools for continuous integration",
+    "A platform that connects freelance designers with small companies looking for logos and branding.",
+    "We build drones that inspect wind turbines and power lines, reducing maintenance costs.",
+    "An app that tracks your sleep and suggests better bedtime routines using your phone's sensors.",
+    "Blockchain-based supply chain tracking for coffee farmers and roasters.",
+    "Online tutoring marketplace matching students with certified math and science teachers.",
+    "Restaurant reservation software with table management and customer loyalty programs.",
+    "HR software for onboarding, payroll and benefits in one dashboard.",
+    "Telemedicine service for rural patients to consult specialists over video calls.",
+    "3D printing service for custom prosthetics and orthopedic devices.",
+    "Open-source database for storing and searching vectors at scale.",
+    "Ride sharing for commuters who live in the suburbs and work downtown.",
+    "Analytics for e-mail marketing campaigns: open rates, clicks and A/B tests.",
+    "Smart thermostat that learns your schedule and saves energy.",
+    "Recipe recommendations based on what is left in your fridge.",
+    "Legal document automation for contracts, NDAs and incorporation papers.",
+]
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    texts: list[str]
+    description: str
+
+
+def load_probes(sample_file: Path | None = SAMPLE_FILE) -> ProbeSet:
+    """Built-in probes plus, when the file exists, the startups sample texts (alt + ". " + description)."""
+    texts = list(BUILTIN_PROBES)
+    if sample_file is not None and Path(sample_file).is_file():
+        records, _ = read_records(sample_file)
+        texts += [record_text(r.data, DEFAULT_TEXT_TEMPLATE) for r in records]
+        return ProbeSet(texts, f"{len(BUILTIN_PROBES)} built-in probes + {len(records)} texts of {Path(sample_file).name}")
+    return ProbeSet(texts, f"{len(BUILTIN_PROBES)} built-in probes only ({sample_file} not found)")
+
+
+def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = TOP_K) -> float:
+    """Mean share of each text's k nearest neighbours (itself excluded) that both embeddings agree on."""
+    k = min(k, len(reference) - 1)
+    if k < 1:
+        return 1.0
+
+    def neighbours(vectors: np.ndarray) -> np.ndarray:
+        scores = vectors @ vectors.T
+        np.fill_diagonal(scores, -np.inf)
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+    ref, cand = neighbours(reference), neighbours(candidate)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ref, cand)]))
+
+
+def figures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    norms = np.linalg.norm(candidate, axis=1) * np.linalg.norm(reference, axis=1)
+    cosine = np.sum(reference * candidate, axis=1) / np.maximum(norms, 1e-12)
+    return {
+        "max_abs_diff": float(np.max(np.abs(reference - candidate))),
+        "min_cosine": float(np.min(cosine)),
+        "mean_cosine": float(np.mean(cosine)),
+        "mean_top10_overlap": top_k_overlap(reference, candidate),
+    }
+
+
+def failures(variant: str, measured: dict[str, float]) -> list[str]:
+    """Each threshold this variant misses, named with variant, figure, value and bound."""
+    missed = []
+    for name, op, bound in THRESHOLDS.get(variant, []):
+        value = measured[name]
+        ok = value >= bound if op == ">=" else value <= bound
+        if not ok:  # NaN fails too
+            missed.append(f"{variant}: {name} = {value:.6f}, needs {op} {bound}")
+    return missed
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    header = f"{'variant':<10} {'max_abs_diff':>12} {'min_cos':>9} {'mean_cos':>9} {'top10':>6} {'MB':>6}  gate"
+    lines = [header, "-" * len(header)]
+    for variant, row in rows.items():
+        parity = row["parity"]
+        size = row.get("bytes", 0) / 1e6
+        if isinstance(parity, str):
+            lines.append(f"{variant:<10} {parity}  ({size:.1f} MB)")
+            continue
+        verdict = "FAIL" if row.get("failures") else "pass"
+        lines.append(
+            f"{variant:<10} {parity['max_abs_diff']:>12.2e} {parity['min_cosine']:>9.6f} {parity['mean_cosine']:>9.6f} "
+            f"{parity['mean_top10_overlap']:>6.3f} {size:>6.1f}  {verdict}"
+        )
+    return "\n".join(lines)

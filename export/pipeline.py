@@ -1,0 +1,237 @@
+"""export -> variants -> parity gate -> manifest, written atomically into the output directory."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from export import convert, parity
+from export.source import ModelSource, resolve_source, sha256_file
+
+
+class ExportError(RuntimeError):
+    """Bad input or environment: exit status 2."""
+
+
+class ParityError(RuntimeError):
+    """A variant missed its parity threshold: exit status 1. Nothing was written."""
+
+
+@contextlib.contextmanager
+def quiet():
+    """Mute third-party chatter (onnxruntime's fusion and quantization tools print and log a lot of
+    expected warnings, e.g. 'no gpu for optimization' when building the fp16 graph on a CPU host)."""
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    levels = [(lg, lg.level) for lg in loggers]
+    for lg, _ in levels:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in levels:
+            lg.setLevel(level)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def prepare_output(out: Path) -> Path:
+    """Check the destination and make a staging directory beside it (same filesystem, so the
+    final rename is atomic). Refuses to replace a directory that is not an earlier export."""
+    out = out.expanduser().absolute()
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out '{out}' exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise ExportError(f"--out '{out}' is a non-empty directory that is not an earlier export; refusing to replace it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write to --out '{out}': {exc.strerror or exc}") from exc
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Swap the finished staging directory into place; an earlier export is replaced whole."""
+    out = out.expanduser().absolute()
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _reference_embeddings(source: ModelSource, texts: list[str]):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(source.directory), device="cpu")
+    return model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+
+
+def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeSet, reference, files: dict[str, str]) -> dict:
+    from handler.encoder import CUDA, Encoder, resolve_device
+    import onnxruntime
+
+    results = {}
+    for variant, file_name in files.items():
+        device = "cpu"
+        if variant == "fp16" and CUDA in onnxruntime.get_available_providers():
+            device = resolve_device("cuda", onnxruntime.get_available_providers())
+        encoder = Encoder(staging / file_name, tokenizer_file, device=device, batch_size=32, variant=variant)
+        measured = parity.figures(reference, encoder.embed(probes.texts))
+        measured["provider"] = encoder.provider
+        if variant == "fp32":
+            # Batch invariance: the same texts, unsorted and in one big mixed-length batch.
+            mixed = Encoder(staging / file_name, tokenizer_file, batch_size=len(probes.texts)).embed(probes.texts, sort_by_length=False)
+            measured["batch_invariance_max_abs_diff"] = float(abs(mixed - encoder.embed(probes.texts)).max())
+        if variant == "fp16" and encoder.provider != CUDA:
+            measured["note"] = "measured on CPUExecutionProvider; CUDA not verified here (no GPU)"
+        results[variant] = measured
+    return results
+
+
+def _probe_feeds(tokenizer_file: Path, texts: list[str]) -> list[dict]:
+    from tokenizers import Tokenizer
+    import numpy as np
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    feeds = []
+    # A query-sized workload: two small batches of everyday probe sentences and one short query.
+    for start in (12, 20):
+        batch = tokenizer.encode_batch(texts[start : start + 8])
+        feeds.append({
+            "input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64),
+        })
+    feeds.append({"input_ids": np.array([[101, 7570, 2833, 102]], dtype=np.int64), "attention_mask": np.ones((1, 4), dtype=np.int64)})
+    return feeds
+
+
+def run_export(out: Path, model: str | None = None, probe_file: Path | None = parity.SAMPLE_FILE) -> dict:
+    """Export, build variants, gate them against sentence-transformers, write the manifest.
+
+    Returns the manifest. Raises ExportError for bad input and ParityError for a failed gate;
+    in both cases `out` is left as it was.
+    """
+    started = time.perf_counter()
+    try:
+        source = resolve_source(model)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    staging = prepare_output(out)
+    try:
+        _say(f"source: {source.requested} ({source.directory}), weights sha256 {source.weights_sha256[:12]}…"
+             + (" = official revision" if source.official else ""))
+        files = dict(convert.VARIANT_FILES)
+        details: dict[str, dict] = {v: {} for v in files}
+        with tempfile.TemporaryDirectory(prefix="export-work-") as work:
+            _say("[1/5] exporting fp32 ONNX with optimum (pooling + normalization in the graph)")
+            with quiet():
+                convert.export_fp32(source.directory, staging / files["fp32"], Path(work))
+        tokenizer_info = convert.write_tokenizer(source.directory, staging / "tokenizer.json", source.max_seq_length)
+        tokenizer_file = staging / "tokenizer.json"
+        _say("[2/5] onnxruntime transformer fusions (optimized fp32)")
+        with quiet():
+            convert.optimize_fp32(source.directory, staging / files["fp32"], staging / files["optimized"])
+        details["optimized"]["method"] = "onnxruntime transformer fusions (attention, embed+LayerNorm, bias+GELU), opt_level 1"
+        _say("[3/5] int8 quantization (per-channel, sensitive nodes kept fp32)")
+        with quiet():
+            details["int8"].update(convert.quantize_int8(staging / files["optimized"], staging / files["int8"]))
+        _say("[4/5] fp16 variant for CUDA")
+        with quiet():
+            details["fp16"].update(convert.convert_fp16(source.directory, staging / files["fp32"], staging / files["fp16"]))
+
+        probes = parity.load_probes(probe_file)
+        feeds = _probe_feeds(tokenizer_file, probes.texts)
+        plain_ms = convert.median_latency_ms(staging / files["fp32"], feeds)
+        fused_ms = convert.median_latency_ms(staging / files["optimized"], feeds)
+        speed = {"plain_fp32_ms": round(plain_ms, 2), "optimized_fp32_ms": round(fused_ms, 2), "workload": f"{len(feeds)} probe batches, CPU"}
+        if fused_ms >= plain_ms:
+            # Not faster here: not worth shipping. int8 was still built from it (fused int8 is faster).
+            _say(f"optimized fp32 {fused_ms:.1f} ms >= plain {plain_ms:.1f} ms: not kept")
+            (staging / files.pop("optimized")).unlink()
+            details.pop("optimized")
+        else:
+            _say(f"optimized fp32 {fused_ms:.1f} ms < plain {plain_ms:.1f} ms: kept")
+            details["optimized"]["speed"] = speed
+
+        _say("[5/5] parity gate against sentence-transformers")
+        with quiet():
+            reference = _reference_embeddings(source, probes.texts)
+        measured = _measure_variants(staging, tokenizer_file, probes, reference, files)
+
+        rows, failed = {}, []
+        for variant, file_name in files.items():
+            path = staging / file_name
+            missed = parity.failures(variant, measured[variant])
+            if variant == "fp32" and measured[variant]["batch_invariance_max_abs_diff"] > 1e-5:
+                missed.append(f"fp32: batch_invariance_max_abs_diff = {measured[variant]['batch_invariance_max_abs_diff']:.2e}, needs <= 1e-05")
+            failed += missed
+            rows[variant] = {
+                "file": file_name,
+                "bytes": path.stat().st_size,
+                "sha256": sha256_file(path),
+                "parity": measured[variant],
+                "thresholds": {name: f"{op} {bound}" for name, op, bound in parity.THRESHOLDS.get(variant, [])},
+                **details[variant],
+            }
+        table = parity.format_table({v: {**r, "failures": [m for m in failed if m.startswith(v + ":")]} for v, r in rows.items()})
+        print(f"parity on {probes.description} (reference: sentence-transformers {_version('sentence-transformers')})")
+        print(table, flush=True)
+        if failed:
+            raise ParityError("parity gate failed: " + "; ".join(failed))
+
+        manifest = {
+            "format": 1,
+            "model": {
+                "source": source.requested,
+                "weights_sha256": source.weights_sha256,
+                "official_weights": source.official,
+                "dim": int(convert._model_config(source.directory)["hidden_size"]),
+                "max_seq_length": source.max_seq_length,
+                "output": convert.OUTPUT_NAME,
+                "inputs": ["input_ids", "attention_mask"],
+                "pooling": "mean over attention mask, then L2 normalization (inside the graph)",
+            },
+            "tokenizer": tokenizer_info["file"],
+            "tokenizer_settings": tokenizer_info,
+            "versions": {
+                "opset": convert.OPSET,
+                "python": platform.python_version(),
+                **{pkg: _version(pkg) for pkg in ("onnx", "onnxruntime", "transformers", "optimum", "optimum-onnx", "sentence-transformers", "torch", "tokenizers")},
+            },
+            "defaults": {"cpu": "int8", "cuda": "fp16"},
+            "probe_set": probes.description,
+            "variants": rows,
+            "export_seconds": round(time.perf_counter() - started, 1),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        publish(staging, out)
+        staging = None
+        _say(f"export written to {out.expanduser().absolute()} in {manifest['export_seconds']} s")
+        return manifest
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)

