@@ -1,0 +1,83 @@
+"""Every setting of the service and the scripts, read from environment variables in one place.
+
+README.md documents each variable; tests/test_config.py checks README and this table agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+# name: (default, description)
+ENV: dict[str, tuple[str, str]] = {
+    "MODEL_DIR": ("model", "export directory (manifest.json, tokenizer.json, *.onnx)"),
+    "EMBED_VARIANT": ("int8", "model variant the service embeds queries with (int8, fp32, fp16)"),
+    "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = onnxruntime's default (one per core)"),
+    "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at QDRANT_PATH"),
+    "QDRANT_API_KEY": ("", "API key for QDRANT_URL (on Lambda: from SSM, see template.yaml)"),
+    "QDRANT_PATH": ("qdrant_storage", "directory of the embedded Qdrant Edge collections"),
+    "QDRANT_TIMEOUT": ("5", "seconds before a Qdrant server request counts as failed (503)"),
+    "COLLECTION_NAME": ("startups", "Qdrant collection"),
+    "QUERY_MAX_CHARS": ("1000", "longest accepted q, in characters (longer: 422)"),
+    "LOG_LEVEL": ("INFO", "log level of the service's logger"),
+    "HOST": ("0.0.0.0", "address `python -m handler` listens on"),
+    "PORT": ("8000", "port `python -m handler` listens on"),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _get(name: str) -> str:
+    return os.environ.get(name, ENV[name][0]).strip()
+
+
+def _number(name: str, kind=int, minimum: float = 0):
+    raw = _get(name)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a {kind.__name__}") from None
+    if value < minimum:
+        raise ConfigError(f"environment variable {name}={raw!r} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: str
+    embed_variant: str
+    ort_threads: int
+    qdrant_url: str
+    qdrant_api_key: str
+    qdrant_path: str
+    qdrant_timeout: float
+    collection_name: str
+    query_max_chars: int
+    log_level: str
+    host: str
+    port: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model_dir=_get("MODEL_DIR"),
+            embed_variant=_get("EMBED_VARIANT"),
+            ort_threads=_number("ORT_THREADS"),
+            qdrant_url=_get("QDRANT_URL"),
+            qdrant_api_key=_get("QDRANT_API_KEY"),
+            qdrant_path=_get("QDRANT_PATH"),
+            qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
+            collection_name=_get("COLLECTION_NAME") or "startups",
+            query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
+            log_level=_get("LOG_LEVEL").upper() or "INFO",
+            host=_get("HOST"),
+            port=_number("PORT", int, 1),
+        )
+
+    def public(self) -> dict:
+        """The settings without secrets, for logs and /health."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["qdrant_api_key"] = "***" if self.qdrant_api_key else ""
+        return shown

@@ -1,0 +1,307 @@
+"""One small storage interface, two backends: embedded Qdrant Edge, or a Qdrant server.
+
+Each backend's client library is imported only when that backend is opened:
+`import qdrant_client` costs about 1.4 s, `import qdrant_edge` about 0.02 s.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+CITY_FIELD = "city"
+TEXT_FIELD = "description"
+DISTANCE = "Cosine"
+
+
+class StorageError(RuntimeError):
+    """Base class: something is wrong with the vector store."""
+
+
+class StorageUnavailable(StorageError):
+    """Qdrant cannot be reached or did not answer in time (transient: retry, or 503)."""
+
+
+class CollectionMissing(StorageError):
+    """The collection does not exist yet."""
+
+
+class CollectionMismatch(StorageError):
+    """The collection exists with another vector size or distance."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float | None  # None for text mode: a full-text match has no similarity score
+    payload: dict
+
+
+@dataclass(frozen=True)
+class PointData:
+    id: str  # UUID string
+    vector: np.ndarray
+    payload: dict
+
+
+class Storage(Protocol):
+    backend: str
+    collection: str
+
+    def collection_info(self) -> dict | None: ...
+    def ensure_collection(self, dim: int) -> bool: ...
+    def check_collection(self, dim: int) -> int: ...
+    def upsert(self, points: Sequence[PointData]) -> None: ...
+    def finish_upload(self) -> None: ...
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]: ...
+    def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]: ...
+    def count(self, ids: Sequence[str] | None = None) -> int: ...
+    def close(self) -> None: ...
+
+
+def _mismatch_message(collection: str, where: str, info: dict, dim: int) -> str:
+    return (
+        f"collection '{collection}' at {where} holds {info['dim']}-dim {info['distance']} vectors, "
+        f"but the model makes {dim}-dim {DISTANCE} vectors; use another COLLECTION_NAME or delete the collection "
+        "(it is never recreated automatically)"
+    )
+
+
+def _missing_message(collection: str, where: str) -> str:
+    return (
+        f"collection '{collection}' does not exist at {where}; load it with "
+        "`python -m scripts.embed ...` then `python -m scripts.upload ...` (see README)"
+    )
+
+
+class EdgeStorage:
+    """Qdrant Edge: Qdrant's own engine in-process, one shard directory per collection."""
+
+    backend = "qdrant-edge"
+
+    def __init__(self, path: str | Path, collection: str) -> None:
+        import qdrant_edge
+
+        self._q = qdrant_edge
+        self.collection = collection
+        self.root = Path(path)
+        self.shard_dir = self.root / collection
+        self.where = f"QDRANT_PATH={self.root}"
+        self._shard = None
+
+    # -- collection -------------------------------------------------------------------------------
+    def collection_info(self) -> dict | None:
+        config_file = self.shard_dir / "edge_config.json"
+        if not config_file.is_file():
+            return None
+        vector = json.loads(config_file.read_text()).get("vectors", {}).get("", {})
+        return {"dim": vector.get("size"), "distance": vector.get("distance")}
+
+    def _open(self):
+        if self._shard is None:
+            try:
+                self._shard = self._q.EdgeShard.load(str(self.shard_dir))
+            except Exception as exc:  # qdrant_edge raises plain Exception with the engine's message
+                raise StorageError(f"cannot open Qdrant Edge collection at {self.shard_dir}: {exc}") from exc
+        return self._shard
+
+    def ensure_collection(self, dim: int) -> bool:
+        """Create the collection (and its payload indexes) when absent. True if created."""
+        info = self.collection_info()
+        if info is not None:
+            if info["dim"] != dim or info["distance"] != DISTANCE:
+                raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+            self._open()
+            return False
+        q = self._q
+        config = q.EdgeConfig(vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._shard = q.EdgeShard.create(str(self.shard_dir), config)
+        self._shard.update(q.UpdateOperation.create_field_index(CITY_FIELD, q.PayloadSchemaType.Keyword))
+        self._shard.update(
+            q.UpdateOperation.create_field_index(TEXT_FIELD, q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True))
+        )
+        return True
+
+    def check_collection(self, dim: int) -> int:
+        info = self.collection_info()
+        if info is None:
+            raise CollectionMissing(_missing_message(self.collection, self.where))
+        if info["dim"] != dim or info["distance"] != DISTANCE:
+            raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+        return self.count()
+
+    # -- data -------------------------------------------------------------------------------------
+    def upsert(self, points: Sequence[PointData]) -> None:
+        q = self._q
+        batch = [q.Point(p.id, p.vector.tolist(), p.payload) for p in points]
+        self._open().update(q.UpdateOperation.upsert_points(batch))
+
+    def finish_upload(self) -> None:
+        """Build the HNSW index and merge segments, then persist: searches are fast from the first one."""
+        shard = self._open()
+        shard.optimize()
+        shard.flush()
+
+    def _filter(self, city: str | None, text: str | None = None):
+        q = self._q
+        must = []
+        if city is not None:
+            must.append(q.FieldCondition(key=CITY_FIELD, match=q.MatchValue(city)))
+        if text is not None:
+            must.append(q.FieldCondition(key=TEXT_FIELD, match=q.MatchText(text)))
+        return q.Filter(must=must) if must else None
+
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
+        q = self._q
+        request = q.QueryRequest(
+            limit=limit, query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()), with_payload=True, filter=self._filter(city)
+        )
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._open().query(request)]
+
+    def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
+        q = self._q
+        request = q.QueryRequest(limit=limit, with_payload=True, filter=self._filter(city, text))
+        return [Hit(str(p.id), None, p.payload or {}) for p in self._open().query(request)]
+
+    def count(self, ids: Sequence[str] | None = None) -> int:
+        q = self._q
+        flt = q.Filter(must=[q.HasIdCondition(set(ids))]) if ids is not None else None
+        return int(self._open().count(q.CountRequest(exact=True, filter=flt)))
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+
+
+class ServerStorage:
+    """A Qdrant server over HTTP through qdrant-client."""
+
+    backend = "qdrant-server"
+
+    def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0) -> None:
+        try:
+            from qdrant_client import QdrantClient, models
+        except ImportError as exc:  # pragma: no cover - qdrant-client is a base dependency
+            raise StorageError("QDRANT_URL is set but qdrant-client is not installed: pip install qdrant-client") from exc
+        self._models = models
+        self.collection = collection
+        self.url = url
+        self.where = f"QDRANT_URL={url}"
+        self.timeout = timeout
+        # check_compatibility=False: no version round-trip at start (it is a cold-start cost on Lambda).
+        self._client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
+
+    def _call(self, what: str, fn: Callable[[], Any]):
+        """Run a client call, turning transport failures into StorageUnavailable."""
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        try:
+            return fn()
+        except UnexpectedResponse as exc:
+            if exc.status_code == 404:
+                raise CollectionMissing(_missing_message(self.collection, self.where)) from exc
+            if exc.status_code in (429, 500, 502, 503, 504):
+                raise StorageUnavailable(f"Qdrant at {self.url} answered {exc.status_code} to {what}") from exc
+            raise StorageError(f"Qdrant at {self.url} refused {what}: {exc.status_code} {exc.reason_phrase}") from exc
+        except (ResponseHandlingException, OSError, TimeoutError) as exc:
+            raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # httpx errors that qdrant-client lets through
+            if type(exc).__module__.startswith(("httpx", "httpcore")):
+                raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {type(exc).__name__}: {exc}") from exc
+            raise
+
+    def collection_info(self) -> dict | None:
+        if not self._call("collection_exists", lambda: self._client.collection_exists(self.collection)):
+            return None
+        params = self._call("get_collection", lambda: self._client.get_collection(self.collection)).config.params.vectors
+        if isinstance(params, dict):  # named vectors: not ours
+            return {"dim": None, "distance": f"named vectors {sorted(params)}"}
+        return {"dim": params.size, "distance": params.distance.value if hasattr(params.distance, "value") else str(params.distance)}
+
+    def ensure_collection(self, dim: int) -> bool:
+        m = self._models
+        info = self.collection_info()
+        if info is not None:
+            if info["dim"] != dim or info["distance"] != DISTANCE:
+                raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+            return False
+        self._call("create_collection", lambda: self._client.create_collection(self.collection, vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE)))
+        self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, CITY_FIELD, m.PayloadSchemaType.KEYWORD, wait=True))
+        text_index = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True)
+        self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, TEXT_FIELD, text_index, wait=True))
+        return True
+
+    def check_collection(self, dim: int) -> int:
+        info = self.collection_info()
+        if info is None:
+            raise CollectionMissing(_missing_message(self.collection, self.where))
+        if info["dim"] != dim or info["distance"] != DISTANCE:
+            raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+        return self.count()
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        m = self._models
+        structs = [m.PointStruct(id=p.id, vector=p.vector.tolist(), payload=p.payload) for p in points]
+        self._call("upsert", lambda: self._client.upsert(self.collection, points=structs, wait=True))
+
+    def finish_upload(self) -> None:
+        pass  # the server indexes in the background
+
+    def _filter(self, city: str | None, text: str | None = None):
+        m = self._models
+        must = []
+        if city is not None:
+            must.append(m.FieldCondition(key=CITY_FIELD, match=m.MatchValue(value=city)))
+        if text is not None:
+            must.append(m.FieldCondition(key=TEXT_FIELD, match=m.MatchText(text=text)))
+        return m.Filter(must=must) if must else None
+
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
+        vector = np.asarray(vector, dtype=np.float32).tolist()
+        response = self._call(
+            "query_points",
+            lambda: self._client.query_points(self.collection, query=vector, query_filter=self._filter(city), limit=limit, with_payload=True),
+        )
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
+        records, _ = self._call(
+            "scroll", lambda: self._client.scroll(self.collection, scroll_filter=self._filter(city, text), limit=limit, with_payload=True)
+        )
+        return [Hit(str(r.id), None, r.payload or {}) for r in records]
+
+    def count(self, ids: Sequence[str] | None = None) -> int:
+        m = self._models
+        flt = m.Filter(must=[m.HasIdCondition(has_id=list(ids))]) if ids is not None else None
+        return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_storage(settings) -> Storage:
+    """The backend the settings select: a server when QDRANT_URL is set, else embedded Qdrant Edge."""
+    if settings.qdrant_url:
+        return ServerStorage(settings.qdrant_url, settings.collection_name, settings.qdrant_api_key, settings.qdrant_timeout)
+    return EdgeStorage(settings.qdrant_path, settings.collection_name)
+
+
+def with_retries(fn: Callable[[], Any], *, attempts: int = 5, base_delay: float = 0.5, on_retry: Callable[[int, Exception], None] | None = None):
+    """Retry transient failures (StorageUnavailable) with exponential backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except StorageUnavailable as exc:
+            if attempt == attempts:
+                raise
+            if on_retry:
+                on_retry(attempt, exc)
+            time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))

@@ -1,0 +1,147 @@
+"""Upload embedded records into Qdrant: embedded Qdrant Edge by default, a server when QDRANT_URL is set.
+
+    python -m scripts.upload --input FILE --vectors DIR [--collection startups] [--batch-size N]
+
+Idempotent: a record's point id is derived from its content, so uploading again overwrites the
+same points instead of adding duplicates. Exit status: 0 uploaded and counted; 2 bad arguments
+or input; 1 Qdrant failed (unreachable after retries, wrong collection, count mismatch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from scripts.embed import UsageError, file_sha256
+from scripts.records import read_records
+
+# Fixed namespace: the same record gets the same point id on every run and every machine.
+POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
+
+
+def point_id(record: dict) -> str:
+    return str(uuid.uuid5(POINT_ID_NAMESPACE, json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))))
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_embedded(input_path: Path, vectors_dir: Path):
+    """The (line, record, vector) triples of an embed run, checked against the input file."""
+    report_file = vectors_dir / "report.json"
+    if not report_file.is_file():
+        raise UsageError(f"--vectors '{vectors_dir}' has no report.json: run `python -m scripts.embed --out {vectors_dir}` first (or let it finish)")
+    report = json.loads(report_file.read_text())
+    if not input_path.is_file():
+        raise UsageError(f"--input '{input_path}' does not exist or is not a file")
+    if file_sha256(input_path) != report["input_sha256"]:
+        raise UsageError(f"--input '{input_path}' is not the file these vectors were made from ({report['input']}, sha256 {report['input_sha256'][:12]}…); embed it again")
+    vectors = np.load(vectors_dir / "vectors.npy")
+    lines = np.load(vectors_dir / "lines.npy")
+    if len(vectors) != len(lines) or len(vectors) != report["embedded"]:
+        raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {report['embedded']}")
+    records, _ = read_records(input_path, report["template"])
+    by_line = {r.line: r.data for r in records}
+    missing = [int(n) for n in lines if int(n) not in by_line]
+    if missing:
+        raise UsageError(f"lines {missing[:5]} of '{input_path}' have vectors but are not valid records any more")
+    return report, [(int(n), by_line[int(n)]) for n in lines], vectors
+
+
+def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retries: int = 5) -> dict:
+    from handler.storage import PointData, with_retries
+
+    started = time.perf_counter()
+    created = storage.ensure_collection(int(vectors.shape[1]))
+    points, seen = [], {}
+    duplicates = []
+    for (line, record), vector in zip(items, vectors):
+        pid = point_id(record)
+        if pid in seen:
+            duplicates.append((line, seen[pid]))
+            continue
+        seen[pid] = line
+        points.append(PointData(pid, vector, record))
+    for start in range(0, len(points), batch_size):
+        batch = points[start : start + batch_size]
+        with_retries(
+            lambda: storage.upsert(batch),
+            attempts=retries,
+            on_retry=lambda attempt, exc: _say(f"upsert of points {start}..{start + len(batch) - 1} failed ({exc}); retry {attempt}/{retries - 1}"),
+        )
+    upserted = time.perf_counter()
+    storage.finish_upload()
+    indexed = time.perf_counter()
+    counted = with_retries(lambda: storage.count(list(seen)), attempts=retries)
+    return {
+        "collection": storage.collection,
+        "backend": storage.backend,
+        "created": created,
+        "points": len(points),
+        "duplicates": duplicates,
+        "counted": counted,
+        "collection_total": storage.count(),
+        "upsert_seconds": round(upserted - started, 2),
+        "index_seconds": round(indexed - upserted, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from handler.config import ConfigError, Settings
+    from handler.storage import StorageError, open_storage
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, type=Path, help="the JSON-lines file that was embedded")
+    parser.add_argument("--vectors", required=True, type=Path, help="the output directory of scripts.embed")
+    parser.add_argument("--collection", default=settings.collection_name, help="collection name (default: $COLLECTION_NAME or %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request")
+    args = parser.parse_args(argv)
+    settings = replace(settings, collection_name=args.collection)
+
+    try:
+        if args.batch_size < 1:
+            raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+        report, items, vectors = load_embedded(args.input, args.vectors)
+        storage = open_storage(settings)
+        target = storage.where
+        _say(f"uploading {len(items)} points into '{args.collection}' ({storage.backend}, {target})")
+        try:
+            result = upload(storage, items, vectors, batch_size=args.batch_size)
+        finally:
+            storage.close()
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    for line, first in result["duplicates"]:
+        print(f"duplicate: line {line} is identical to line {first}; stored once", file=sys.stderr)
+    print(
+        f"uploaded {result['points']} points into '{result['collection']}' ({result['backend']}) in {result['seconds']} s "
+        f"(upsert {result['upsert_seconds']} s, index {result['index_seconds']} s); "
+        f"{result['counted']} of them found by count; collection holds {result['collection_total']}"
+    )
+    if result["counted"] != result["points"]:
+        print(f"error: count check failed: uploaded {result['points']} points, found {result['counted']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

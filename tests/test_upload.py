@@ -1,0 +1,111 @@
+"""Upload into the real embedded Qdrant Edge engine (and a real server when QDRANT_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from handler.storage import CollectionMismatch, CollectionMissing, EdgeStorage, PointData, ServerStorage, StorageUnavailable
+from scripts.upload import point_id
+from tests.conftest import run_module
+
+
+@pytest.fixture(scope="module")
+def sample_vectors(model_dir, sample_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vectors")
+    result = run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(sample_file), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def upload(sample_file, vectors, qdrant_path, *extra, env=None):
+    return run_module(
+        "scripts.upload", "--input", str(sample_file), "--vectors", str(vectors), *extra,
+        env={"QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", **(env or {})},
+    )
+
+
+def test_uploading_twice_leaves_exactly_259_points(sample_file, sample_vectors, tmp_path):
+    for _ in range(2):
+        result = upload(sample_file, sample_vectors, tmp_path / "q")
+        assert result.returncode == 0, result.stderr
+        assert "259 of them found by count; collection holds 259" in result.stdout
+    storage = EdgeStorage(tmp_path / "q", "startups")
+    assert storage.check_collection(384) == 259
+    schema = storage._open().info().payload_schema
+    assert {"city", "description"} <= set(schema)
+    storage.close()
+
+
+def test_point_ids_are_deterministic_and_content_based():
+    record = {"name": "A", "images": "", "alt": "a", "description": "d", "link": "", "city": "Berlin"}
+    assert point_id(record) == point_id(dict(reversed(list(record.items()))))
+    assert point_id(record) != point_id({**record, "city": "London"})
+    uuid.UUID(point_id(record))
+
+
+def test_existing_collection_with_other_size_is_an_error_not_a_recreate(tmp_path):
+    storage = EdgeStorage(tmp_path, "startups")
+    storage.ensure_collection(8)
+    storage.upsert([PointData(str(uuid.uuid4()), np.ones(8, np.float32), {"city": "x", "description": "y"})])
+    with pytest.raises(CollectionMismatch, match="8-dim Cosine.*384-dim"):
+        storage.ensure_collection(384)
+    assert storage.count() == 1
+    storage.close()
+
+
+def test_missing_collection(tmp_path):
+    with pytest.raises(CollectionMissing, match="scripts.upload"):
+        EdgeStorage(tmp_path, "startups").check_collection(384)
+
+
+def test_vectors_from_another_file_are_refused(sample_file, sample_vectors, tmp_path):
+    other = tmp_path / "other.jsonl"
+    other.write_text(sample_file.read_text().replace("London", "Paris"))
+    result = upload(other, sample_vectors, tmp_path / "q")
+    assert result.returncode == 2 and "not the file these vectors were made from" in result.stderr
+
+
+def test_search_filter_and_text_match_on_edge(sample_file, sample_vectors, model_dir, tmp_path):
+    assert upload(sample_file, sample_vectors, tmp_path / "q").returncode == 0
+    from handler.encoder import Encoder
+
+    encoder = Encoder.from_export(model_dir)
+    storage = EdgeStorage(tmp_path / "q", "startups")
+    hits = storage.search(encoder.embed_one("QR codes for restaurants during COVID"), limit=5)
+    assert "SaferCodes" in [h.payload["name"] for h in hits]
+    london = storage.search(encoder.embed_one("software"), limit=10, city="London")
+    assert london and all(h.payload["city"] == "London" for h in london)
+    text = storage.text_search("hospital", limit=50)
+    assert text and all("hospital" in h.payload["description"].lower() for h in text)
+    storage.close()
+
+
+def test_unreachable_server_is_reported_as_unavailable():
+    storage = ServerStorage("http://127.0.0.1:9", "startups", timeout=2)
+    with pytest.raises(StorageUnavailable, match="unreachable"):
+        storage.count()
+
+
+def test_upload_to_unreachable_server_exits_1_after_retries(sample_file, sample_vectors, tmp_path):
+    result = upload(sample_file, sample_vectors, tmp_path / "q", env={"QDRANT_URL": "http://127.0.0.1:9", "QDRANT_TIMEOUT": "1"})
+    assert result.returncode == 1 and "unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.qdrant_server
+@pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="needs a real Qdrant server at QDRANT_URL")
+def test_upload_twice_to_a_real_server(sample_file, sample_vectors):
+    collection = f"test_startups_{uuid.uuid4().hex[:8]}"
+    for _ in range(2):
+        result = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--collection", collection)
+        assert result.returncode == 0, result.stderr
+    storage = ServerStorage(os.environ["QDRANT_URL"], collection, os.environ.get("QDRANT_API_KEY"))
+    try:
+        assert storage.check_collection(384) == 259
+        assert all(h.payload["city"] == "London" for h in storage.search(np.ones(384, np.float32) / 384**0.5, 5, city="London"))
+    finally:
+        storage._client.delete_collection(collection)
+        storage.close()
