@@ -53,6 +53,7 @@ class PointData:
 class Storage(Protocol):
     backend: str
     collection: str
+    where: str  # for messages: which QDRANT_URL / QDRANT_PATH
 
     def collection_info(self) -> dict | None: ...
     def ensure_collection(self, dim: int) -> bool: ...
@@ -105,6 +106,8 @@ class EdgeStorage:
 
     def _open(self):
         if self._shard is None:
+            if self.collection_info() is None:
+                raise CollectionMissing(_missing_message(self.collection, self.where))
             try:
                 self._shard = self._q.EdgeShard.load(str(self.shard_dir))
             except Exception as exc:  # qdrant_edge raises plain Exception with the engine's message

@@ -1,0 +1,201 @@
+"""The search service on the real embedded Qdrant Edge engine loaded with the startups sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import socket
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from handler.app import create_app
+from handler.config import Settings
+from handler.service import SearchService, StartupError
+from handler.storage import EdgeStorage, PointData
+from tests.conftest import make_settings, run_module
+
+
+def names(response) -> list[str]:
+    return [r["name"] for r in response.json()["result"]]
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("QR codes for restaurants during COVID", "SaferCodes"),
+        ("personalized online shopping for fashion and lifestyle", "StyleSeek"),
+        ("physician referrals inside hospitals", "Human Practice"),
+    ],
+)
+def test_relevant_startup_is_in_the_top_5(client, query, expected):
+    response = client.get("/api/search", params={"q": query})
+    assert response.status_code == 200
+    assert expected in names(response)
+
+
+def test_response_keeps_the_tutorial_shape_and_adds_ids_scores_mode(client):
+    body = client.get("/api/search", params={"q": "machine learning"}).json()
+    assert set(body) == {"result", "hits", "mode", "took_ms"}
+    assert len(body["result"]) == len(body["hits"]) == 5
+    assert set(body["result"][0]) == {"name", "images", "alt", "description", "link", "city"}
+    scores = [hit["score"] for hit in body["hits"]]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1.0001 for s in scores)
+    assert body["mode"] == "neural"
+
+
+def test_city_filter_returns_only_that_city(client):
+    response = client.get("/api/search", params={"q": "software", "city": "London", "limit": 20})
+    cities = {r["city"] for r in response.json()["result"]}
+    assert response.status_code == 200 and cities == {"London"}
+    assert len(response.json()["result"]) == 7  # every London startup of the sample, no more
+    assert client.get("/api/search", params={"q": "software", "city": "Atlantis"}).json()["result"] == []
+
+
+@pytest.mark.parametrize("limit", [1, 3, 17])
+def test_limit_is_respected(client, limit):
+    assert len(client.get("/api/search", params={"q": "apps", "limit": limit}).json()["result"]) == limit
+
+
+def test_text_mode_is_a_full_text_match(client):
+    body = client.get("/api/search", params={"q": "hospital", "mode": "text", "limit": 50}).json()
+    assert body["mode"] == "text" and body["result"]
+    assert all("hospital" in r["description"].lower() for r in body["result"])
+    assert all(hit["score"] is None for hit in body["hits"])
+    london = client.get("/api/search", params={"q": "app", "mode": "text", "city": "London", "limit": 50}).json()["result"]
+    assert all(r["city"] == "London" for r in london)
+
+
+def test_health_reports_model_and_collection(client, service):
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["model"]["variant"] == "int8" and body["model"]["sha256"] == service.encoder.sha256
+    assert body["qdrant"] == {"backend": "qdrant-edge", "collection": "startups", "points": 259, "reachable": True}
+
+
+def test_docs_and_openapi_describe_every_parameter(client):
+    assert client.get("/docs").status_code == 200 and "/openapi.json" in client.get("/docs").text
+    spec = client.get("/openapi.json").json()
+    parameters = spec["paths"]["/api/search"]["get"]["parameters"]
+    assert {p["name"] for p in parameters} == {"q", "city", "limit", "mode"}
+    assert all(p.get("description") for p in parameters)
+
+
+def test_one_structured_log_line_per_request(client):
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("handler").addHandler(handler)
+    try:
+        client.get("/api/search", params={"q": "payments", "city": "Chicago"}, headers={"x-request-id": "abc123"})
+    finally:
+        logging.getLogger("handler").removeHandler(handler)
+    lines = [json.loads(r.getMessage()) for r in records]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["event"] == "request" and line["status"] == 200 and line["request_id"] == "abc123"
+    assert line["embed_ms"] > 0 and line["search_ms"] > 0 and line["total_ms"] >= line["embed_ms"]
+    assert "payments" not in json.dumps(line)  # the query text itself is not logged
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "params, parameter",
+    [
+        ({}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "   "}, "q"),
+        ({"q": "x" * 1001}, "q"),
+        ({"q": "x", "limit": 0}, "limit"),
+        ({"q": "x", "limit": 101}, "limit"),
+        ({"q": "x", "limit": "many"}, "limit"),
+        ({"q": "x", "mode": "fuzzy"}, "mode"),
+    ],
+)
+def test_bad_parameters_get_422_naming_the_parameter(client, params, parameter):
+    response = client.get("/api/search", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", parameter]
+
+
+def test_unreachable_qdrant_gives_503_within_the_timeout(model_dir, tmp_path):
+    settings = make_settings(model_dir, tmp_path, qdrant_url="http://127.0.0.1:9", qdrant_timeout=1.0)
+    client = TestClient(create_app(settings))  # starts although Qdrant is down
+    started = time.perf_counter()
+    response = client.get("/api/search", params={"q": "fintech"})
+    assert response.status_code == 503 and response.json()["error"] == "qdrant_unavailable"
+    assert time.perf_counter() - started < 3
+    assert client.get("/health").status_code == 503
+
+
+@pytest.fixture
+def silent_server():
+    """A real TCP listener that accepts connections and never answers: a Qdrant that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_hanging_qdrant_gives_503_within_the_configured_timeout(model_dir, tmp_path, silent_server):
+    settings = make_settings(model_dir, tmp_path, qdrant_url=silent_server, qdrant_timeout=1.0)
+    client = TestClient(create_app(settings))
+    started = time.perf_counter()
+    response = client.get("/api/search", params={"q": "fintech"})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 503 and "Traceback" not in response.text
+    assert elapsed < 2.5, f"took {elapsed:.1f} s with a 1 s timeout"
+
+
+def test_missing_collection_gives_503_naming_it(model_dir, tmp_path):
+    client = TestClient(create_app(make_settings(model_dir, tmp_path / "empty")))
+    response = client.get("/api/search", params={"q": "fintech"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "collection_missing" and "'startups'" in response.json()["detail"]
+    assert "scripts.upload" in response.json()["detail"]
+
+
+def test_dimension_mismatch_refuses_to_start(model_dir, tmp_path):
+    storage = EdgeStorage(tmp_path, "startups")
+    storage.ensure_collection(8)
+    storage.upsert([PointData("00000000-0000-0000-0000-000000000001", __import__("numpy").ones(8, "float32"), {"city": "x", "description": "y"})])
+    storage.close()
+    with pytest.raises(StartupError, match="384-dim.*8-dim"):
+        create_app(make_settings(model_dir, tmp_path))
+    result = run_module("handler", env={"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}, timeout=60)
+    assert result.returncode == 2 and "refusing to start" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unexpected_failure_is_a_plain_500(client, service, monkeypatch):
+    def broken(*args, **kwargs):  # stands in for a bug deep in a dependency
+        raise RuntimeError("secret internals: /var/task/handler/storage.py line 42")
+
+    monkeypatch.setattr(service.storage, "search", broken)
+    response = client.get("/api/search", params={"q": "fintech"})
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert "secret" not in response.text and "Traceback" not in response.text
