@@ -14,7 +14,8 @@ ENV: dict[str, tuple[str, str]] = {
     "EMBED_VARIANT": ("int8", "model variant the service embeds queries with (int8, fp32, fp16)"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = onnxruntime's default (one per core)"),
     "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at QDRANT_PATH"),
-    "QDRANT_API_KEY": ("", "API key for QDRANT_URL (on Lambda: from SSM, see template.yaml)"),
+    "QDRANT_API_KEY": ("", "API key for QDRANT_URL (prefer QDRANT_API_KEY_PARAMETER on Lambda)"),
+    "QDRANT_API_KEY_PARAMETER": ("", "name of an SSM SecureString holding the API key, read once at start (needs boto3, present on Lambda)"),
     "QDRANT_PATH": ("qdrant_storage", "directory of the embedded Qdrant Edge collections"),
     "QDRANT_TIMEOUT": ("5", "seconds before a Qdrant server request counts as failed (503)"),
     "COLLECTION_NAME": ("startups", "Qdrant collection"),
@@ -44,6 +45,20 @@ def _number(name: str, kind=int, minimum: float = 0):
     return value
 
 
+def _ssm_secret(name: str) -> str:
+    """The decrypted value of an SSM SecureString; '' when no parameter is named."""
+    if not name:
+        return ""
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigError("QDRANT_API_KEY_PARAMETER is set but boto3 is not installed (it is on AWS Lambda)") from None
+    try:
+        return boto3.client("ssm").get_parameter(Name=name if name.startswith("/") else f"/{name}", WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:  # no credentials, no permission, no such parameter
+        raise ConfigError(f"cannot read the Qdrant API key from SSM parameter '{name}': {type(exc).__name__}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     model_dir: str
@@ -66,7 +81,7 @@ class Settings:
             embed_variant=_get("EMBED_VARIANT"),
             ort_threads=_number("ORT_THREADS"),
             qdrant_url=_get("QDRANT_URL"),
-            qdrant_api_key=_get("QDRANT_API_KEY"),
+            qdrant_api_key=_get("QDRANT_API_KEY") or _ssm_secret(_get("QDRANT_API_KEY_PARAMETER")),
             qdrant_path=_get("QDRANT_PATH"),
             qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
             collection_name=_get("COLLECTION_NAME") or "startups",
