@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from handler.encoder import sha256_file
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # sha256 of model.safetensors at the official revision 1110a243 of the model above.
@@ -24,14 +25,6 @@ class ModelSource:
     weights_sha256: str
     max_seq_length: int
     official: bool  # the weights are byte-identical to the official revision
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _packaged_model_dir() -> Path:

@@ -46,7 +46,7 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
@@ -97,7 +97,7 @@ class Encoder:
             raise EncoderError(f"tokenizer file not found: {tokenizer_path}")
         self.sha256 = expected_sha256
         if expected_sha256 is not None:
-            actual = _sha256(self.model_path)
+            actual = sha256_file(self.model_path)
             if actual != expected_sha256:
                 raise EncoderError(
                     f"{self.model_path} has sha256 {actual}, but the manifest says {expected_sha256}: "

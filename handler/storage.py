@@ -81,6 +81,16 @@ def _missing_message(collection: str, where: str) -> str:
     )
 
 
+def check_collection(storage: "Storage", dim: int) -> int:
+    """The collection's point count; CollectionMissing / CollectionMismatch when it is not usable."""
+    info = storage.collection_info()
+    if info is None:
+        raise CollectionMissing(_missing_message(storage.collection, storage.where))
+    if info["dim"] != dim or info["distance"] != DISTANCE:
+        raise CollectionMismatch(_mismatch_message(storage.collection, storage.where, info, dim))
+    return storage.count()
+
+
 class EdgeStorage:
     """Qdrant Edge: Qdrant's own engine in-process, one shard directory per collection."""
 
@@ -133,12 +143,7 @@ class EdgeStorage:
         return True
 
     def check_collection(self, dim: int) -> int:
-        info = self.collection_info()
-        if info is None:
-            raise CollectionMissing(_missing_message(self.collection, self.where))
-        if info["dim"] != dim or info["distance"] != DISTANCE:
-            raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
-        return self.count()
+        return check_collection(self, dim)
 
     # -- data -------------------------------------------------------------------------------------
     def upsert(self, points: Sequence[PointData]) -> None:
@@ -243,12 +248,7 @@ class ServerStorage:
         return True
 
     def check_collection(self, dim: int) -> int:
-        info = self.collection_info()
-        if info is None:
-            raise CollectionMissing(_missing_message(self.collection, self.where))
-        if info["dim"] != dim or info["distance"] != DISTANCE:
-            raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
-        return self.count()
+        return check_collection(self, dim)
 
     def upsert(self, points: Sequence[PointData]) -> None:
         m = self._models

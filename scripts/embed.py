@@ -13,7 +13,6 @@ Exit status: 0 every line embedded; 3 done, but some lines were rejected (listed
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from handler.encoder import sha256_file
 from scripts.records import DEFAULT_TEXT_TEMPLATE, TemplateError, read_records, record_text
 
 TUTORIAL_URL = "https://storage.googleapis.com/generall-shared-data/startups_demo.json"
@@ -37,14 +37,6 @@ class UsageError(ValueError):
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(url: str, cache_dir: Path = CACHE_DIR, timeout: float = 30) -> Path:
@@ -122,7 +114,7 @@ def embed_file(
     lines_read = len(records) + len(rejected)
     fingerprint = {
         "input": str(input_path),
-        "input_sha256": file_sha256(input_path),
+        "input_sha256": sha256_file(input_path),
         "limit": limit,
         "template": template,
         "model_sha256": encoder.sha256,

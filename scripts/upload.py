@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.embed import UsageError, file_sha256
+from handler.encoder import sha256_file
+from scripts.embed import UsageError
 from scripts.records import read_records
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
@@ -42,7 +43,7 @@ def load_embedded(input_path: Path, vectors_dir: Path):
     report = json.loads(report_file.read_text())
     if not input_path.is_file():
         raise UsageError(f"--input '{input_path}' does not exist or is not a file")
-    if file_sha256(input_path) != report["input_sha256"]:
+    if sha256_file(input_path) != report["input_sha256"]:
         raise UsageError(f"--input '{input_path}' is not the file these vectors were made from ({report['input']}, sha256 {report['input_sha256'][:12]}…); embed it again")
     vectors = np.load(vectors_dir / "vectors.npy")
     lines = np.load(vectors_dir / "lines.npy")
