@@ -2,7 +2,7 @@
 PYTHON ?= .venv/bin/python
 MODEL_DIR ?= model
 ARTIFACT ?= infra/build/lambda
-EVENT ?= tests/events/http_api_v2.json
+EVENT ?= infra/events/http_api_v2.json
 
 .PHONY: artifact invoke serve-lambda build-SearchFunction
 

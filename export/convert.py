@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
-OUTPUT_NAME = "sentence_embedding"
+from handler.encoder import OUTPUT_NAME
+
 OPSET = 18
 VARIANT_FILES = {
     "fp32": "model.onnx",
-    "optimized": "model_optimized.onnx",
     "int8": "model_int8.onnx",
     "fp16": "model_fp16.onnx",
 }
+# What each device embeds with unless told otherwise (written into the manifest's `defaults`).
+DEFAULT_VARIANTS = {"cpu": "int8", "cuda": "fp16"}
 # Dynamic int8 with per-channel weights. Plain per-tensor int8 lost too much here (mean cosine
 # 0.957, top-10 overlap 0.78); the FFN down-projections and the fused attention (Q/K/V) are the
 # most sensitive, so they stay fp32 (measured on this model: top-10 0.929 instead of 0.892).
 INT8_KEEP_FP32 = "FFN output MatMuls and fused Attention nodes"
 
 
-def _model_config(source_dir: Path) -> dict:
+def model_config(source_dir: Path) -> dict:
     return json.loads((source_dir / "config.json").read_text())
 
 
@@ -53,7 +53,7 @@ def export_fp32(source_dir: Path, out_file: Path, workdir: Path) -> None:
     dims = model.graph.output[0].type.tensor_type.shape.dim
     dims[0].dim_param = "batch_size"
     dims[1].Clear()
-    dims[1].dim_value = int(_model_config(source_dir)["hidden_size"])
+    dims[1].dim_value = int(model_config(source_dir)["hidden_size"])
     onnx.checker.check_model(model)
     onnx.save(model, str(out_file))
 
@@ -75,7 +75,7 @@ def optimize_fp32(source_dir: Path, fp32_file: Path, out_file: Path, *, for_gpu:
     """onnxruntime's transformer fusions (attention, embed + LayerNorm, bias + GELU)."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    config = _model_config(source_dir)
+    config = model_config(source_dir)
     model = optimize_model(
         str(fp32_file),
         model_type="bert",
@@ -122,21 +122,3 @@ def convert_fp16(source_dir: Path, fp32_file: Path, out_file: Path) -> dict:
     model.convert_float_to_float16(keep_io_types=True)
     model.save_model_to_file(str(out_file))
     return {"method": "onnxruntime transformer fusions for GPU + float16 weights, float32 I/O", "source": "fp32"}
-
-
-def median_latency_ms(model_file: Path, feeds: list[dict], repeats: int = 9) -> float:
-    """Median wall time of running all `feeds` once, on CPU, after a warm-up."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-    for feed in feeds:
-        session.run([OUTPUT_NAME], feed)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for feed in feeds:
-            session.run([OUTPUT_NAME], feed)
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)

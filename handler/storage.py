@@ -15,12 +15,14 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from handler.errors import NeuralSearchError
+
 CITY_FIELD = "city"
 TEXT_FIELD = "description"
-DISTANCE = "Cosine"
+DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
 
 
-class StorageError(RuntimeError):
+class StorageError(NeuralSearchError):
     """Base class: something is wrong with the vector store."""
 
 
@@ -66,14 +68,6 @@ class Storage(Protocol):
     def close(self) -> None: ...
 
 
-def _mismatch_message(collection: str, where: str, info: dict, dim: int) -> str:
-    return (
-        f"collection '{collection}' at {where} holds {info['dim']}-dim {info['distance']} vectors, "
-        f"but the model makes {dim}-dim {DISTANCE} vectors; use another COLLECTION_NAME or delete the collection "
-        "(it is never recreated automatically)"
-    )
-
-
 def _missing_message(collection: str, where: str) -> str:
     return (
         f"collection '{collection}' does not exist at {where}; load it with "
@@ -81,13 +75,23 @@ def _missing_message(collection: str, where: str) -> str:
     )
 
 
+def require_match(storage: "Storage", info: dict, dim: int) -> None:
+    """CollectionMismatch unless the collection holds `dim`-dim DISTANCE vectors: the one check
+    behind upload (ensure_collection), the service's start and /health (check_collection)."""
+    if info["dim"] != dim or info["distance"] != DISTANCE:
+        raise CollectionMismatch(
+            f"collection '{storage.collection}' at {storage.where} holds {info['dim']}-dim {info['distance']} vectors, "
+            f"but the model makes {dim}-dim {DISTANCE} vectors; use another COLLECTION_NAME or delete the collection "
+            "(it is never recreated automatically)"
+        )
+
+
 def check_collection(storage: "Storage", dim: int) -> int:
     """The collection's point count; CollectionMissing / CollectionMismatch when it is not usable."""
     info = storage.collection_info()
     if info is None:
         raise CollectionMissing(_missing_message(storage.collection, storage.where))
-    if info["dim"] != dim or info["distance"] != DISTANCE:
-        raise CollectionMismatch(_mismatch_message(storage.collection, storage.where, info, dim))
+    require_match(storage, info, dim)
     return storage.count()
 
 
@@ -128,8 +132,7 @@ class EdgeStorage:
         """Create the collection (and its payload indexes) when absent. True if created."""
         info = self.collection_info()
         if info is not None:
-            if info["dim"] != dim or info["distance"] != DISTANCE:
-                raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+            require_match(self, info, dim)
             self._open()
             return False
         q = self._q
@@ -238,8 +241,7 @@ class ServerStorage:
         m = self._models
         info = self.collection_info()
         if info is not None:
-            if info["dim"] != dim or info["distance"] != DISTANCE:
-                raise CollectionMismatch(_mismatch_message(self.collection, self.where, info, dim))
+            require_match(self, info, dim)
             return False
         self._call("create_collection", lambda: self._client.create_collection(self.collection, vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE)))
         self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, CITY_FIELD, m.PayloadSchemaType.KEYWORD, wait=True))

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from toolchain import ROOT, find_python312  # also puts the repository root on sys.path
+
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
+from handler.files import sha256_file
 REQUIREMENTS = ROOT / "infra" / "requirements-lambda.txt"
 LAMBDA_LIMIT_MB = 250  # unzipped, code + layers
 TARGET_MB = 120
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
 PYTHON_VERSION = "3.12"
-SERVED_VARIANT = "int8"
 # Installed without dependencies: tokenizers would pull huggingface_hub (and its deps), which the
 # runtime never imports (we load tokenizer.json from disk).
 NO_DEPS = ["tokenizers==0.22.2"]
@@ -50,10 +53,6 @@ TRIMS = [
 ]
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def pip_install(target: Path, arch: str, args: list[str]) -> None:
     platforms = [f"--platform=manylinux_2_{n}_{arch}" for n in range(17, MAX_GLIBC[1] + 1)]
     command = [
@@ -72,17 +71,22 @@ def copy_code(out: Path) -> None:
             shutil.copy2(source, package / source.name)
 
 
-def copy_model(model_dir: Path, out: Path) -> None:
-    """Only the served variant, its tokenizer and a manifest listing just that variant."""
+def copy_model(model_dir: Path, out: Path) -> str:
+    """Only the served variant (the manifest's CPU default), its tokenizer and a manifest listing
+    just that variant. Its sha256 is checked here, once, so the function's start need not."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
+    served = manifest["defaults"]["cpu"]
+    entry = manifest["variants"][served]
+    if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
+        raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
     target = out / "model"
     target.mkdir()
-    entry = manifest["variants"][SERVED_VARIANT]
     shutil.copy2(model_dir / entry["file"], target / entry["file"])
     shutil.copy2(model_dir / manifest["tokenizer"], target / manifest["tokenizer"])
-    manifest["variants"] = {SERVED_VARIANT: entry}
-    manifest["artifact"] = f"Lambda artifact: only the {SERVED_VARIANT} variant is shipped"
+    manifest["variants"] = {served: entry}
+    manifest["artifact"] = f"Lambda artifact: only the {served} variant is shipped"
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return served
 
 
 def trim(out: Path) -> int:
@@ -100,17 +104,9 @@ def byte_compile(out: Path) -> None:
     """.pyc for 3.12 in place (/var/task is read-only, so Lambda could never write them itself).
     unchecked-hash: no source timestamp checks at import, and valid whatever mtimes the zip keeps."""
     python312 = find_python312()
+    if python312 is None:
+        raise UsageError("Python 3.12 is needed to byte-compile for the python3.12 runtime (set PYTHON312=/path/to/python3.12)")
     subprocess.run([python312, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(out)], check=True, stdout=subprocess.DEVNULL)
-
-
-def find_python312() -> str:
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [os.environ.get("PYTHON312"), *map(str, sorted(pyenv_root.glob("versions/3.12*/bin/python3.12"), reverse=True)), shutil.which("python3.12")]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
-            return candidate
-    raise SystemExit("error: Python 3.12 is needed to byte-compile for the python3.12 runtime (set PYTHON312=/path/to/python3.12)")
 
 
 def tree_size(path: Path) -> int:
@@ -139,11 +135,11 @@ def size_report(out: Path) -> tuple[float, list[tuple[str, float]]]:
 
 def build(out: Path, model_dir: Path, arch: str) -> dict:
     if not (model_dir / "manifest.json").is_file():
-        raise SystemExit(f"error: no export in '{model_dir}': run `python -m export --out {model_dir}` first")
+        raise UsageError(f"no export in '{model_dir}': run `python -m export --out {model_dir}` first")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    _say(f"pip: CPython {PYTHON_VERSION} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels -> {out}")
+    say(f"pip: CPython {PYTHON_VERSION} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels -> {out}")
     pip_install(out, arch, ["-r", str(REQUIREMENTS)])
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
@@ -166,11 +162,12 @@ def build(out: Path, model_dir: Path, arch: str) -> dict:
     return report
 
 
+@cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(os.environ.get("ARTIFACTS_DIR", ROOT / "infra" / "build" / "lambda")))
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", ROOT / "model")))
-    parser.add_argument("--arch", choices=["x86_64", "arm64"], default=os.environ.get("LAMBDA_ARCH", "x86_64"))
+    parser.add_argument("--out", type=Path, default=ROOT / "infra" / "build" / "lambda", help="output directory (sam build passes its ARTIFACTS_DIR)")
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR)")
+    parser.add_argument("--arch", choices=["x86_64", "arm64"], default=env("LAMBDA_ARCH"))
     args = parser.parse_args(argv)
     arch = "aarch64" if args.arch == "arm64" else "x86_64"
 
@@ -180,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, mb in report["largest"]:
         print(f"  {mb:8.1f} MB  {name}")
     if report["glibc_over_limit"]:
-        print(f"error: these need a glibc newer than {'.'.join(map(str, MAX_GLIBC))}: {report['glibc_over_limit']}", file=sys.stderr)
+        say(f"error: these need a glibc newer than {'.'.join(map(str, MAX_GLIBC))}: {report['glibc_over_limit']}")
         return 1
     if report["unzipped_mb"] > LAMBDA_LIMIT_MB:
-        print(f"error: {report['unzipped_mb']} MB is over Lambda's {LAMBDA_LIMIT_MB} MB unzipped limit", file=sys.stderr)
+        say(f"error: {report['unzipped_mb']} MB is over Lambda's {LAMBDA_LIMIT_MB} MB unzipped limit")
         return 1
     if report["unzipped_mb"] > TARGET_MB:
-        print(f"warning: over the {TARGET_MB} MB target", file=sys.stderr)
+        say(f"warning: over the {TARGET_MB} MB target")
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -28,7 +27,11 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from toolchain import ROOT, RUNTIME_VENV  # also puts the repository root on sys.path
+
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 
@@ -134,14 +137,10 @@ class RuntimeEmulator:
 
 
 def find_runtime_python() -> str:
-    candidate = ROOT / ".venv312" / "bin" / "python"
+    candidate = RUNTIME_VENV / "bin" / "python"
     if candidate.exists():
         return str(candidate)
-    raise SystemExit(
-        "error: no Python 3.12 with awslambdaric: create it with "
-        "`PYENV_VERSION=3.12.1 python -m venv .venv312 && .venv312/bin/pip install awslambdaric` "
-        "(or pass --python)"
-    )
+    raise UsageError(f"no Python 3.12 with awslambdaric in {RUNTIME_VENV}: run scripts/setup_env.sh (or pass --python)")
 
 
 class LocalLambda:
@@ -202,10 +201,11 @@ class LocalLambda:
         self.emulator.stop()
 
 
+@cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", type=Path, default=ROOT / "infra" / "build" / "lambda")
-    parser.add_argument("--event", type=Path, help="event JSON to invoke once (e.g. tests/events/http_api_v2.json)")
+    parser.add_argument("--event", type=Path, help="event JSON to invoke once (e.g. infra/events/http_api_v2.json)")
     parser.add_argument("--python", default=None, help="Python 3.12 with awslambdaric (default: .venv312/bin/python)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment for the function (repeatable)")
     parser.add_argument("--serve", action="store_true", help="keep serving invocations on --port")
@@ -213,26 +213,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if not (args.artifact / "handler").is_dir():
-        raise SystemExit(f"error: no artifact in '{args.artifact}': build it with `make artifact`")
-    env = dict(item.split("=", 1) for item in args.env)
-    env.setdefault("QDRANT_PATH", str(Path(os.environ.get("QDRANT_PATH", "qdrant_storage")).absolute()))
+        raise UsageError(f"no artifact in '{args.artifact}': build it with `make artifact`")
+    function_env = dict(item.split("=", 1) for item in args.env)
+    function_env.setdefault("QDRANT_PATH", str(Path(env("QDRANT_PATH")).absolute()))
     for name in ("QDRANT_URL", "QDRANT_API_KEY", "COLLECTION_NAME"):
-        if name in os.environ:
-            env.setdefault(name, os.environ[name])
-    function = LocalLambda(args.artifact, args.python or find_runtime_python(), env)
+        function_env.setdefault(name, env(name))
+    function = LocalLambda(args.artifact, args.python or find_runtime_python(), function_env)
     try:
         init_s = function.wait_ready()
-        print(f"init: {init_s * 1000:.0f} ms (process start to first /invocation/next)", file=sys.stderr)
+        say(f"init: {init_s * 1000:.0f} ms (process start to first /invocation/next)")
         if args.event:
             payload, headers, seconds = function.invoke(json.loads(args.event.read_text()))
-            print(f"invoke: {seconds * 1000:.1f} ms{' (function error)' if headers.get('X-Amz-Function-Error') else ''}", file=sys.stderr)
+            say(f"invoke: {seconds * 1000:.1f} ms{' (function error)' if headers.get('X-Amz-Function-Error') else ''}")
             print(json.dumps(payload, indent=2))
         if args.serve:
             # A second listener on the fixed port, forwarding to the emulator's invoke API.
             front = RuntimeEmulator(port=args.port)
             front.invoke = function.emulator.invoke  # same queue, well-known port
             front.start()
-            print(f"invoke with: curl -XPOST http://127.0.0.1:{args.port}{INVOKE_PATH} -d @tests/events/http_api_v2.json", file=sys.stderr)
+            say(f"invoke with: curl -XPOST http://127.0.0.1:{args.port}{INVOKE_PATH} -d @infra/events/http_api_v2.json")
             while function.process.poll() is None:
                 time.sleep(0.5)
     except KeyboardInterrupt:

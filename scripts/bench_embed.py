@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from handler.config import env
 from scripts.records import BENCH_FILE, read_records, record_text
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=2000, help="texts to embed per engine")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "model")))
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--skip-reference", action="store_true", help="leave sentence-transformers out")
     args = parser.parse_args(argv)
 
@@ -46,13 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, float] = {}
     if not args.skip_reference:
-        import torch
-        from sentence_transformers import SentenceTransformer
+        from scripts.reference import load_sentence_transformer
 
-        from export.source import resolve_source
-
-        torch.set_num_threads(args.threads)
-        model = SentenceTransformer(str(resolve_source(None).directory), device="cpu")
+        model = load_sentence_transformer(threads=args.threads)
         model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
         results["sentence-transformers (torch, CPU)"] = len(texts) / _timed(lambda: model.encode(texts, batch_size=args.batch_size))
 

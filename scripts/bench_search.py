@@ -18,9 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
+from handler.config import env
 from scripts.records import BENCH_FILE
 
-EVENT_FILE = Path(__file__).resolve().parents[1] / "tests" / "events" / "http_api_v2.json"
+EVENT_FILE = Path(__file__).resolve().parents[1] / "infra" / "events" / "http_api_v2.json"
 QUERIES = [
     "library for parsing JSON", "3D strategy game", "python bindings for image processing", "command line tool to edit audio",
     "documentation for the GNU C library", "font with Chinese characters", "web server with TLS", "database driver for PostgreSQL",
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=BENCH_FILE)
     parser.add_argument("--vectors", type=Path, required=True)
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "model")))
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args(argv)
@@ -89,11 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [("lambda_handler (ONNX int8 + Qdrant Edge)", embeds, searches, totals)]
     if not args.skip_reference:
-        from sentence_transformers import SentenceTransformer
+        from scripts.reference import load_sentence_transformer
 
-        from export.source import resolve_source
-
-        model = SentenceTransformer(str(resolve_source(None).directory), device="cpu")
+        model = load_sentence_transformer()
         st_embeds, st_searches, st_totals = [], [], []
         for i in range(min(args.requests, 100) + 10):
             query, city = QUERIES[i % len(QUERIES)], CITIES[i % len(CITIES)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -23,29 +22,28 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.encoder import sha256_file
-from scripts.records import DEFAULT_TEXT_TEMPLATE, TemplateError, read_records, record_text
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
+from handler.files import atomic_save_npy, atomic_write_json, sha256_file
+from scripts.records import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 
 TUTORIAL_URL = "https://storage.googleapis.com/generall-shared-data/startups_demo.json"
-CACHE_DIR = Path(os.environ.get("NEURAL_SEARCH_CACHE", Path.home() / ".cache" / "neural-search"))
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_REJECTED = 0, 3
 
 
-class UsageError(ValueError):
-    pass
+def default_cache_dir() -> Path:
+    return Path(env("NEURAL_SEARCH_CACHE")).expanduser()
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def fetch(url: str, cache_dir: Path = CACHE_DIR, timeout: float = 30) -> Path:
+def fetch(url: str, cache_dir: Path | None = None, timeout: float = 30) -> Path:
     """Download url into the cache once (with a progress bar); a clear UsageError when unreachable."""
     from tqdm import tqdm
 
+    cache_dir = cache_dir or default_cache_dir()
     target = cache_dir / Path(url.split("?")[0]).name
     if target.is_file():
-        _say(f"using cached {target}")
+        say(f"using cached {target}")
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
@@ -68,7 +66,7 @@ def fetch(url: str, cache_dir: Path = CACHE_DIR, timeout: float = 30) -> Path:
 
 def resolve_input(spec: str | None) -> Path:
     if spec is None:
-        _say(f"no --input: using the tutorial's full dataset {TUTORIAL_URL}")
+        say(f"no --input: using the tutorial's full dataset {TUTORIAL_URL}")
         return fetch(TUTORIAL_URL)
     if spec.startswith(("http://", "https://")):
         return fetch(spec)
@@ -76,21 +74,6 @@ def resolve_input(spec: str | None) -> Path:
     if not path.is_file():
         raise UsageError(f"--input '{spec}' does not exist or is not a file")
     return path
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as handle:
-        np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-
-
-def _atomic_json(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    partial.replace(path)
 
 
 def embed_file(
@@ -135,14 +118,14 @@ def embed_file(
         for stale in ("vectors.npy", "lines.npy", "report.json"):
             (out_dir / stale).unlink(missing_ok=True)
         shutil.rmtree(chunk_dir, ignore_errors=True)
-        _atomic_json(state_file, fingerprint)
+        atomic_write_json(state_file, fingerprint)
     chunk_dir.mkdir(exist_ok=True)
 
     # Chunks are fixed slices of the valid records, so a resumed run embeds exactly the same batches.
     starts = list(range(0, len(records), chunk_size))
     done = {s for s in starts if (chunk_dir / f"{s:09d}.npy").is_file()}
     if done:
-        _say(f"resuming: {len(done)} of {len(starts)} chunks already embedded")
+        say(f"resuming: {len(done)} of {len(starts)} chunks already embedded")
     embed_started = time.perf_counter()
     embedded_now = 0
     with tqdm(total=len(records), unit="text", desc="embedding", file=sys.stderr, disable=not progress or None) as bar:
@@ -152,7 +135,7 @@ def embed_file(
                 continue
             chunk = records[start : start + chunk_size]
             vectors = encoder.embed([record_text(r.data, template) for r in chunk])
-            _atomic_save(chunk_dir / f"{start:09d}.npy", vectors)
+            atomic_save_npy(chunk_dir / f"{start:09d}.npy", vectors)
             embedded_now += len(chunk)
             bar.update(len(chunk))
     embed_seconds = time.perf_counter() - embed_started
@@ -160,8 +143,8 @@ def embed_file(
     dim = encoder.dim
     vectors = np.concatenate([np.load(chunk_dir / f"{s:09d}.npy") for s in starts]) if starts else np.empty((0, dim), np.float32)
     lines = np.asarray([r.line for r in records], dtype=np.int64)
-    _atomic_save(out_dir / "vectors.npy", vectors.astype(np.float32, copy=False))
-    _atomic_save(out_dir / "lines.npy", lines)
+    atomic_save_npy(out_dir / "vectors.npy", vectors.astype(np.float32, copy=False))
+    atomic_save_npy(out_dir / "lines.npy", lines)
     report = {
         **fingerprint,
         "provider": encoder.provider,
@@ -175,18 +158,19 @@ def embed_file(
         "seconds": round(time.perf_counter() - started, 2),
     }
     assert report["lines_read"] == report["embedded"] + report["rejected"]
-    _atomic_json(out_dir / "report.json", report)
+    atomic_write_json(out_dir / "report.json", report)
     shutil.rmtree(chunk_dir, ignore_errors=True)  # vectors.npy now holds them all
     return report
 
 
+@cli(interrupted="finished chunks are kept; run the same command again to resume")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.embed", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help=f"JSON-lines file or URL (default: download {TUTORIAL_URL})")
     parser.add_argument("--out", required=True, type=Path, help="output directory: vectors.npy, lines.npy, report.json")
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "model")), help="export directory (default: $MODEL_DIR or ./model)")
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR or ./model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (said out loud)")
-    parser.add_argument("--variant", default=None, help="model variant (default: fp16 on CUDA, int8 on CPU)")
+    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU and fp16 on CUDA)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: one per core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of the input")
@@ -194,25 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-template", default=DEFAULT_TEXT_TEMPLATE, help="text to embed, from record fields (default: '%(default)s')")
     args = parser.parse_args(argv)
 
-    from handler.encoder import Encoder, EncoderError
+    from handler.encoder import Encoder
 
-    try:
-        for name in ("batch_size", "chunk_size", "limit"):
-            value = getattr(args, name)
-            if value is not None and value < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        input_path = resolve_input(args.input)
-        encoder = Encoder.from_export(args.model_dir, args.variant, device=args.device, threads=args.threads, batch_size=args.batch_size, announce=True)
-        report = embed_file(input_path, args.out, encoder, template=args.text_template, limit=args.limit, chunk_size=args.chunk_size)
-    except (UsageError, TemplateError, EncoderError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"interrupted: finished chunks are kept; run the same command again to resume into {args.out}", file=sys.stderr)
-        return 130
+    for name in ("batch_size", "chunk_size", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    input_path = resolve_input(args.input)
+    encoder = Encoder.from_export(args.model_dir, args.variant, device=args.device, threads=args.threads, batch_size=args.batch_size, announce=True)
+    report = embed_file(input_path, args.out, encoder, template=args.text_template, limit=args.limit, chunk_size=args.chunk_size)
 
     for item in report["rejected_lines"]:
-        print(f"rejected: {input_path}: line {item['line']}: {item['reason']}", file=sys.stderr)
+        say(f"rejected: {input_path}: line {item['line']}: {item['reason']}")
     speed = f", {report['texts_per_second_this_run']} texts/s" if report["texts_per_second_this_run"] else ""
     print(
         f"read {report['lines_read']} lines = {report['embedded']} embedded + {report['rejected']} rejected "

@@ -7,15 +7,18 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.errors import UsageError
+
 FIELDS = ("name", "images", "alt", "description", "link", "city")
 # The tutorial embeds `alt + ". " + description`.
 DEFAULT_TEXT_TEMPLATE = "{alt}. {description}"
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_FILE = REPO_ROOT.parent / "shared" / "data" / "startups_sample.jsonl"
-BENCH_FILE = REPO_ROOT.parent / "shared" / "data" / "bench_corpus_40k.jsonl"
+# The shared data beside a checkout (read by path, never copied): tests, benchmarks, the gate.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE_FILE = SHARED_DATA / "startups_sample.jsonl"  # 259 real tutorial records, dirty values included
+BENCH_FILE = SHARED_DATA / "bench_corpus_40k.jsonl"  # 40,474 records in the same schema: the tutorial's scale
 
 
-class TemplateError(ValueError):
+class TemplateError(UsageError):
     pass
 
 

@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
-# Creates ./.venv with everything the main job and the tests need, on a CPU machine.
-# Idempotent: a second run only checks that the pins are installed.
+# Creates ./.venv with everything the main job and the tests need, on a CPU machine, plus
+# .venv312 (the Lambda runtime's Python 3.12 with only awslambdaric) and .venv-sam (the SAM CLI,
+# whose pins clash with ours). Idempotent: a second run only checks that the pins are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip, quietly: only its errors and warnings that are ours to act on. This machine's pip config
+# lists local wheel folders that may not exist; pip warns about each on every call ("Location ...
+# is ignored"), which says nothing about this project.
+pip_in() {
+    local python=$1; shift
+    "$python" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 # The torch 2.13.0 CPU wheel on this machine's disk is for Python 3.11.
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
-fi
-pip() { .venv/bin/python -m pip "$@"; }
-pip install -q --disable-pip-version-check --upgrade pip
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip_in .venv/bin/python --upgrade pip
 # torch first, pinned: that spec takes the CPU build from local disk. Any other spec
 # (or letting sentence-transformers pull torch) downloads gigabytes of CUDA wheels.
-pip install -q --disable-pip-version-check torch==2.13.0
-pip install -q --disable-pip-version-check -e ".[cpu,export,dev]"
+pip_in .venv/bin/python torch==2.13.0
+# setuptools' note on every editable build ("be careful with folders named like the package")
+# is informational; the layout is deliberate (the repository root is the import root).
+PYTHONWARNINGS="ignore:Editable installation" pip_in .venv/bin/python -e ".[cpu,export,dev]"
 
-# The Lambda runtime's Python (3.12) holding only AWS's runtime client, for local invokes of the
-# built artifact (infra/local_invoke.py), and the SAM CLI in its own venv (its pins clash with ours).
-PY312=${PYTHON312:-$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)}
-PY312=${PY312:-$(command -v python3.12 || true)}
-if [ -n "$PY312" ]; then
+if PY312=$(python3 infra/toolchain.py 2>/dev/null); then
     [ -x .venv312/bin/python ] || "$PY312" -m venv .venv312
-    .venv312/bin/python -m pip install -q --disable-pip-version-check awslambdaric
+    pip_in .venv312/bin/python awslambdaric
 else
-    echo "warning: no Python 3.12 found: the artifact tests through awslambdaric will be skipped" >&2
+    echo "warning: no Python 3.12 found (set PYTHON312): the artifact tests through awslambdaric will be skipped" >&2
 fi
-[ -x .venv-sam/bin/sam ] || { python3 -m venv .venv-sam && .venv-sam/bin/python -m pip install -q --disable-pip-version-check aws-sam-cli; }
+[ -x .venv-sam/bin/sam ] || { python3 -m venv .venv-sam && pip_in .venv-sam/bin/python aws-sam-cli; }
 .venv/bin/python -c "import onnxruntime, torch; print('environment ready: torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.encoder import sha256_file
-from scripts.embed import UsageError
+from handler.cli import cli, say
+from handler.errors import UsageError
+from handler.files import sha256_file
 from scripts.records import read_records
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
@@ -29,10 +30,6 @@ POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documen
 
 def point_id(record: dict) -> str:
     return str(uuid.uuid5(POINT_ID_NAMESPACE, json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))))
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def load_embedded(input_path: Path, vectors_dir: Path):
@@ -61,7 +58,11 @@ def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retrie
     from handler.storage import PointData, with_retries
 
     started = time.perf_counter()
-    created = storage.ensure_collection(int(vectors.shape[1]))
+
+    def retried(what: str, fn):
+        return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
+
+    created = retried("creating the collection", lambda: storage.ensure_collection(int(vectors.shape[1])))
     points, seen = [], {}
     duplicates = []
     for (line, record), vector in zip(items, vectors):
@@ -73,15 +74,11 @@ def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retrie
         points.append(PointData(pid, vector, record))
     for start in range(0, len(points), batch_size):
         batch = points[start : start + batch_size]
-        with_retries(
-            lambda: storage.upsert(batch),
-            attempts=retries,
-            on_retry=lambda attempt, exc: _say(f"upsert of points {start}..{start + len(batch) - 1} failed ({exc}); retry {attempt}/{retries - 1}"),
-        )
+        retried(f"upsert of points {start}..{start + len(batch) - 1}", lambda: storage.upsert(batch))
     upserted = time.perf_counter()
     storage.finish_upload()
     indexed = time.perf_counter()
-    counted = with_retries(lambda: storage.count(list(seen)), attempts=retries)
+    counted = retried("counting the uploaded points", lambda: storage.count(list(seen)))
     return {
         "collection": storage.collection,
         "backend": storage.backend,
@@ -96,50 +93,41 @@ def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retrie
     }
 
 
+@cli()
 def main(argv: list[str] | None = None) -> int:
-    from handler.config import ConfigError, Settings
-    from handler.storage import StorageError, open_storage
+    from handler.config import Settings
+    from handler.storage import open_storage
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, type=Path, help="the JSON-lines file that was embedded")
     parser.add_argument("--vectors", required=True, type=Path, help="the output directory of scripts.embed")
     parser.add_argument("--collection", default=settings.collection_name, help="collection name (default: $COLLECTION_NAME or %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request")
+    parser.add_argument("--retries", type=int, default=5, help="attempts per request when Qdrant is unreachable (exponential backoff)")
     args = parser.parse_args(argv)
     settings = replace(settings, collection_name=args.collection)
 
+    for name in ("batch_size", "retries"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    report, items, vectors = load_embedded(args.input, args.vectors)
+    storage = open_storage(settings)
+    say(f"uploading {len(items)} points into '{args.collection}' ({storage.backend}, {storage.where})")
     try:
-        if args.batch_size < 1:
-            raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-        report, items, vectors = load_embedded(args.input, args.vectors)
-        storage = open_storage(settings)
-        target = storage.where
-        _say(f"uploading {len(items)} points into '{args.collection}' ({storage.backend}, {target})")
-        try:
-            result = upload(storage, items, vectors, batch_size=args.batch_size)
-        finally:
-            storage.close()
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except StorageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        result = upload(storage, items, vectors, batch_size=args.batch_size, retries=args.retries)
+    finally:
+        storage.close()
 
     for line, first in result["duplicates"]:
-        print(f"duplicate: line {line} is identical to line {first}; stored once", file=sys.stderr)
+        say(f"duplicate: line {line} is identical to line {first}; stored once")
     print(
         f"uploaded {result['points']} points into '{result['collection']}' ({result['backend']}) in {result['seconds']} s "
         f"(upsert {result['upsert_seconds']} s, index {result['index_seconds']} s); "
         f"{result['counted']} of them found by count; collection holds {result['collection_total']}"
     )
     if result["counted"] != result["points"]:
-        print(f"error: count check failed: uploaded {result['points']} points, found {result['counted']}", file=sys.stderr)
+        say(f"error: count check failed: uploaded {result['points']} points, found {result['counted']}")
         return 1
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import socket
@@ -12,11 +11,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from handler.app import create_app
-from handler.config import Settings
-from handler.service import SearchService, StartupError
+from handler.api import create_app
+from handler.service import StartupError
 from handler.storage import EdgeStorage, PointData
-from tests.conftest import make_settings, run_module
+from tests.helpers import make_settings, run_module
 
 
 def names(response) -> list[str]:
@@ -184,7 +182,7 @@ def test_dimension_mismatch_refuses_to_start(model_dir, tmp_path):
     storage.ensure_collection(8)
     storage.upsert([PointData("00000000-0000-0000-0000-000000000001", __import__("numpy").ones(8, "float32"), {"city": "x", "description": "y"})])
     storage.close()
-    with pytest.raises(StartupError, match="384-dim.*8-dim"):
+    with pytest.raises(StartupError, match="8-dim Cosine.*384-dim.*refusing to start"):
         create_app(make_settings(model_dir, tmp_path))
     result = run_module("handler", env={"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}, timeout=60)
     assert result.returncode == 2 and "refusing to start" in result.stderr and "Traceback" not in result.stderr

@@ -4,16 +4,14 @@ and the Runtime API emulator in infra/local_invoke.py: what a deployment would r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, run_module
+from tests.helpers import EVENTS, REPO, run_module
 
 RUNTIME_PYTHON = REPO / ".venv312" / "bin" / "python"
-EVENTS = REPO / "tests" / "events"
 HEAVY = ("torch", "transformers", "optimum", "sentence_transformers")
 
 sys.path.insert(0, str(REPO / "infra"))
@@ -50,11 +48,11 @@ def test_size_and_glibc_within_lambda_limits(artifact):
 
 
 @pytest.fixture(scope="module")
-def function(artifact, loaded_qdrant, sample_file, tmp_path_factory):
+def function(artifact, sample_vectors, sample_file, tmp_path_factory):
     if not RUNTIME_PYTHON.exists():
         pytest.skip("no .venv312 (Python 3.12 + awslambdaric): scripts/setup_env.sh makes it where Python 3.12 exists")
     qdrant = tmp_path_factory.mktemp("lambda-qdrant")  # its own copy: a shard is opened by one process at a time
-    uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(loaded_qdrant.parent / "vectors"),
+    uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors),
                           env={"QDRANT_PATH": str(qdrant), "QDRANT_URL": ""})
     assert uploaded.returncode == 0, uploaded.stderr
     local = LocalLambda(artifact[0], str(RUNTIME_PYTHON), {"QDRANT_PATH": str(qdrant)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handler.config import ENV, ConfigError, Settings
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_every_variable_is_in_the_readme_table():

@@ -8,9 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from export.source import OFFICIAL_WEIGHTS_SHA256, sha256_file
+from export.source import OFFICIAL_WEIGHTS_SHA256
+from handler.files import sha256_file
 from handler.encoder import Encoder
-from tests.conftest import REPO, run_module
+from tests.helpers import run_module
 
 LONG_TEXT = "Qdrant stores vectors and payloads and serves nearest-neighbour queries with filters. " * 40
 
@@ -146,15 +147,7 @@ def test_unwritable_output(tmp_path):
     assert "cannot write to --out" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_refuses_to_replace_a_directory_that_is_not_an_export(tmp_path):
-    precious = tmp_path / "precious"
-    precious.mkdir()
-    (precious / "thesis.txt").write_text("do not delete")
-    result = run_module("export", "--out", str(precious))
-    assert result.returncode == 2 and "refusing to replace" in result.stderr
-    assert (precious / "thesis.txt").read_text() == "do not delete"
-
-
+@pytest.mark.slow  # a whole export (without the sample probes)
 def test_failed_gate_leaves_nothing_behind(tmp_path, monkeypatch):
     from export import ParityError, parity, run_export
 
@@ -163,3 +156,15 @@ def test_failed_gate_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(ParityError, match=r"int8: mean_cosine = .*needs >= 1.01"):
         run_export(out, probe_file=None)
     assert list(tmp_path.iterdir()) == []  # neither the output nor a staging directory
+
+
+@pytest.mark.slow  # a whole second export
+def test_a_second_export_gives_the_same_files(model_dir, tmp_path):
+    """Same source and versions, same artifacts: the variant set and each file's sha256 match the
+    export this test run already made (no step may depend on a timing or a random seed)."""
+    from export import run_export
+
+    again = run_export(tmp_path / "again", probe_file=None)
+    first = json.loads((model_dir / "manifest.json").read_text())
+    assert sorted(again["variants"]) == sorted(first["variants"])
+    assert {v: e["sha256"] for v, e in again["variants"].items()} == {v: e["sha256"] for v, e in first["variants"].items()}

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAM = REPO / ".venv-sam" / "bin" / "sam"
 

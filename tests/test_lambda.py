@@ -1,9 +1,8 @@
-"""handler.lambda_handler through Mangum with real API Gateway events (tests/events, made by
+"""handler.lambda_handler through Mangum with real API Gateway events (infra/events, made by
 `sam local generate-event`): HTTP API v2 with the $default stage, and REST API v1 with a stage."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -13,10 +12,9 @@ import textwrap
 import pytest
 from mangum import Mangum
 
-from handler.app import create_app
-from tests.conftest import REPO
+from handler.api import create_app
+from tests.helpers import EVENTS, REPO, load_event
 
-EVENTS = REPO / "tests" / "events"
 HEAVY = ("torch", "transformers", "optimum", "sentence_transformers")
 
 
@@ -27,27 +25,9 @@ def lambda_handler(service):
     return Mangum(create_app(service.settings, service), lifespan="off")
 
 
-def event(name: str, path: str | None = None, query: dict | None = None) -> dict:
-    data = copy.deepcopy(json.loads((EVENTS / name).read_text()))
-    if data.get("version") == "2.0":
-        if path:
-            data["rawPath"] = data["requestContext"]["http"]["path"] = path
-        if query is not None:
-            data["queryStringParameters"] = query
-            data["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
-    else:
-        if path:
-            data["path"] = path
-            data["requestContext"]["path"] = f"/{data['requestContext']['stage']}{path}"
-        if query is not None:
-            data["queryStringParameters"] = query
-            data["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
-    return data
-
-
 @pytest.mark.parametrize("name", ["http_api_v2.json", "rest_api_v1.json"])
 def test_search_event(lambda_handler, name):
-    response = lambda_handler(event(name), None)
+    response = lambda_handler(load_event(name), None)
     assert response["statusCode"] == 200
     headers = {k.lower(): v for k, v in response["headers"].items()}
     assert headers["content-type"] == "application/json"
@@ -58,31 +38,35 @@ def test_search_event(lambda_handler, name):
 
 @pytest.mark.parametrize("name, openapi_url", [("http_api_v2.json", "'/openapi.json'"), ("rest_api_v1.json", "'/Prod/openapi.json'")])
 def test_docs_point_at_the_right_openapi_url(lambda_handler, name, openapi_url):
-    response = lambda_handler(event(name, path="/docs", query={}), None)
+    response = lambda_handler(load_event(name, path="/docs", query={}), None)
     assert response["statusCode"] == 200 and openapi_url in response["body"]
-    spec = lambda_handler(event(name, path="/openapi.json", query={}), None)
+    spec = lambda_handler(load_event(name, path="/openapi.json", query={}), None)
     assert spec["statusCode"] == 200 and "/api/search" in json.loads(spec["body"])["paths"]
 
 
 @pytest.mark.parametrize("name", ["http_api_v2.json", "rest_api_v1.json"])
 def test_invalid_query_event_gets_422(lambda_handler, name):
-    response = lambda_handler(event(name, query={"q": "x", "limit": "1000"}), None)
+    response = lambda_handler(load_event(name, query={"q": "x", "limit": "1000"}), None)
     assert response["statusCode"] == 422
     assert json.loads(response["body"])["detail"][0]["loc"] == ["query", "limit"]
 
 
 def test_health_event(lambda_handler):
-    response = lambda_handler(event("http_api_v2.json", path="/health", query={}), None)
+    response = lambda_handler(load_event("http_api_v2.json", path="/health", query={}), None)
     assert response["statusCode"] == 200 and json.loads(response["body"])["qdrant"]["points"] == 259
 
 
 def test_serving_path_imports_no_torch_transformers_or_optimum(model_dir, tmp_path):
-    """Import the real Lambda entry point and answer an event in a fresh interpreter."""
+    """Import the real Lambda entry point as AWS does, answer an event in a fresh interpreter, and
+    check that `handler.app` / `handler.lambda_handler` name one object each, whichever is imported first."""
     code = textwrap.dedent(f"""
         import json, sys
+        import handler.lambda_entry
         import handler
-        handler_fn = handler.lambda_handler
-        response = handler_fn(json.load(open({str(EVENTS / 'http_api_v2.json')!r})), None)
+        from fastapi import FastAPI
+        same = handler.app is handler.lambda_entry.app and handler.lambda_handler is handler.lambda_entry.lambda_handler
+        assert same and isinstance(handler.app, FastAPI), (type(handler.app), type(handler.lambda_handler))
+        response = handler.lambda_handler(json.load(open({str(EVENTS / 'http_api_v2.json')!r})), None)
         heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})
         print(json.dumps({{"status": response["statusCode"], "heavy": heavy}}))
     """)

@@ -10,15 +10,7 @@ import pytest
 
 from handler.storage import CollectionMismatch, CollectionMissing, EdgeStorage, PointData, ServerStorage, StorageUnavailable
 from scripts.upload import point_id
-from tests.conftest import run_module
-
-
-@pytest.fixture(scope="module")
-def sample_vectors(model_dir, sample_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp("vectors")
-    result = run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(sample_file), "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
+from tests.helpers import run_module
 
 
 def upload(sample_file, vectors, qdrant_path, *extra, env=None):
@@ -91,8 +83,11 @@ def test_unreachable_server_is_reported_as_unavailable():
 
 
 def test_upload_to_unreachable_server_exits_1_after_retries(sample_file, sample_vectors, tmp_path):
-    result = upload(sample_file, sample_vectors, tmp_path / "q", env={"QDRANT_URL": "http://127.0.0.1:9", "QDRANT_TIMEOUT": "1"})
+    result = upload(sample_file, sample_vectors, tmp_path / "q", "--retries", "3", env={"QDRANT_URL": "http://127.0.0.1:9", "QDRANT_TIMEOUT": "1"})
     assert result.returncode == 1 and "unreachable" in result.stderr and "Traceback" not in result.stderr
+    # the first request (creating the collection) is retried, then the error is final
+    assert "creating the collection failed" in result.stderr
+    assert "retry 1/2" in result.stderr and "retry 2/2" in result.stderr and "retry 3/" not in result.stderr
 
 
 @pytest.mark.qdrant_server
