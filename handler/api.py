@@ -1,28 +1,45 @@
-"""The FastAPI app: GET /api/search, GET /health, /docs and /openapi.json.
+"""The FastAPI app: GET /api/search, GET /health, /docs (self-hosted assets) and /openapi.json.
 
-Errors are JSON and never carry a stack trace: 422 names the bad parameter, 503 says which
-Qdrant or collection is missing, 500 says only that something unexpected happened.
+Errors are JSON and never carry a stack trace or internals: 422 names the bad parameter (echoing
+at most a short prefix of the value), 503 says which part is not usable, 500 says only that
+something unexpected happened and quotes the request id. OpenAPI documents every one of them.
+
+The request path is built for Lambda, where every millisecond is billed: async endpoints (no
+thread hop), a pure ASGI middleware for the request id, the timing headers and the one log line
+(no BaseHTTPMiddleware task and stream), and responses rendered directly (no response-model
+validation of what the service built itself).
 """
 
-from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import queue
+import re
+import threading
 import time
 import uuid
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, BeforeValidator, Field
 
-from handler.config import Settings
-from handler.service import SearchService
+from handler.config import Settings, redact_url
+from handler.service import SearchRequest, SearchService
 from handler.storage import CollectionMismatch, CollectionMissing, StorageError, StorageUnavailable
+from handler.text import NOT_BLANK_PATTERN, normalize, preview
 
 log = logging.getLogger("handler")
 MAX_LIMIT = 100
+MAX_CITY_CHARS = 100
+# A client's X-Request-Id is kept only if it looks like an id: short, no spaces, no markup.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
+
+# -- response bodies, for the OpenAPI schema -----------------------------------------------------------
 
 class HitInfo(BaseModel):
     id: str = Field(description="Qdrant point id (a UUID derived from the record's content)")
@@ -37,18 +54,143 @@ class SearchResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str
-    detail: str | list
+    error: str = Field(description="machine-readable reason: qdrant_unavailable, collection_missing, collection_mismatch, qdrant_error, internal_error")
+    detail: str = Field(description="what happened and what to do, in words")
 
 
-def _validation_error(parameter: str, message: str) -> JSONResponse:
-    # Same shape as FastAPI's own 422 body, so clients handle both alike.
-    return JSONResponse(status_code=422, content={"detail": [{"loc": ["query", parameter], "msg": message, "type": "value_error"}]})
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description='where: ["query", "<parameter>"]')
+    msg: str
+    type: str
+    input: object | None = Field(None, description="the value received, cut to its first 40 characters")
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[ValidationIssue]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    model: Literal["ok"]
+    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error"]
+    details: dict | None = Field(None, description="only with HEALTH_DETAILS=1")
+
+
+ERRORS = {
+    422: {"model": ValidationErrorResponse, "description": "a parameter is invalid (named in `detail[].loc`)"},
+    500: {"model": ErrorResponse, "description": "unexpected error (the body quotes the request id; the log has the rest)"},
+    503: {"model": ErrorResponse, "description": "Qdrant unreachable, or the collection missing or of another size"},
+}
 
 
 def _error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "detail": detail})
 
+
+def _not_blank(parameter: str):
+    def check(value):
+        if isinstance(value, str):
+            value = normalize(value)
+            if not value:
+                raise ValueError(f"{parameter} must not be blank (control, format and whitespace characters do not count)")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _normalized(value):
+    return normalize(value) if isinstance(value, str) else value
+
+
+# -- where the CPU-bound work runs ----------------------------------------------------------------------
+
+class Inline:
+    """Lambda: an execution environment serves one request at a time, so the search runs right in
+    the event loop's thread. A thread hop would only add latency: nothing else is waiting."""
+
+    def __init__(self, service: SearchService) -> None:
+        self.service = service
+
+    async def search(self, request: SearchRequest):
+        return self.service.search(request.q, limit=request.limit, city=request.city, mode=request.mode)
+
+    async def call(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+class Worker:
+    """`python -m handler`: many connections share one process, so the event loop must stay free.
+    One worker thread owns the model and the store: onnxruntime already spreads one inference over
+    every core, and more threads would only fight over them. Searches that arrive while it works
+    are taken together, up to `max_batch`, and embedded in one onnxruntime call (micro-batching,
+    as TEI and infinity do): under load that is more texts per second, and alone a request never
+    waits for company."""
+
+    def __init__(self, service: SearchService, max_batch: int = 16) -> None:
+        self.service = service
+        self.max_batch = max_batch
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="search-worker", daemon=True)
+        self.thread.start()
+
+    async def search(self, request: SearchRequest):
+        return await self._submit("search", request)
+
+    async def call(self, fn, *args, **kwargs):
+        return await self._submit("call", lambda: fn(*args, **kwargs))
+
+    async def _submit(self, kind: str, payload):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.jobs.put((kind, payload, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            searches, calls = [], []
+            (searches if job[0] == "search" else calls).append(job)
+            while len(searches) < self.max_batch:
+                try:
+                    more = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.jobs.put(None)
+                    break
+                (searches if more[0] == "search" else calls).append(more)
+            if searches:
+                outcomes = self.service.search_many([payload for _, payload, _, _ in searches])
+                for (_, _, future, loop), outcome in zip(searches, outcomes):
+                    _resolve(loop, future, outcome)
+            for _, fn, future, loop in calls:
+                try:
+                    outcome = fn()
+                except Exception as exc:
+                    outcome = exc
+                _resolve(loop, future, outcome)
+
+    def close(self) -> None:
+        self.jobs.put(None)
+
+
+def _resolve(loop, future, outcome) -> None:
+    def settle():
+        if not future.done():  # the client may have gone away
+            future.set_exception(outcome) if isinstance(outcome, BaseException) else future.set_result(outcome)
+
+    loop.call_soon_threadsafe(settle)
+
+
+RUNNERS = {"inline": Inline, "worker": Worker}
+
+
+# -- pure ASGI middleware ---------------------------------------------------------------------------------
 
 class StageRootPath:
     """Behind a REST API (v1 events) the stage is part of the URL (/Prod/docs) but not of the
@@ -67,6 +209,77 @@ class StageRootPath:
         await self.app(scope, receive, send)
 
 
+def request_ids(scope) -> dict:
+    """The request id the response and the log carry: on Lambda the API Gateway request id (what
+    API Gateway's own logs show), else a client's X-Request-Id when it looks like an id, else a
+    new one. A client's id that is not used as such is logged beside, if it is safe to log."""
+    ids: dict = {}
+    client = None
+    for key, value in scope.get("headers") or ():
+        if key == b"x-request-id":
+            client = value.decode("latin-1")
+            break
+    safe_client = client if client is not None and SAFE_REQUEST_ID.fullmatch(client) else None
+    event = scope.get("aws.event")
+    gateway = ((event or {}).get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
+    context = scope.get("aws.context")
+    if getattr(context, "aws_request_id", None):
+        ids["aws_request_id"] = context.aws_request_id
+    if isinstance(gateway, str) and SAFE_REQUEST_ID.fullmatch(gateway):
+        ids["request_id"] = gateway
+        if safe_client:
+            ids["client_request_id"] = safe_client
+    else:
+        ids["request_id"] = safe_client or uuid.uuid4().hex[:16]
+    if client is not None and not safe_client:
+        ids["client_request_id"] = "refused: not an id"
+    return ids
+
+
+class RequestLog:
+    """One JSON log line per request (method, path, status, timings, ids; never the query text),
+    `x-request-id` and `Server-Timing` headers on the response, and the last-resort 500: an
+    exception no handler took becomes a plain JSON 500; its traceback goes to the log only."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        ids = request_ids(scope)
+        request_id = ids["request_id"]
+        timing: dict = {}
+        scope.setdefault("state", {})["timing"] = timing  # request.state.timing in the endpoints
+        status = 0
+
+        async def send_with_headers(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if "embed_ms" in timing:
+                    headers.append((b"server-timing", f"embed;dur={timing['embed_ms']}, search;dur={timing['search_ms']}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception(json.dumps({"event": "unhandled", "path": scope.get("path"), **ids}))
+            if status == 0:
+                body = json.dumps({"error": "internal_error", "detail": f"unexpected error; quote request id {request_id}"}).encode()
+                await send_with_headers({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                line = {"event": "request", "method": scope.get("method"), "path": scope.get("path"), "status": status or 500,
+                        "total_ms": round((time.perf_counter() - started) * 1000, 2), **ids, **timing}
+                log.info(json.dumps(line))
+
+
 def configure_logging(level: str) -> None:
     """One JSON line per event on stdout (CloudWatch on Lambda); other libraries' loggers untouched."""
     if not log.handlers:
@@ -77,43 +290,48 @@ def configure_logging(level: str) -> None:
     log.setLevel(level)
 
 
-def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
-    """Build the app. The service (model + Qdrant client) is built here, once, not per request."""
+# -- the docs page, its assets served by the app itself --------------------------------------------------
+
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
+
+
+def _docs_asset_dir() -> Path | None:
+    try:  # pinned in pyproject.toml and the Lambda requirements: Swagger UI's files, no CDN
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    return Path(swagger_ui_path)
+
+
+def create_app(settings: Settings | None = None, service: SearchService | None = None, *, concurrency: str = "inline") -> FastAPI:
+    """Build the app. The service (model + Qdrant client) is built here, once, not per request.
+    concurrency: "inline" (Lambda, tests) or "worker" (`python -m handler`); see Inline / Worker."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     service = service or SearchService.start(settings)
+    runner = RUNNERS[concurrency](service)
+    log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
 
     app = FastAPI(
         title="Neural search: startups",
-        version="0.1.0",
+        version="0.2.0",
         description="Semantic search over startup descriptions with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
-        "`mode=neural` ranks by meaning; `mode=text` is Qdrant's full-text match on the description.",
+        "`mode=neural` ranks by meaning; `mode=text` is Qdrant's full-text match on the description. "
+        "Text parameters follow one rule: control, format and whitespace characters are removed or "
+        "collapsed first, and a `q` with nothing left is refused (422).",
+        docs_url=None,  # served below with local assets
+        redoc_url=None,  # ReDoc would load from a CDN: not offered
+        redirect_slashes=False,  # a redirect built from the client's Host header could point anywhere
     )
     app.state.service = service
+    app.state.runner = runner
+    app.add_middleware(RequestLog)
     app.add_middleware(StageRootPath)
 
-    @app.middleware("http")
-    async def request_log(request: Request, call_next):
-        started = time.perf_counter()
-        request.state.timing = {}
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        try:
-            response = await call_next(request)
-        except Exception:  # last resort: the client gets a plain 500, the log keeps the traceback
-            log.exception(json.dumps({"event": "unhandled", "path": request.url.path, "request_id": request_id}))
-            response = _error(500, "internal_error", f"unexpected error; quote request id {request_id}")
-        line = {
-            "event": "request",
-            "method": request.method,
-            "path": request.url.path,
-            "status": response.status_code,
-            "total_ms": round((time.perf_counter() - started) * 1000, 2),
-            "request_id": request_id,
-            **request.state.timing,
-        }
-        log.info(json.dumps(line))
-        response.headers["x-request-id"] = request_id
-        return response
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        issues = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200], "type": e.get("type", "value_error"), "input": preview(e.get("input"))} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": issues})
 
     @app.exception_handler(StorageUnavailable)
     async def _unavailable(request: Request, exc: StorageUnavailable):
@@ -125,40 +343,62 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
 
     @app.exception_handler(CollectionMismatch)
     async def _mismatch(request: Request, exc: CollectionMismatch):
-        return _error(503, "collection_mismatch", str(exc))
+        return _error(503, "collection_mismatch", f"collection '{settings.collection_name}' holds vectors of another size or distance than the model's; see the service log")
 
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError):
         return _error(503, "qdrant_error", f"Qdrant ({service.storage.backend}) failed to answer")
 
-    @app.get(
-        "/api/search",
-        response_model=SearchResponse,
-        responses={422: {"description": "a parameter is invalid (named in `detail[].loc`)"}, 503: {"model": ErrorResponse, "description": "Qdrant unreachable or collection missing"}},
-        summary="Search startups by meaning (or by words with mode=text)",
-    )
-    def search(
+    @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning (or by words with mode=text)")
+    async def search(
         request: Request,
-        q: str = Query(min_length=1, max_length=settings.query_max_chars, description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS), not blank", examples=["vegan food delivery"]),
-        city: str | None = Query(None, description="only startups in this city (exact match on the `city` field)", examples=["Berlin"]),
+        q: Annotated[str, _not_blank("q"), Query(
+            min_length=1, max_length=settings.query_max_chars, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+            description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS) after the text rule; not blank",
+            examples=["vegan food delivery"],
+        )],
+        city: Annotated[str | None, BeforeValidator(_normalized), Query(
+            max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field), up to {MAX_CITY_CHARS} characters; blank = any city",
+            examples=["Berlin"],
+        )] = None,
         limit: int = Query(5, ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT}"),
         mode: Literal["neural", "text"] = Query("neural", description="`neural`: vector search with the ONNX encoder; `text`: full-text match on the description"),
     ):
-        if not q.strip():
-            return _validation_error("q", "q must not be blank")
-        city = city if city and city.strip() else None
-        found = service.search(q, limit=limit, city=city, mode=mode)
-        request.state.timing.update(mode=mode, embed_ms=round(found.embed_ms, 2), search_ms=round(found.search_ms, 2), hits=len(found.hits), q_chars=len(q))
-        return {
+        found = await runner.search(SearchRequest(q, limit, city or None, mode))  # a blank city filters nothing
+        embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
+        request.state.timing.update(mode=mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=len(q))
+        # Rendered directly: the body is built here from typed parts, so validating it again
+        # against SearchResponse (which documents it) would only cost time.
+        return JSONResponse({
             "result": [hit.payload for hit in found.hits],
             "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
             "mode": mode,
-            "took_ms": {"embed": round(found.embed_ms, 2), "search": round(found.search_ms, 2)},
-        }
+            "took_ms": {"embed": embed_ms, "search": search_ms},
+        })
 
-    @app.get("/health", summary="Model loaded, Qdrant reachable, collection point count", responses={503: {"description": "degraded: Qdrant or the collection is not usable"}})
-    def health():
-        report = service.health()
+    @app.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
+             responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
+    async def health():
+        report = await runner.call(service.health, settings.health_details)
         return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report)
+
+    assets = _docs_asset_dir()
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - docs",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js", swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+    @app.get("/docs/assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        if name not in DOCS_ASSETS or assets is None or not (assets / name).is_file():
+            return _error(404, "not_found", "no such asset")
+        return Response((assets / name).read_bytes(), media_type=DOCS_ASSETS[name], headers={"cache-control": "public, max-age=86400"})
 
     return app

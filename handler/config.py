@@ -6,6 +6,7 @@ documents each row (tests/test_config.py checks).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 
 from handler.errors import UsageError
@@ -19,18 +20,27 @@ ENV: dict[str, tuple[str, str]] = {
     "QDRANT_API_KEY": ("", "API key for QDRANT_URL (prefer QDRANT_API_KEY_PARAMETER on Lambda)"),
     "QDRANT_API_KEY_PARAMETER": ("", "name of an SSM SecureString holding the API key, read once at start (needs boto3, present on Lambda)"),
     "QDRANT_PATH": ("qdrant_storage", "directory of the embedded Qdrant Edge collections"),
+    "QDRANT_SHARD_SOURCE": ("", "embedded mode: where the collection's shard comes from when QDRANT_PATH lacks it, copied there at start: a directory (the shard baked into the Lambda artifact) or s3://bucket/prefix"),
     "QDRANT_TIMEOUT": ("5", "seconds before a Qdrant server request counts as failed (503)"),
     "COLLECTION_NAME": ("startups", "Qdrant collection"),
     "QUERY_MAX_CHARS": ("1000", "longest accepted q, in characters (longer: 422)"),
     "LOG_LEVEL": ("INFO", "log level of the service's logger"),
-    "HOST": ("0.0.0.0", "address `python -m handler` listens on"),
+    "HEALTH_DETAILS": ("", "1: /health also shows the model file, its sha256, the backend, the collection and its point count (for private deployments; credentials are never shown)"),
+    "HOST": ("127.0.0.1", "address `python -m handler` listens on (0.0.0.0 in a container)"),
     "PORT": ("8000", "port `python -m handler` listens on"),
     # tools
     "NEURAL_SEARCH_CACHE": ("~/.cache/neural-search", "download cache of the scripts (the tutorial's dataset)"),
     "NEURAL_SEARCH_DEBUG": ("", "set to 1: command-line tools show the traceback of an unexpected error"),
     "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (x86_64 or arm64)"),
+    "LAMBDA_MODE": ("embedded", "storage backend the Lambda artifact carries: embedded (Qdrant Edge) or server (qdrant-client)"),
+    "LAMBDA_SHARD": ("", "embedded artifact: the QDRANT_PATH/<collection> directory baked into it (sam build reads it too)"),
     "PYTHON312": ("", "a Python 3.12 interpreter for the artifact build and local invokes; empty = looked up"),
 }
+
+
+def redact_url(text: str) -> str:
+    """`scheme://user:password@host` -> `scheme://***@host`, wherever it appears in text."""
+    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
 
 
 class ConfigError(UsageError):
@@ -52,6 +62,13 @@ def _number(name: str, kind=int, minimum: float = 0):
     if value < minimum:
         raise ConfigError(f"environment variable {name}={raw!r} must be >= {minimum}")
     return value
+
+
+def _flag(name: str) -> bool:
+    raw = env(name).lower()
+    if raw not in ("", "0", "1", "false", "true"):
+        raise ConfigError(f"environment variable {name}={raw!r} must be 1 or 0")
+    return raw in ("1", "true")
 
 
 def _ssm_secret(name: str) -> str:
@@ -76,10 +93,12 @@ class Settings:
     qdrant_url: str
     qdrant_api_key: str
     qdrant_path: str
+    qdrant_shard_source: str
     qdrant_timeout: float
     collection_name: str
     query_max_chars: int
     log_level: str
+    health_details: bool
     host: str
     port: int
 
@@ -92,10 +111,12 @@ class Settings:
             qdrant_url=env("QDRANT_URL"),
             qdrant_api_key=env("QDRANT_API_KEY") or _ssm_secret(env("QDRANT_API_KEY_PARAMETER")),
             qdrant_path=env("QDRANT_PATH"),
+            qdrant_shard_source=env("QDRANT_SHARD_SOURCE"),
             qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
             collection_name=env("COLLECTION_NAME") or "startups",
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
             log_level=env("LOG_LEVEL").upper() or "INFO",
+            health_details=_flag("HEALTH_DETAILS"),
             host=env("HOST"),
             port=_number("PORT", int, 1),
         )

@@ -1,13 +1,41 @@
 """AWS Lambda entry point: `handler.lambda_handler`.
 
 The app, the ONNX session and the Qdrant client are built at import, i.e. in Lambda's init
-phase (captured by SnapStart), once per execution environment. Mangum's lifespan is off:
-it would rerun on every invocation, so nothing is loaded there.
+phase, once per execution environment; with SnapStart that init is snapshotted once and restored
+many times. Mangum's lifespan is off: it would rerun on every invocation, so nothing is loaded there.
 """
+
+import json
+import logging
 
 from mangum import Mangum
 
 from handler.api import create_app
 
-app = create_app()
+app = create_app(concurrency="inline")
 lambda_handler = Mangum(app, lifespan="off")
+
+
+def _register_snapstart_hooks(service) -> bool:
+    """AWS's runtime hooks (module snapshot_restore_py, in the Lambda Python runtime and beside
+    awslambdaric). Outside Lambda the module is absent and there is nothing to snapshot."""
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return False
+    log = logging.getLogger("handler")
+
+    def before_snapshot():
+        service.before_snapshot()
+        log.info(json.dumps({"event": "snapstart", "hook": "before_snapshot"}))
+
+    def after_restore():
+        service.after_restore()
+        log.info(json.dumps({"event": "snapstart", "hook": "after_restore"}))
+
+    register_before_snapshot(before_snapshot)
+    register_after_restore(after_restore)
+    return True
+
+
+_register_snapstart_hooks(app.state.service)

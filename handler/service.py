@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
-from handler.storage import CollectionMismatch, Hit, Storage, StorageError, StorageUnavailable, open_storage, require_match
+from handler.storage import (
+    CollectionMismatch,
+    CollectionMissing,
+    Hit,
+    ShardLocked,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    open_storage,
+    require_match,
+)
 
 log = logging.getLogger("handler")
 
@@ -36,6 +47,12 @@ class SearchService:
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
+        """Load the model, open the store, warm both up: everything a request needs, built once.
+
+        Refuses to start (StartupError) when the model cannot load, the collection holds vectors of
+        another size, or the embedded shard is held by another process. A Qdrant server that does
+        not answer now is only logged: requests answer 503 until it is back.
+        """
         started = time.perf_counter()
         try:
             encoder = Encoder.from_export(
@@ -43,30 +60,59 @@ class SearchService:
             )
         except EncoderError as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
-        storage = open_storage(settings)
+        if not settings.qdrant_url and settings.qdrant_shard_source:
+            from handler.shard import provision_shard
+
+            provision_shard(settings.qdrant_shard_source, settings.qdrant_path, settings.collection_name)
+        try:
+            storage = open_storage(settings)
+        except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
+            raise StartupError(str(exc)) from exc
+        points = None
         try:
             info = storage.collection_info()
-        except StorageError as exc:  # unreachable now: requests will answer 503 until it is back
-            log.warning('{"event": "startup", "qdrant": "unavailable", "detail": "%s"}', str(exc).replace('"', "'"))
-            info = None
-        if info is not None:
-            try:
+            if info is not None:
                 require_match(storage, info, encoder.dim)
-            except CollectionMismatch as exc:
-                raise StartupError(f"{exc}; refusing to start") from exc
-        points = None
-        if info is not None:
-            try:
                 points = storage.count()  # opens the shard / connection now, not in the first request
+        except CollectionMismatch as exc:
+            raise StartupError(f"{exc}; refusing to start") from exc
+        except ShardLocked as exc:
+            raise StartupError(str(exc)) from exc
+        except StorageError as exc:  # unreachable now: requests will answer 503 until it is back
+            log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
+        service = cls(settings, encoder, storage)
+        service.warm_up(search=bool(points))
+        log.info(json.dumps({
+            "event": "startup", "variant": encoder.variant, "provider": encoder.provider, "backend": storage.backend,
+            "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
+        }))
+        return service
+
+    def warm_up(self, search: bool) -> None:
+        """One query through the model (and the store, when it has points): onnxruntime's first run
+        allocates its buffers, and on Lambda this happens in init, which SnapStart keeps."""
+        vector = self.encoder.embed_one("warm up")
+        if search:
+            try:
+                self.storage.search(vector, 1, None)
             except StorageError:
                 pass
-        log.info(
-            '{"event": "startup", "variant": "%s", "provider": "%s", "backend": "%s", "collection": "%s", "points": %s, "ms": %.1f}',
-            encoder.variant, encoder.provider, storage.backend, settings.collection_name, json.dumps(points), (time.perf_counter() - started) * 1000,
-        )
-        return cls(settings, encoder, storage)
+
+    # SnapStart (handler.lambda_entry registers these with the runtime's hooks)
+    def before_snapshot(self) -> None:
+        """Nothing open to the network may be in the snapshot: its sockets would be dead after a restore."""
+        if hasattr(self.storage, "reconnect"):
+            self.storage.close()
+
+    def after_restore(self) -> None:
+        """Each restored environment gets its own connections and its own random state (the
+        snapshot's would be shared by every environment restored from it)."""
+        random.seed()
+        if hasattr(self.storage, "reconnect"):
+            self.storage.reconnect()
 
     def search(self, q: str, *, limit: int, city: str | None, mode: str) -> SearchResult:
+        """One query: embed it (unless mode=text) and ask the store. The Lambda path."""
         started = time.perf_counter()
         if mode == "text":
             embedded = started
@@ -78,14 +124,65 @@ class SearchService:
         done = time.perf_counter()
         return SearchResult(hits, mode, (embedded - started) * 1000, (done - embedded) * 1000)
 
-    def health(self) -> dict:
-        qdrant: dict = {"backend": self.storage.backend, "collection": self.settings.collection_name}
+    def search_many(self, requests: list[SearchRequest]) -> list[SearchResult | Exception]:
+        """Several queries at once, as the local server's worker collects them: every text that
+        needs a vector goes through onnxruntime in one call (each request is charged that call's
+        time as its embed_ms), then each asks the store. A failure is returned in place, so one
+        bad request does not fail its batch-mates."""
+        if len(requests) == 1:
+            only = requests[0]
+            return [_attempt(lambda: self.search(only.q, limit=only.limit, city=only.city, mode=only.mode))]
+        started = time.perf_counter()
+        neural = [i for i, r in enumerate(requests) if r.mode != "text"]
+        vectors = dict(zip(neural, self.encoder.embed([requests[i].q for i in neural]))) if neural else {}
+        embed_ms = (time.perf_counter() - started) * 1000 if neural else 0.0
+        results: list[SearchResult | Exception] = []
+        for i, request in enumerate(requests):
+            begun = time.perf_counter()
+            if request.mode == "text":
+                outcome = _attempt(lambda: self.storage.text_search(request.q, request.limit, request.city))
+            else:
+                outcome = _attempt(lambda: self.storage.search(vectors[i], request.limit, request.city))
+            took = (time.perf_counter() - begun) * 1000
+            results.append(outcome if isinstance(outcome, Exception) else SearchResult(outcome, request.mode, embed_ms if i in vectors else 0.0, took))
+        return results
+
+    def health(self, details: bool = False) -> dict:
+        """{"status": "ok"|"degraded", "model": "ok", "collection": "ok"|"empty"|"missing"|
+        "mismatch"|"unreachable"|"error"}: what a load balancer needs, and nothing about where the
+        store is or what it said; that goes to the log, with credentials redacted."""
+        detail: dict = {"backend": self.storage.backend, "collection_name": self.settings.collection_name}
         try:
-            qdrant["points"] = self.storage.check_collection(self.encoder.dim)
-            qdrant["reachable"] = True
+            points = self.storage.check_collection(self.encoder.dim)
+            detail["points"] = points
+            collection = "ok" if points > 0 else "empty"
+        except CollectionMissing as exc:
+            collection, detail["reason"] = "missing", str(exc)
         except CollectionMismatch as exc:
-            qdrant.update(reachable=True, error=str(exc))
+            collection, detail["reason"] = "mismatch", str(exc)
+        except StorageUnavailable as exc:
+            collection, detail["reason"] = "unreachable", str(exc)
         except StorageError as exc:
-            qdrant.update(reachable=not isinstance(exc, StorageUnavailable), error=str(exc))
-        ok = "error" not in qdrant
-        return {"status": "ok" if ok else "degraded", "model": self.encoder.describe(), "qdrant": qdrant}
+            collection, detail["reason"] = "error", str(exc)
+        status = "ok" if collection == "ok" else "degraded"
+        if status != "ok":
+            log.warning(json.dumps({"event": "health", "status": status, "collection": collection, **detail}))
+        report = {"status": status, "model": "ok", "collection": collection}
+        if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
+            report["details"] = {"model": self.encoder.describe(), **detail}
+        return report
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str
+    limit: int
+    city: str | None
+    mode: str
+
+
+def _attempt(fn):
+    try:
+        return fn()
+    except Exception as exc:  # handed back to the request it belongs to, raised there
+        return exc

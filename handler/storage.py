@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from handler.config import redact_url
 from handler.errors import NeuralSearchError
 
 CITY_FIELD = "city"
@@ -36,6 +37,10 @@ class CollectionMissing(StorageError):
 
 class CollectionMismatch(StorageError):
     """The collection exists with another vector size or distance."""
+
+
+class ShardLocked(StorageError):
+    """Another process holds the embedded shard (Qdrant Edge opens a shard in one process only)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,13 @@ class EdgeStorage:
     backend = "qdrant-edge"
 
     def __init__(self, path: str | Path, collection: str) -> None:
-        import qdrant_edge
+        try:
+            import qdrant_edge
+        except ImportError as exc:
+            raise StorageError(
+                f"QDRANT_URL is empty (embedded mode) but qdrant-edge-py cannot be imported ({exc}): a Lambda artifact built "
+                "with --mode server needs QDRANT_URL; build it with --mode embedded (or pip install qdrant-edge-py)"
+            ) from exc
 
         self._q = qdrant_edge
         self.collection = collection
@@ -109,6 +120,10 @@ class EdgeStorage:
         self.shard_dir = self.root / collection
         self.where = f"QDRANT_PATH={self.root}"
         self._shard = None
+
+    def open(self) -> None:
+        """Open the shard now (the service does it at start, so a problem is said once, there)."""
+        self._open()
 
     # -- collection -------------------------------------------------------------------------------
     def collection_info(self) -> dict | None:
@@ -125,6 +140,11 @@ class EdgeStorage:
             try:
                 self._shard = self._q.EdgeShard.load(str(self.shard_dir))
             except Exception as exc:  # qdrant_edge raises plain Exception with the engine's message
+                if "WouldBlock" in str(exc):  # the WAL's file lock: another process has the shard open
+                    raise ShardLocked(
+                        f"another process holds the Qdrant Edge collection at {self.shard_dir} (a shard is opened by one "
+                        "process at a time): stop that process, give this one a copy of the directory, or use a Qdrant server (QDRANT_URL)"
+                    ) from exc
                 raise StorageError(f"cannot open Qdrant Edge collection at {self.shard_dir}: {exc}") from exc
         return self._shard
 
@@ -200,34 +220,47 @@ class ServerStorage:
     def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0) -> None:
         try:
             from qdrant_client import QdrantClient, models
-        except ImportError as exc:  # pragma: no cover - qdrant-client is a base dependency
-            raise StorageError("QDRANT_URL is set but qdrant-client is not installed: pip install qdrant-client") from exc
+        except ImportError as exc:
+            raise StorageError(
+                f"QDRANT_URL is set but qdrant-client cannot be imported ({exc}): a Lambda artifact built with --mode embedded "
+                "needs QDRANT_URL empty; build it with --mode server (or pip install qdrant-client)"
+            ) from exc
         self._models = models
         self.collection = collection
-        self.url = url
-        self.where = f"QDRANT_URL={url}"
+        self.url = redact_url(url)  # for messages and logs: never the credentials
+        self.where = f"QDRANT_URL={self.url}"
         self.timeout = timeout
+        self._connect = lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
         # check_compatibility=False: no version round-trip at start (it is a cold-start cost on Lambda).
-        self._client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
+        self._client = self._connect()
+
+    def reconnect(self) -> None:
+        """A fresh client (and connection pool): after a SnapStart restore the pooled sockets are dead."""
+        self._client.close()
+        self._client = self._connect()
 
     def _call(self, what: str, fn: Callable[[], Any]):
-        """Run a client call, turning transport failures into StorageUnavailable."""
+        """Run a client call, turning transport failures into StorageUnavailable. A connection that
+        drops before any answer (a stale keep-alive socket, a refused connect) is tried once more at
+        once; a timeout is not (it already cost QDRANT_TIMEOUT)."""
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-        try:
-            return fn()
-        except UnexpectedResponse as exc:
-            if exc.status_code == 404:
-                raise CollectionMissing(_missing_message(self.collection, self.where)) from exc
-            if exc.status_code in (429, 500, 502, 503, 504):
-                raise StorageUnavailable(f"Qdrant at {self.url} answered {exc.status_code} to {what}") from exc
-            raise StorageError(f"Qdrant at {self.url} refused {what}: {exc.status_code} {exc.reason_phrase}") from exc
-        except (ResponseHandlingException, OSError, TimeoutError) as exc:
-            raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {type(exc).__name__}: {exc}") from exc
-        except Exception as exc:  # httpx errors that qdrant-client lets through
-            if type(exc).__module__.startswith(("httpx", "httpcore")):
-                raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {type(exc).__name__}: {exc}") from exc
-            raise
+        for attempt in (1, 2):
+            try:
+                return fn()
+            except UnexpectedResponse as exc:
+                if exc.status_code == 404:
+                    raise CollectionMissing(_missing_message(self.collection, self.where)) from exc
+                if exc.status_code in (429, 500, 502, 503, 504):
+                    raise StorageUnavailable(f"Qdrant at {self.url} answered {exc.status_code} to {what}") from exc
+                raise StorageError(f"Qdrant at {self.url} refused {what}: {exc.status_code} {exc.reason_phrase}") from exc
+            except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
+                transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
+                if not transport:
+                    raise
+                if attempt == 1 and connection_dropped(exc):
+                    continue
+                raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {type(exc).__name__}: {redact_url(str(exc))}") from exc
 
     def collection_info(self) -> dict | None:
         if not self._call("collection_exists", lambda: self._client.collection_exists(self.collection)):
@@ -290,6 +323,22 @@ class ServerStorage:
 
     def close(self) -> None:
         self._client.close()
+
+
+def connection_dropped(exc: BaseException) -> bool:
+    """True when a request failed at the connection level (refused, reset, closed without an
+    answer), False for a timeout or anything else: the former is worth one immediate retry."""
+    import httpx
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return False
+        if isinstance(exc, (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, ConnectionError)):
+            return True
+        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
+    return False
 
 
 def open_storage(settings) -> Storage:

@@ -1,11 +1,15 @@
 """Build the Lambda artifact (a directory, zipped by SAM) on any host, without Docker.
 
-    python infra/build_artifact.py [--out infra/build/lambda] [--model-dir model] [--arch x86_64|arm64]
+    python infra/build_artifact.py --mode server|embedded [--shard DIR] [--out infra/build/lambda]
+                                   [--model-dir model] [--arch x86_64|arm64]
 
-pip installs manylinux wheels for CPython 3.12 (the Lambda python3.12 runtime, Amazon Linux 2023,
-glibc 2.34) into --out, naming one `--platform manylinux_2_N_<arch>` per N from 17 to 34 because
-pip matches platform tags exactly. Then: the handler code, the int8 model, trims of what the
-runtime never loads, byte-compilation for 3.12, and a size report. Exit 1 above Lambda's 250 MB.
+One artifact per storage mode, each carrying only its backend: `server` (qdrant-client, for
+QDRANT_URL) or `embedded` (Qdrant Edge, with the collection's shard baked in by --shard, or
+fetched from S3 at start). pip installs manylinux wheels for CPython 3.12 (the Lambda python3.12
+runtime, Amazon Linux 2023, glibc 2.34) into --out, naming one `--platform manylinux_2_N_<arch>`
+per N from 17 to 34 because pip matches platform tags exactly. Then: the handler code, the served
+model variant, trims of what the runtime never loads, stripped shared libraries, byte-compilation
+for 3.12, and a size table. Exit 1 above Lambda's 250 MB or a glibc newer than 2.34.
 """
 
 from __future__ import annotations
@@ -24,16 +28,24 @@ from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
 from handler.files import sha256_file
-REQUIREMENTS = ROOT / "infra" / "requirements-lambda.txt"
-LAMBDA_LIMIT_MB = 250  # unzipped, code + layers
-TARGET_MB = 120
+
+INFRA = ROOT / "infra"
+# What each mode installs (pins in the files): the common runtime plus one storage backend.
+MODES = {
+    "server": [INFRA / "requirements-lambda.txt", INFRA / "requirements-server.txt"],
+    "embedded": [INFRA / "requirements-lambda.txt", INFRA / "requirements-embedded.txt"],
+}
+SHARD_ARCHIVE = "qdrant_shard.zip"  # where --shard lands in the artifact (template.yaml: QDRANT_SHARD_SOURCE=/var/task/qdrant_shard.zip)
+LAMBDA_LIMIT_MB = 250  # unzipped, code + layers: a hard limit
+GOAL_MB = 170  # ours: at least 80 MB under the wall, so a dependency bump cannot break a deploy
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
 PYTHON_VERSION = "3.12"
 # Installed without dependencies: tokenizers would pull huggingface_hub (and its deps), which the
-# runtime never imports (we load tokenizer.json from disk).
-NO_DEPS = ["tokenizers==0.22.2"]
+# runtime never imports (we load tokenizer.json from disk); swagger-ui-bundle would pull Jinja2,
+# which only its own templates use (we serve two of its files).
+NO_DEPS = ["tokenizers==0.22.2", "swagger-ui-bundle==1.1.0"]
 # What the runtime never loads. Each entry is proven unneeded by tests/test_artifact.py, which
-# runs the artifact through AWS's runtime client.
+# runs both modes' artifacts through AWS's runtime client.
 TRIMS = [
     "onnxruntime/capi/libonnxruntime.so*",  # a second copy of the runtime; the Python module links its own
     "onnxruntime/quantization",
@@ -46,11 +58,26 @@ TRIMS = [
     "numpy/_pyinstaller",
     "numpy/f2py",
     "numpy/typing/tests",
+    "numpy/polynomial",  # numpy loads these subpackages lazily, on first attribute access,
+    "numpy/fft",  # and nothing in the runtime touches them
+    "numpy/random",
+    "numpy/ma",
+    "numpy/*.pyi",
+    "numpy/**/*.pyi",
     "*/tests",
     "*/__pycache__",
     "bin",
     "grpc_tools",
+    "swagger_ui_bundle/vendor/*/*.map",  # /docs serves swagger-ui-bundle.js and swagger-ui.css only
+    "swagger_ui_bundle/vendor/*/swagger-ui-es-bundle*",
+    "swagger_ui_bundle/vendor/*/swagger-ui-standalone-preset.js",
+    "swagger_ui_bundle/vendor/*/swagger-ui.js",
+    "flatbuffers*",  # comes with onnxruntime for its model tools (trimmed above)
+    "packaging*",  # onnxruntime's dependency for those tools too; nothing the runtime loads imports it
 ]
+# Per mode: protobuf also comes with onnxruntime for its tools, but qdrant-client's gRPC layer
+# (imported unconditionally) needs it in server mode.
+MODE_TRIMS = {"embedded": ["google", "protobuf-*.dist-info"], "server": []}
 
 
 def pip_install(target: Path, arch: str, args: list[str]) -> None:
@@ -60,7 +87,13 @@ def pip_install(target: Path, arch: str, args: list[str]) -> None:
         "--target", str(target), "--python-version", PYTHON_VERSION, "--implementation", "cp",
         "--only-binary=:all:", *platforms, "--upgrade", *args,
     ]
-    subprocess.run(command, check=True)
+    result = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    # This machine's pip configuration may list wheel folders that do not exist; pip warns about
+    # each on every call. Everything else pip says is shown.
+    noise = "is ignored: it is neither a file nor a directory"
+    sys.stderr.write("".join(line for line in result.stderr.splitlines(keepends=True) if noise not in line))
+    if result.returncode != 0:
+        raise UsageError(f"pip could not install the Lambda dependencies ({' '.join(args)}); see pip's message above")
 
 
 def copy_code(out: Path) -> None:
@@ -69,6 +102,9 @@ def copy_code(out: Path) -> None:
     for source in sorted((ROOT / "handler").glob("*.py")):
         if source.name != "__main__.py":  # the local uvicorn server is not part of the Lambda
             shutil.copy2(source, package / source.name)
+    for extra in ("static",):  # files the app serves (the web page, the docs' assets)
+        if (ROOT / "handler" / extra).is_dir():
+            shutil.copytree(ROOT / "handler" / extra, package / extra)
 
 
 def copy_model(model_dir: Path, out: Path) -> str:
@@ -89,15 +125,53 @@ def copy_model(model_dir: Path, out: Path) -> str:
     return served
 
 
-def trim(out: Path) -> int:
+def bake_shard(shard: Path, out: Path) -> dict:
+    """The collection's Qdrant Edge shard (a QDRANT_PATH/<collection> directory made by
+    scripts.upload) into the artifact as an archive; unpacked to /tmp at start (handler/shard.py).
+    Opening it first proves no other process holds it (a copy taken mid-write could be torn)."""
+    from handler.shard import ShardSourceError, pack_shard
+    from handler.storage import EdgeStorage, StorageError
+
+    storage = EdgeStorage(shard.parent, shard.name)
+    try:
+        storage.open()
+    except StorageError as exc:
+        raise UsageError(f"--shard '{shard}': {exc}") from exc
+    finally:
+        storage.close()
+    try:
+        return pack_shard(shard, out / SHARD_ARCHIVE)
+    except ShardSourceError as exc:
+        raise UsageError(f"--shard: {exc}") from exc
+
+
+def trim(out: Path, mode: str) -> int:
     removed = 0
-    for pattern in TRIMS:
+    for pattern in TRIMS + MODE_TRIMS[mode]:
         for path in out.glob(pattern):
             if not path.exists():
                 continue
             removed += tree_size(path)
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     return removed
+
+
+def strip_libraries(out: Path) -> int:
+    """`strip --strip-unneeded`: symbol tables the dynamic loader never reads (saves ~10 MB,
+    mostly qdrant_edge and tokenizers). Not the libraries auditwheel vendored into `*.libs/`:
+    patchelf rewrote their headers, and strip breaks them ("ELF load command address/offset not
+    page-aligned", seen with numpy's OpenBLAS). Skipped with a note where binutils is absent."""
+    strip = shutil.which("strip")
+    if strip is None:
+        say("note: no `strip` on PATH (binutils): shared libraries left as shipped")
+        return 0
+    saved = 0
+    for library in out.rglob("*.so*"):
+        if library.is_file() and not library.is_symlink() and not any(part.endswith(".libs") for part in library.relative_to(out).parts):
+            before = library.stat().st_size
+            if subprocess.run([strip, "--strip-unneeded", str(library)], capture_output=True).returncode == 0:
+                saved += before - library.stat().st_size
+    return saved
 
 
 def byte_compile(out: Path) -> None:
@@ -128,33 +202,45 @@ def glibc_needs(out: Path) -> dict[str, tuple[int, ...]]:
     return needs
 
 
-def size_report(out: Path) -> tuple[float, list[tuple[str, float]]]:
-    tops = sorted(((p.name, tree_size(p) / 1e6) for p in out.iterdir()), key=lambda item: -item[1])
-    return tree_size(out) / 1e6, tops
+def package_sizes(out: Path) -> list[tuple[str, float]]:
+    """MB per top-level entry, a package's `.libs` and `.dist-info` folded into it, largest first."""
+    sizes: dict[str, float] = {}
+    for path in out.iterdir():
+        name = re.sub(r"(\.libs|-[0-9][^/]*\.dist-info)$", "", path.name)
+        sizes[name] = sizes.get(name, 0) + tree_size(path) / 1e6
+    return sorted(sizes.items(), key=lambda item: -item[1])
 
 
-def build(out: Path, model_dir: Path, arch: str) -> dict:
+def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None) -> dict:
     if not (model_dir / "manifest.json").is_file():
         raise UsageError(f"no export in '{model_dir}': run `python -m export --out {model_dir}` first")
+    if shard is not None and mode != "embedded":
+        raise UsageError("--shard bakes a Qdrant Edge collection in: it needs --mode embedded")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    say(f"pip: CPython {PYTHON_VERSION} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels -> {out}")
-    pip_install(out, arch, ["-r", str(REQUIREMENTS)])
+    say(f"pip: CPython {PYTHON_VERSION} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels, mode {mode} -> {out}")
+    pip_install(out, arch, [arg for requirements in MODES[mode] for arg in ("-r", str(requirements))])
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
-    copy_model(model_dir, out)
+    served = copy_model(model_dir, out)
+    shard_mb = bake_shard(shard, out)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6
-    removed = trim(out) / 1e6
+    removed = trim(out, mode) / 1e6
+    stripped = strip_libraries(out) / 1e6
     byte_compile(out)
-    total, tops = size_report(out)
     needs = glibc_needs(out)
     worst = max(needs.values(), default=(0,))
     report = {
-        "unzipped_mb": round(total, 1),
+        "mode": mode,
+        "arch": arch,
+        "variant": served,
+        "unzipped_mb": round(tree_size(out) / 1e6, 1),
         "untrimmed_mb": round(untrimmed, 1),
         "trimmed_mb": round(removed, 1),
-        "largest": [(name, round(mb, 1)) for name, mb in tops[:12]],
+        "stripped_mb": round(stripped, 1),
+        "shard_mb": round(shard_mb, 1),
+        "packages": [(name, round(mb, 1)) for name, mb in package_sizes(out)],
         "max_glibc": ".".join(map(str, worst)),
         "glibc_over_limit": sorted(k for k, v in needs.items() if v > MAX_GLIBC),
     }
@@ -165,25 +251,33 @@ def build(out: Path, model_dir: Path, arch: str) -> dict:
 @cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(MODES), default=env("LAMBDA_MODE"), help="storage backend the artifact carries (default: $LAMBDA_MODE)")
+    parser.add_argument("--shard", type=Path, default=Path(env("LAMBDA_SHARD")) if env("LAMBDA_SHARD") else None,
+                        help="embedded mode: a QDRANT_PATH/<collection> directory to bake in (default: $LAMBDA_SHARD)")
     parser.add_argument("--out", type=Path, default=ROOT / "infra" / "build" / "lambda", help="output directory (sam build passes its ARTIFACTS_DIR)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR)")
     parser.add_argument("--arch", choices=["x86_64", "arm64"], default=env("LAMBDA_ARCH"))
     args = parser.parse_args(argv)
+    if args.mode not in MODES:
+        raise UsageError(f"LAMBDA_MODE={args.mode!r}: the mode is server or embedded")
     arch = "aarch64" if args.arch == "arm64" else "x86_64"
 
-    report = build(args.out.absolute(), args.model_dir, arch)
-    print(f"artifact {args.out}: {report['unzipped_mb']} MB unzipped (untrimmed {report['untrimmed_mb']} MB, trimmed {report['trimmed_mb']} MB); "
-          f"Lambda limit {LAMBDA_LIMIT_MB} MB, target {TARGET_MB} MB; highest glibc need {report['max_glibc']}")
-    for name, mb in report["largest"]:
-        print(f"  {mb:8.1f} MB  {name}")
+    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard)
+    print(f"artifact {args.out} ({report['mode']} mode, {report['arch']}, model {report['variant']}): {report['unzipped_mb']} MB unzipped "
+          f"(trims {report['trimmed_mb']} MB, strip {report['stripped_mb']} MB, shard {report['shard_mb']} MB); "
+          f"Lambda limit {LAMBDA_LIMIT_MB} MB, goal {GOAL_MB} MB; highest glibc need {report['max_glibc']}")
+    for name, mb in report["packages"]:
+        if mb >= 0.5:
+            print(f"  {mb:8.1f} MB  {name}")
+    print(f"  {sum(mb for _, mb in report['packages'] if mb < 0.5):8.1f} MB  {sum(1 for _, mb in report['packages'] if mb < 0.5)} smaller entries")
     if report["glibc_over_limit"]:
         say(f"error: these need a glibc newer than {'.'.join(map(str, MAX_GLIBC))}: {report['glibc_over_limit']}")
         return 1
     if report["unzipped_mb"] > LAMBDA_LIMIT_MB:
         say(f"error: {report['unzipped_mb']} MB is over Lambda's {LAMBDA_LIMIT_MB} MB unzipped limit")
         return 1
-    if report["unzipped_mb"] > TARGET_MB:
-        say(f"warning: over the {TARGET_MB} MB target")
+    if report["unzipped_mb"] > GOAL_MB:
+        say(f"warning: over the {GOAL_MB} MB goal")
     return 0
 
 

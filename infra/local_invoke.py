@@ -44,7 +44,9 @@ class RuntimeEmulator:
         self.pending: queue.Queue = queue.Queue()
         self.results: dict[str, queue.Queue] = {}
         self.init_error: dict | None = None
+        self.restore_error: dict | None = None
         self.first_next_at: float | None = None  # when the runtime finished init and asked for work
+        self.restored_at: float | None = None  # SnapStart: when the runtime asked to be restored
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -110,6 +112,11 @@ class RuntimeEmulator:
                         "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:us-east-1:123456789012:function:SearchFunction",
                         "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
                     })
+                elif self.path == f"{RUNTIME_PREFIX}/restore/next":
+                    # SnapStart: the runtime ran its before-snapshot hooks and waits here while Lambda
+                    # snapshots it; the answer means "restored". Here the snapshot is instant.
+                    emulator.restored_at = time.perf_counter()
+                    self._send(200, b"{}")
                 else:
                     self._send(404, b'{"errorMessage": "unknown path"}')
 
@@ -121,6 +128,9 @@ class RuntimeEmulator:
                     self._send(status, json.dumps(payload).encode(), headers)
                 elif self.path == f"{RUNTIME_PREFIX}/init/error":
                     emulator.init_error = json.loads(body or b"{}")
+                    self._send(202, b'{"status": "OK"}')
+                elif self.path == f"{RUNTIME_PREFIX}/restore/error":
+                    emulator.restore_error = json.loads(body or b"{}")
                     self._send(202, b'{"status": "OK"}')
                 elif self.path.startswith(f"{RUNTIME_PREFIX}/invocation/") and parts[-1] in ("response", "error"):
                     request_id = parts[-2]
@@ -146,7 +156,10 @@ def find_runtime_python() -> str:
 class LocalLambda:
     """The emulator plus one runtime process running the artifact, like one execution environment."""
 
-    def __init__(self, artifact: Path, python: str, env: dict[str, str] | None = None, handler: str = "handler.lambda_handler", timeout_s: float = 30) -> None:
+    def __init__(self, artifact: Path, python: str, env: dict[str, str] | None = None, handler: str = "handler.lambda_handler",
+                 timeout_s: float = 30, snapstart: bool = False) -> None:
+        """snapstart=True: the runtime is told its init is SnapStart's (AWS_LAMBDA_INITIALIZATION_TYPE),
+        so awslambdaric runs the before-snapshot hooks, asks to be restored, then runs the after-restore hooks."""
         self.emulator = RuntimeEmulator(timeout_s=timeout_s).start()
         runtime_env = {
             # what Lambda sets (a subset), and nothing from this machine's Python setup
@@ -162,6 +175,7 @@ class LocalLambda:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_REGION": "us-east-1",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if snapstart else "on-demand",
             "PYTHONPATH": str(artifact),
             "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only on Lambda
             "MODEL_DIR": str(artifact / "model"),
@@ -184,7 +198,7 @@ class LocalLambda:
                 break
             time.sleep(0.005)
         if self.emulator.first_next_at is None:
-            raise RuntimeError(f"the runtime did not start: {self.emulator.init_error or ''}\n{''.join(self.log)[-3000:]}")
+            raise RuntimeError(f"the runtime did not start: {self.emulator.init_error or self.emulator.restore_error or ''}\n{''.join(self.log)[-3000:]}")
         return self.emulator.first_next_at - self.started
 
     def invoke(self, event: dict) -> tuple[dict, dict, float]:
@@ -209,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=None, help="Python 3.12 with awslambdaric (default: .venv312/bin/python)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment for the function (repeatable)")
     parser.add_argument("--serve", action="store_true", help="keep serving invocations on --port")
+    parser.add_argument("--snapstart", action="store_true", help="run the SnapStart lifecycle: before-snapshot hooks, restore, after-restore hooks")
     parser.add_argument("--port", type=int, default=9000)
     args = parser.parse_args(argv)
 
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     function_env.setdefault("QDRANT_PATH", str(Path(env("QDRANT_PATH")).absolute()))
     for name in ("QDRANT_URL", "QDRANT_API_KEY", "COLLECTION_NAME"):
         function_env.setdefault(name, env(name))
-    function = LocalLambda(args.artifact, args.python or find_runtime_python(), function_env)
+    function = LocalLambda(args.artifact, args.python or find_runtime_python(), function_env, snapstart=args.snapstart)
     try:
         init_s = function.wait_ready()
         say(f"init: {init_s * 1000:.0f} ms (process start to first /invocation/next)")

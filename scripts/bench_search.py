@@ -1,119 +1,109 @@
-"""Per-request latency of handler.lambda_handler (API Gateway event in, response out) on the
-embedded Qdrant Edge engine, beside the tutorial's sentence-transformers searcher, in one run.
+"""Warm per-request latency: handler.lambda_handler (API Gateway event in, response out) and the
+service's own search() on the embedded Qdrant Edge engine, beside the tutorial's searcher
+(sentence-transformers encode + the same shard), each engine in its own process, in one run.
 
-    python -m scripts.bench_search --vectors DIR [--input ../shared/data/bench_corpus_40k.jsonl]
-                                   [--qdrant-path DIR] [--requests 300]
+    python -m scripts.bench_search [--input FILE] [--vectors DIR] [--qdrant-path DIR]
+                                   [--requests 300] [--baseline CHECKOUT] [--skip-reference]
 
-DIR is the output of `python -m scripts.embed` over --input. The collection is uploaded into
---qdrant-path first when it is not there yet (the upload time is printed).
+--input defaults to the startups sample (259 records); ../shared/data/bench_corpus_40k.jsonl is
+the tutorial's scale (embedded once into --vectors when that has no vectors yet). --baseline
+times an older checkout of this project on the same shard and queries (e.g. `git worktree add
+/tmp/before <commit>`), so before and after come from one run on one machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
-import os
-import statistics
-import time
+import sys
 from pathlib import Path
 
+from handler.cli import cli, say
 from handler.config import env
-from scripts.records import BENCH_FILE
+from scripts import benchkit
+from scripts.records import SAMPLE_FILE
 
-EVENT_FILE = Path(__file__).resolve().parents[1] / "infra" / "events" / "http_api_v2.json"
-QUERIES = [
-    "library for parsing JSON", "3D strategy game", "python bindings for image processing", "command line tool to edit audio",
-    "documentation for the GNU C library", "font with Chinese characters", "web server with TLS", "database driver for PostgreSQL",
-    "fast compression utility", "scientific plotting package", "password manager", "email client with encryption",
-    "network monitoring daemon", "perl module for dates", "haskell web framework", "video player", "spell checker dictionary",
-    "machine learning toolkit", "kernel firmware for wifi cards", "backup software with deduplication",
-]
-CITIES = [None, None, None, "libs", "python", "games"]
+COLLECTION = "bench"
+
+# Runs in a checkout's root: only handler.lambda_entry and the service's search() are used, which
+# every version of this project has.
+HANDLER_CHILD = """
+import json, sys, time
+events = json.load(open(sys.argv[1]))
+import handler.lambda_entry as entry
+service = entry.app.state.service
+search = lambda q: service.search(q["q"], limit=5, city=q.get("city"), mode="neural")
+for event in events[:30]:
+    entry.lambda_handler(event, None); search(event["queryStringParameters"])
+handler_ms, service_ms = [], []
+for event in events:
+    start = time.perf_counter(); response = entry.lambda_handler(event, None); handler_ms.append((time.perf_counter() - start) * 1000)
+    assert response["statusCode"] == 200, response
+    start = time.perf_counter(); search(event["queryStringParameters"]); service_ms.append((time.perf_counter() - start) * 1000)
+body = json.loads(response["body"])
+print(json.dumps({"handler_ms": handler_ms, "service_ms": service_ms, "server_timing": {k.lower(): v for k, v in response["headers"].items()}.get("server-timing")}))
+"""
+
+TUTORIAL_CHILD = """
+import json, sys, time
+events = json.load(open(sys.argv[1]))
+from handler.storage import EdgeStorage
+from scripts.reference import TutorialSearcher
+searcher = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3]))
+queries = [e["queryStringParameters"] for e in events][:150]
+for q in queries[:20]:
+    searcher.search(q["q"], 5, q.get("city"))
+total_ms, embed_ms = [], []
+for q in queries:
+    start = time.perf_counter(); vector = searcher.model.encode(q["q"]); embedded = time.perf_counter()
+    searcher.storage.search(vector, 5, q.get("city")); done = time.perf_counter()
+    total_ms.append((done - start) * 1000); embed_ms.append((embedded - start) * 1000)
+print(json.dumps({"total_ms": total_ms, "embed_ms": embed_ms}))
+"""
 
 
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
+@cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_search", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=BENCH_FILE)
-    parser.add_argument("--vectors", type=Path, required=True)
+    parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    parser.add_argument("--vectors", type=Path, default=None, help="scripts.embed output for --input (made when absent)")
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--baseline", default=None, help="another checkout of this project to time on the same workload")
+    parser.add_argument("--skip-reference", action="store_true", help="leave the tutorial's searcher out")
     args = parser.parse_args(argv)
 
-    os.environ.update(MODEL_DIR=str(args.model_dir), QDRANT_PATH=str(args.qdrant_path), QDRANT_URL="", COLLECTION_NAME="bench", LOG_LEVEL="WARNING")
-    from handler.config import Settings
-    from handler.storage import EdgeStorage
-    from scripts.upload import load_embedded, upload
+    qdrant_path = (args.qdrant_path / args.input.stem).absolute()
+    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
+    queries = benchkit.workload(args.input, args.requests)
+    events_file = benchkit.write_events([benchkit.http_api_event(q) for q in queries])
+    child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING"}
+    say(f"{len(queries)} requests on {points} points ({args.input.name}), {benchkit.cpu_name()}, Python {sys.version.split()[0]}")
 
-    if not (args.qdrant_path / "bench").is_dir():
-        _, items, vectors = load_embedded(args.input, args.vectors)
-        storage = EdgeStorage(args.qdrant_path, "bench")
-        result = upload(storage, items, vectors, batch_size=512)
-        storage.close()
-        print(f"upload of {result['points']} points into Qdrant Edge: {result['seconds']} s (upsert {result['upsert_seconds']} s, HNSW index {result['index_seconds']} s)")
-
-    started = time.perf_counter()
-    import handler.lambda_entry as entry
-
-    init_ms = (time.perf_counter() - started) * 1000
-    service = entry.app.state.service
-    print(f"init (import handler, load model, open shard of {service.storage.count()} points): {init_ms:.0f} ms; threads: ORT_THREADS={Settings.from_env().ort_threads or 'default'}")
-
-    template = json.loads(EVENT_FILE.read_text())
-    events = []
-    for i in range(args.requests):
-        event = copy.deepcopy(template)
-        query, city = QUERIES[i % len(QUERIES)], CITIES[i % len(CITIES)]
-        params = {"q": query, **({"city": city} if city else {})}
-        event["queryStringParameters"] = params
-        event["rawQueryString"] = "&".join(f"{k}={v.replace(' ', '+')}" for k, v in params.items())
-        events.append(event)
-
-    for event in events[:20]:  # warm-up
-        entry.lambda_handler(event, None)
-    totals, embeds, searches = [], [], []
-    for event in events:
-        start = time.perf_counter()
-        response = entry.lambda_handler(event, None)
-        totals.append((time.perf_counter() - start) * 1000)
-        assert response["statusCode"] == 200, response
-        took = json.loads(response["body"])["took_ms"]
-        embeds.append(took["embed"])
-        searches.append(took["search"])
-
-    rows = [("lambda_handler (ONNX int8 + Qdrant Edge)", embeds, searches, totals)]
+    rows = []
+    checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline " + args.baseline, benchkit.checkout(args.baseline))] if args.baseline else [])
+    for label, root in checkouts:
+        result, _ = benchkit.run_child(HANDLER_CHILD, str(events_file), cwd=root, env=child_env)
+        handler_ms, service_ms = result["handler_ms"], result["service_ms"]
+        rows.append((f"lambda_handler, {label}", handler_ms))
+        rows.append((f"service.search(), {label}", service_ms))
+        rows.append((f"  framework overhead (handler - service p50), {label}", [benchkit.median(handler_ms) - benchkit.median(service_ms)]))
+        if result.get("server_timing"):
+            say(f"Server-Timing of the last response ({label}): {result['server_timing']}")
+    reference = None
     if not args.skip_reference:
-        from scripts.reference import load_sentence_transformer
+        result, _ = benchkit.run_child(TUTORIAL_CHILD, str(events_file), str(qdrant_path), COLLECTION, cwd=benchkit.ROOT, env=child_env)
+        reference = benchkit.median(result["total_ms"])
+        rows.append(("tutorial searcher (sentence-transformers encode + same Edge shard)", result["total_ms"]))
 
-        model = load_sentence_transformer()
-        st_embeds, st_searches, st_totals = [], [], []
-        for i in range(min(args.requests, 100) + 10):
-            query, city = QUERIES[i % len(QUERIES)], CITIES[i % len(CITIES)]
-            start = time.perf_counter()
-            vector = model.encode(query)  # the tutorial's NeuralSearcher.search
-            embedded = time.perf_counter()
-            service.storage.search(vector, 5, city)
-            done = time.perf_counter()
-            if i >= 10:
-                st_embeds.append((embedded - start) * 1000)
-                st_searches.append((done - embedded) * 1000)
-                st_totals.append((done - start) * 1000)
-        rows.append(("tutorial searcher (sentence-transformers + same Edge shard, no HTTP layer)", st_embeds, st_searches, st_totals))
-
-    print(f"{'':<78} {'embed p50':>9} {'search p50':>10} {'total p50':>9} {'total p99':>9}")
-    for name, e, s, t in rows:
-        print(f"{name:<78} {statistics.median(e):>9.2f} {statistics.median(s):>10.2f} {statistics.median(t):>9.2f} {percentile(t, 99):>9.2f}")
-    if len(rows) == 2:
-        print(f"ratio of total p50 (tutorial / ours): {statistics.median(rows[1][3]) / statistics.median(totals):.1f}x")
+    print(f"{'':<72} {'p50 ms':>8} {'p99 ms':>8} {'tutorial / this':>16}")
+    for name, samples in rows:
+        p50 = benchkit.median(samples)
+        p99 = f"{benchkit.percentile(samples, 99):>8.2f}" if len(samples) > 1 else f"{'':>8}"
+        ratio = f"{reference / p50:>15.1f}x" if reference and len(samples) > 1 else ""
+        print(f"{name:<72} {p50:>8.2f} {p99} {ratio}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

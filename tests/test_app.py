@@ -69,11 +69,8 @@ def test_text_mode_is_a_full_text_match(client):
     assert all(r["city"] == "London" for r in london)
 
 
-def test_health_reports_model_and_collection(client, service):
-    body = client.get("/health").json()
-    assert body["status"] == "ok"
-    assert body["model"]["variant"] == "int8" and body["model"]["sha256"] == service.encoder.sha256
-    assert body["qdrant"] == {"backend": "qdrant-edge", "collection": "startups", "points": 259, "reachable": True}
+def test_health_reports_model_and_collection(client):
+    assert client.get("/health").json() == {"status": "ok", "model": "ok", "collection": "ok"}
 
 
 def test_docs_and_openapi_describe_every_parameter(client):
@@ -197,3 +194,11 @@ def test_unexpected_failure_is_a_plain_500(client, service, monkeypatch):
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
     assert "secret" not in response.text and "Traceback" not in response.text
+
+
+def test_a_second_process_on_the_same_shard_refuses_to_start(model_dir, loaded_qdrant, service):
+    """The session's service holds the sample shard open; another `python -m handler` on the same
+    QDRANT_PATH must say so at start, not answer 503 to every request."""
+    result = run_module("handler", env={"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(loaded_qdrant), "QDRANT_URL": ""}, timeout=60)
+    assert result.returncode == 2
+    assert "another process holds the Qdrant Edge collection" in result.stderr and "Traceback" not in result.stderr

@@ -18,7 +18,18 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # CloudFormation intrinsics
+def _intrinsic(loader, suffix, node):
+    """CloudFormation's short forms (!Ref, !If, ...) as their long forms ({"Ref": ...}, {"Fn::If": ...})."""
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +58,7 @@ def test_function_wiring(template):
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"} and props["AutoPublishAlias"]
     routes = {e["Properties"]["Path"] for e in props["Events"].values()}
-    assert routes == {"/api/search", "/health", "/docs", "/openapi.json"}
+    assert routes == {"/api/search", "/health", "/docs", "/docs/assets/{name}", "/openapi.json"}
     assert "build-SearchFunction:" in (REPO / "Makefile").read_text()
     stage = template["Resources"]["SearchApi"]["Properties"]
     assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(stage["DefaultRouteSettings"])
@@ -55,5 +66,42 @@ def test_function_wiring(template):
 
 def test_api_key_is_never_a_plaintext_parameter(template):
     for name, parameter in template["Parameters"].items():
-        assert "ApiKey" not in name or name.endswith("Parameter"), name
+        assert "ApiKey" not in name or name.endswith(("Parameter", "KmsKeyArn")), name
     assert template["Parameters"]["QdrantApiKeyParameter"]["Default"] == ""
+
+
+def statements(template) -> list[dict]:
+    """Every IAM statement of the function's policies, whichever branch of an !If it sits in."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Effect" in node and "Action" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template["Resources"]["SearchFunction"]["Properties"]["Policies"])
+    return found
+
+
+def test_kms_decrypt_is_granted_on_a_key_arn_through_ssm_only(template):
+    """An alias ARN in a kms:Decrypt Resource grants nothing; the AWS-managed aws/ssm key needs no
+    grant at all; a customer-managed key is named by parameter and used through SSM only."""
+    assert "alias/" not in yaml.safe_dump(template["Resources"])
+    kms = [s for s in statements(template) if "kms:Decrypt" in str(s["Action"])]
+    assert kms == [{
+        "Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Ref": "QdrantApiKeyKmsKeyArn"},
+        "Condition": {"StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}},
+    }]
+    assert template["Parameters"]["QdrantApiKeyKmsKeyArn"]["Default"] == ""
+    assert template["Conditions"]["HasApiKeyKmsKey"]["Fn::And"][0] == {"Condition": "HasApiKeyParameter"}
+
+
+def test_the_shard_in_s3_is_read_only_and_that_object_only(template):
+    s3 = [s for s in statements(template) if "s3:" in str(s["Action"])]
+    assert len(s3) == 1 and s3[0]["Action"] == "s3:GetObject"
+    assert template["Parameters"]["QdrantShardS3Uri"]["Default"] == ""

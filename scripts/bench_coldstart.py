@@ -1,0 +1,115 @@
+"""Cold start: a fresh process to its first answer, medians of N runs, in one run.
+
+    python -m scripts.bench_coldstart [--input FILE] [--qdrant-path DIR] [--runs 5] [--baseline CHECKOUT]
+
+Rows: the embedded Lambda handler (import handler.lambda_entry, then one API Gateway event
+answered), the server-mode init (QDRANT_URL set, a port that refuses at once: no network wait
+is counted, only imports and construction), and the tutorial's searcher (import
+sentence-transformers, load the model, one search on the same shard). The clock starts before
+the interpreter is spawned and stops when the child prints its answer, so interpreter start-up
+counts and teardown does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
+from scripts import benchkit
+from scripts.records import SAMPLE_FILE
+
+COLLECTION = "bench"
+HANDLER = """
+import json, sys
+import handler.lambda_entry as entry
+response = entry.lambda_handler(json.loads(sys.argv[1]), None)
+print(json.dumps({"status": response["statusCode"]}), flush=True)
+"""
+SERVER_INIT = """
+import json
+import handler.lambda_entry as entry
+print(json.dumps({"status": "init done", "backend": entry.app.state.service.storage.backend}), flush=True)
+"""
+TUTORIAL = """
+import json, sys
+from handler.storage import EdgeStorage
+from scripts.reference import TutorialSearcher
+hits = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3])).search(json.loads(sys.argv[1])["queryStringParameters"]["q"])
+print(json.dumps({"status": 200 if hits else 404}), flush=True)
+"""
+
+
+def first_answer_ms(code: str, args: list[str], cwd: Path, child_env: dict) -> tuple[float, dict]:
+    """Milliseconds from spawning `python -c code` to its first line on stdout, and that line."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **child_env},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    elapsed = (time.perf_counter() - started) * 1000
+    _, err = process.communicate(timeout=120)
+    if not line:
+        raise UsageError(f"cold-start child in {cwd} printed nothing (exit {process.returncode}):\n{err[-3000:]}")
+    return elapsed, json.loads(line)
+
+
+def refused_port() -> int:
+    """A local port nobody listens on: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_coldstart", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    parser.add_argument("--vectors", type=Path, default=None)
+    parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", default=None, help="another checkout of this project to time the same way")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args(argv)
+
+    qdrant_path = (args.qdrant_path / args.input.stem).absolute()
+    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
+    event = json.dumps(benchkit.http_api_event({"q": "vegan food delivery"}))
+    embedded_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING"}
+    server_env = {**embedded_env, "QDRANT_URL": f"http://127.0.0.1:{refused_port()}", "QDRANT_TIMEOUT": "1"}
+    say(f"fresh process to first answer, median of {args.runs}; {points} points ({args.input.name}); {benchkit.cpu_name()}")
+
+    rows = []
+    checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline " + args.baseline, benchkit.checkout(args.baseline))] if args.baseline else [])
+    for label, root in checkouts:
+        rows.append((f"embedded Lambda handler, {label}", HANDLER, [event], root, embedded_env))
+        rows.append((f"server-mode init (QDRANT_URL set, no network wait), {label}", SERVER_INIT, [], root, server_env))
+    if not args.skip_reference:
+        rows.append(("tutorial searcher (sentence-transformers + same shard)", TUTORIAL, [event, str(qdrant_path), COLLECTION], benchkit.ROOT, embedded_env))
+
+    results = []
+    for name, code, child_args, root, child_env in rows:
+        samples = []
+        for _ in range(args.runs):
+            ms, answer = first_answer_ms(code, child_args, root, child_env)
+            samples.append(ms)
+        results.append((name, samples, answer))
+    reference = next((benchkit.median(s) for n, s, _ in results if n.startswith("tutorial")), None)
+    print(f"{'':<70} {'median ms':>10} {'min':>7} {'max':>7} {'tutorial / this':>16}")
+    for name, samples, answer in results:
+        med = benchkit.median(samples)
+        ratio = f"{reference / med:>15.1f}x" if reference else ""
+        print(f"{name:<70} {med:>10.0f} {min(samples):>7.0f} {max(samples):>7.0f} {ratio}   ({answer.get('status')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

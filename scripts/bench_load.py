@@ -1,0 +1,154 @@
+"""Throughput and latency of `python -m handler` under concurrent clients, on 127.0.0.1 only.
+
+    python -m scripts.bench_load [--concurrency 1,4,16] [--seconds 10] [--input FILE] [--baseline CHECKOUT]
+
+Starts the server (and the --baseline checkout's server, one after the other, each on its own
+copy of the shard), then for each concurrency runs that many keep-alive clients for --seconds,
+each sending the next search as soon as it has the last answer. Prints requests/s, p50, p99 and
+errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
+the server, as in the issue that set the goal (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
+the c=1 p50, no errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
+from scripts import benchkit
+from scripts.records import SAMPLE_FILE
+
+COLLECTION = "bench"
+MAX_REQUESTS_PER_RUN = 20_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(root: Path, port: int, qdrant_path: Path, model_dir: Path) -> subprocess.Popen:
+    child_env = {**os.environ, "PYTHONPATH": str(root), "HOST": "127.0.0.1", "PORT": str(port), "MODEL_DIR": str(model_dir),
+                 "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=root, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise UsageError(f"the server in {root} exited: {process.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=warm+up", timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise UsageError(f"the server in {root} did not answer within 60 s")
+
+
+async def client(port: int, paths: list[str], offset: int, deadline: float, latencies: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = offset
+    try:
+        while time.perf_counter() < deadline and len(latencies) + len(errors) < MAX_REQUESTS_PER_RUN:
+            started = time.perf_counter()
+            writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            i += 1
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            if b" 200 " in status_line:
+                latencies.append((time.perf_counter() - started) * 1000)
+            else:
+                errors.append(status_line.decode(errors="replace").strip() or "connection closed")
+                if not status_line:
+                    return
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        errors.append(type(exc).__name__)
+    finally:
+        writer.close()
+
+
+async def run_load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(client(port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {
+        "concurrency": concurrency, "requests": len(latencies), "rps": len(latencies) / elapsed,
+        "p50": benchkit.median(latencies) if latencies else float("nan"),
+        "p99": benchkit.percentile(latencies, 99) if latencies else float("nan"), "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:3],
+    }
+
+
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_load", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    parser.add_argument("--vectors", type=Path, default=None)
+    parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level (at most 120)")
+    parser.add_argument("--baseline", default=None, help="another checkout of this project to load the same way")
+    args = parser.parse_args(argv)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels):
+        raise UsageError("--seconds must be in (0, 120] and each concurrency in 1..64")
+
+    shard_root = (args.qdrant_path / args.input.stem).absolute()
+    points = benchkit.ensure_shard(args.input, args.vectors, shard_root, COLLECTION, args.model_dir)
+    paths = [f"/api/search?{urlencode(q)}" for q in benchkit.workload(args.input, 200)]
+    say(f"{points} points ({args.input.name}), {args.seconds:g} s per level, client and server on {benchkit.cpu_name()}")
+
+    checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline", benchkit.checkout(args.baseline))] if args.baseline else [])
+    results: dict[str, list[dict]] = {}
+    for label, root in checkouts:
+        copy = shard_root.parent / f"{shard_root.name}-load-copy"  # the server holds its shard: a copy of its own
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(shard_root, copy)
+        port = free_port()
+        server = start_server(root, port, copy, args.model_dir.absolute())
+        try:
+            results[label] = [asyncio.run(run_load(port, paths, c, args.seconds)) for c in levels]
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+            shutil.rmtree(copy, ignore_errors=True)
+
+    print(f"{'server':<16} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for label, rows in results.items():
+        for row in rows:
+            kinds = f"  {row['error_kinds']}" if row["errors"] else ""
+            print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
+    ours = {row["concurrency"]: row for row in results["this checkout"]}
+    if 1 in ours and max(levels) > 1:
+        top = ours[max(levels)]
+        print(f"c={max(levels)}: p99 {top['p99']:.1f} ms = {top['p99'] / ours[1]['p50']:.1f}x the c=1 p50 (goal <= 4x)")
+    if "baseline" in results:
+        base = {row["concurrency"]: row for row in results["baseline"]}
+        for c in levels:
+            print(f"c={c}: throughput {ours[c]['rps'] / base[c]['rps']:.2f}x the baseline's")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""What the benchmark scripts share: the workload (queries, cities, events), a loaded shard, child
+processes that run one engine each, percentiles and the machine's name.
+
+Each engine runs in a child process of its own, one after another (a Qdrant Edge shard is opened
+by one process at a time, and a fresh process is what a cold start is). A child is a short
+program run with `python -c` in a checkout's root, so `--baseline DIR` can time an older
+checkout of this project with the same workload in the same run.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from handler.cli import say
+from handler.errors import UsageError
+from scripts.records import read_records
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENT_FILE = ROOT / "infra" / "events" / "http_api_v2.json"
+QUERIES = [
+    "vegan food delivery", "QR codes for restaurants", "machine learning for hospitals", "online marketplace for used cars",
+    "library for parsing JSON", "3D strategy game", "python bindings for image processing", "password manager",
+    "fintech payments for small businesses", "web server with TLS", "social network for pet owners", "video player",
+    "renewable energy solar panels", "database driver for PostgreSQL", "recipe recommendations", "backup software",
+    "developer tools for continuous integration", "font with Chinese characters", "ride sharing for commuters", "spell checker",
+]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                flags = Path("/proc/cpuinfo").read_text()
+                simd = "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+                return f"{line.split(':', 1)[1].strip()} ({simd}, {os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def top_cities(input_path: Path, n: int = 3) -> list[str]:
+    records, _ = read_records(input_path)
+    return [city for city, _ in collections.Counter(r.data["city"] for r in records).most_common(n)]
+
+
+def workload(input_path: Path, requests: int) -> list[dict]:
+    """`requests` query-string dicts: QUERIES in turn, every other one filtered by a common city."""
+    cities = [None, *top_cities(input_path)]
+    return [{"q": QUERIES[i % len(QUERIES)], **({"city": c} if (c := cities[i % len(cities)]) else {})} for i in range(requests)]
+
+
+def http_api_event(query: dict, path: str = "/api/search") -> dict:
+    """The real HTTP API v2 event (infra/events) with this path and query string."""
+    event = json.loads(EVENT_FILE.read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["queryStringParameters"] = dict(query)
+    event["rawQueryString"] = urlencode(query)
+    return event
+
+
+def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, collection: str, model_dir: Path) -> int:
+    """QDRANT_PATH/collection holding input_path's records (embedded and uploaded when absent)."""
+    from handler.encoder import Encoder
+    from handler.storage import EdgeStorage
+    from scripts.embed import embed_file
+    from scripts.upload import load_embedded, upload
+
+    storage = EdgeStorage(qdrant_path, collection)
+    if storage.collection_info() is None:
+        vectors = vectors or qdrant_path.parent / f"{qdrant_path.name}-vectors"
+        if not (vectors / "report.json").is_file():
+            say(f"embedding {input_path.name} into {vectors} (once)")
+            embed_file(input_path, vectors, Encoder.from_export(model_dir), progress=False)
+        _, items, matrix = load_embedded(input_path, vectors)
+        result = upload(storage, items, matrix, batch_size=512)
+        say(f"uploaded {result['points']} points into {qdrant_path / collection} in {result['seconds']} s")
+    points = storage.count()
+    storage.close()
+    return points
+
+
+def run_child(code: str, *args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> tuple[dict, float]:
+    """Run `python -c code args...` in cwd; returns (the JSON its last stdout line holds, wall
+    seconds from spawn to exit). The child's stderr is shown only if it fails."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **env}, capture_output=True, text=True, timeout=timeout
+    )
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise UsageError(f"benchmark child in {cwd} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1]), wall
+
+
+def write_events(events: list[dict]) -> Path:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(events, handle)
+    handle.close()
+    return Path(handle.name)
+
+
+def checkout(path: str | None) -> Path:
+    """--baseline: a checkout of this project (for example `git worktree add /tmp/before <commit>`)."""
+    if path is None:
+        return ROOT
+    root = Path(path).expanduser().resolve()
+    if not (root / "handler" / "__init__.py").is_file():
+        raise UsageError(f"--baseline '{path}' is not a checkout of this project (no handler/__init__.py)")
+    return root
