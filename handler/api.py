@@ -29,12 +29,21 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from handler.config import Settings, redact_url
 from handler.service import SearchRequest, SearchService
-from handler.storage import CollectionMismatch, CollectionMissing, StorageError, StorageUnavailable
+from handler.storage import CollectionMismatch, CollectionMissing, PointNotFound, SparseMissing, StorageError, StorageUnavailable
 from handler.text import NOT_BLANK_PATTERN, normalize, preview
 
 log = logging.getLogger("handler")
 MAX_LIMIT = 100
 MAX_CITY_CHARS = 100
+MAX_CITIES = 1000
+Mode = Literal["neural", "text", "hybrid"]
+# Measured with `python -m scripts.eval_modes` (README): hybrid finds a startup by its name and
+# keeps the meaning queries' answers, so it is what a search box should do by default.
+DEFAULT_MODE = "hybrid"
+STATIC = Path(__file__).resolve().parent / "static"
+PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+# The tutorial's demo frontend (qdrant_demo) reads these names; DEMO_FIELD_ALIASES=1 adds them.
+DEMO_ALIASES = {"document": "description", "short_description": "description", "logo_url": "images", "homepage_url": "link"}
 # A client's X-Request-Id is kept only if it looks like an id: short, no spaces, no markup.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
@@ -42,19 +51,28 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 # -- response bodies, for the OpenAPI schema -----------------------------------------------------------
 
 class HitInfo(BaseModel):
-    id: str = Field(description="Qdrant point id (a UUID derived from the record's content)")
-    score: float | None = Field(description="cosine similarity for mode=neural; null for mode=text (a full-text match has no score)")
+    id: str = Field(description="Qdrant point id (a UUID derived from the record's content): what /api/similar takes")
+    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), null for text (a full-text match has no score)")
 
 
 class SearchResponse(BaseModel):
     result: list[dict] = Field(description="the matching records (payloads), best first: the tutorial's response shape")
     hits: list[HitInfo] = Field(description="id and score of each entry of `result`, in the same order")
-    mode: Literal["neural", "text"]
+    mode: Literal["neural", "text", "hybrid", "similar"]
     took_ms: dict[str, float] = Field(description="embed and search time inside the service")
 
 
+class CityCount(BaseModel):
+    city: str
+    count: int
+
+
+class CitiesResponse(BaseModel):
+    cities: list[CityCount] = Field(description="each city with its number of startups, biggest first")
+
+
 class ErrorResponse(BaseModel):
-    error: str = Field(description="machine-readable reason: qdrant_unavailable, collection_missing, collection_mismatch, qdrant_error, internal_error")
+    error: str = Field(description="machine-readable reason: qdrant_unavailable, collection_missing, collection_mismatch, hybrid_unavailable, qdrant_error, not_found, internal_error")
     detail: str = Field(description="what happened and what to do, in words")
 
 
@@ -316,7 +334,8 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         title="Neural search: startups",
         version="0.2.0",
         description="Semantic search over startup descriptions with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
-        "`mode=neural` ranks by meaning; `mode=text` is Qdrant's full-text match on the description. "
+        "`mode=hybrid` (default) fuses meaning (the ONNX encoder) and words (Qdrant's BM25) by reciprocal rank; "
+        "`mode=neural` ranks by meaning alone; `mode=text` is Qdrant's full-text match on the description. "
         "Text parameters follow one rule: control, format and whitespace characters are removed or "
         "collapsed first, and a `q` with nothing left is refused (422).",
         docs_url=None,  # served below with local assets
@@ -325,6 +344,11 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     )
     app.state.service = service
     app.state.runner = runner
+    if settings.cors_allow_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_allow_origins), allow_methods=["GET"], allow_headers=["x-request-id"],
+                           expose_headers=["x-request-id", "server-timing"], max_age=600)
     app.add_middleware(RequestLog)
     app.add_middleware(StageRootPath)
 
@@ -345,11 +369,40 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     async def _mismatch(request: Request, exc: CollectionMismatch):
         return _error(503, "collection_mismatch", f"collection '{settings.collection_name}' holds vectors of another size or distance than the model's; see the service log")
 
+    @app.exception_handler(SparseMissing)
+    async def _sparse_missing(request: Request, exc: SparseMissing):
+        if service.bm25 is None:
+            why = "this deployment cannot encode BM25 queries (qdrant-edge-py is not installed)"
+        else:
+            why = "the collection has no BM25 vectors yet; upload it again with `python -m scripts.upload ... --recreate` (see README)"
+        return _error(503, "hybrid_unavailable", f"hybrid search is not available: {why}; mode=neural and mode=text work")
+
     @app.exception_handler(StorageError)
     async def _storage(request: Request, exc: StorageError):
         return _error(503, "qdrant_error", f"Qdrant ({service.storage.backend}) failed to answer")
 
-    @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning (or by words with mode=text)")
+    def search_body(found, mode: str, request: Request, q_chars: int = 0) -> JSONResponse:
+        embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
+        request.state.timing.update(mode=mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=q_chars)
+        result = [hit.payload for hit in found.hits]
+        if settings.demo_field_aliases:
+            result = [{**payload, **{alias: payload.get(field) for alias, field in DEMO_ALIASES.items()}, "uuid": hit.id} for payload, hit in zip(result, found.hits)]
+        # Rendered directly: the body is built here from typed parts, so validating it again
+        # against SearchResponse (which documents it) would only cost time.
+        return JSONResponse({
+            "result": result,
+            "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
+            "mode": mode,
+            "took_ms": {"embed": embed_ms, "search": search_ms},
+        })
+
+    City = Annotated[str | None, BeforeValidator(_normalized), Query(
+        max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field, see /api/cities), up to {MAX_CITY_CHARS} characters; blank = any city",
+        examples=["Berlin"],
+    )]
+    Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT}")]
+
+    @app.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning, by words, or both (hybrid)")
     async def search(
         request: Request,
         q: Annotated[str, _not_blank("q"), Query(
@@ -357,30 +410,59 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
             description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS) after the text rule; not blank",
             examples=["vegan food delivery"],
         )],
-        city: Annotated[str | None, BeforeValidator(_normalized), Query(
-            max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field), up to {MAX_CITY_CHARS} characters; blank = any city",
-            examples=["Berlin"],
-        )] = None,
-        limit: int = Query(5, ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT}"),
-        mode: Literal["neural", "text"] = Query("neural", description="`neural`: vector search with the ONNX encoder; `text`: full-text match on the description"),
+        city: City = None,
+        limit: Limit = 5,
+        mode: Mode | None = Query(None, description="`hybrid` (default): meaning and words fused by reciprocal rank; `neural`: vector search with the ONNX encoder; `text`: full-text match on the description"),
+        neural: bool | None = Query(None, description="the tutorial demo's spelling of the mode: `true` = `mode=neural`, `false` = `mode=text`; must agree with `mode` when both are given"),
     ):
+        if neural is not None:
+            implied = "neural" if neural else "text"
+            if mode is not None and mode != implied:
+                return JSONResponse(status_code=422, content={"detail": [{"loc": ["query", "neural"], "msg": f"neural={str(neural).lower()} means mode={implied}, but mode={mode} was given", "type": "value_error", "input": str(neural).lower()}]})
+            mode = implied
+        mode = mode or DEFAULT_MODE
         found = await runner.search(SearchRequest(q, limit, city or None, mode))  # a blank city filters nothing
-        embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
-        request.state.timing.update(mode=mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=len(q))
-        # Rendered directly: the body is built here from typed parts, so validating it again
-        # against SearchResponse (which documents it) would only cost time.
-        return JSONResponse({
-            "result": [hit.payload for hit in found.hits],
-            "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
-            "mode": mode,
-            "took_ms": {"embed": embed_ms, "search": search_ms},
-        })
+        return search_body(found, mode, request, len(q))
+
+    @app.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no startup has that id"}},
+             summary="Startups most like a stored one (itself excluded)")
+    async def similar(
+        request: Request,
+        id: uuid.UUID = Query(description="a startup's point id: `hits[i].id` of a search", examples=["4467450f-6634-57d6-95f0-d72772dafaff"]),
+        city: City = None,
+        limit: Limit = 5,
+    ):
+        try:
+            found = await runner.call(service.similar, str(id), limit=limit, city=city or None)
+        except PointNotFound:
+            return _error(404, "not_found", f"no startup has id {id}")
+        return search_body(found, "similar", request)
+
+    @app.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
+             summary="The cities in the collection, with their number of startups, biggest first")
+    async def cities(limit: int = Query(100, ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES}")):
+        counts = await runner.call(service.cities, limit)
+        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in counts]}, headers={"cache-control": "public, max-age=60"})
 
     @app.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
              responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
     async def health():
         report = await runner.call(service.health, settings.health_details)
         return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report)
+
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def index(request: Request) -> HTMLResponse:
+        # <base> makes every URL of the page relative to where the app is mounted (/Prod/ behind a REST stage)
+        root = request.scope.get("root_path", "").rstrip("/")
+        return HTMLResponse(page.replace("<base href=\"/\">", f"<base href=\"{root}/\">", 1), headers={"cache-control": "no-cache"})
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        if name not in PAGE_FILES:
+            return _error(404, "not_found", "no such file")
+        return Response((STATIC / name).read_bytes(), media_type=PAGE_FILES[name], headers={"cache-control": "public, max-age=300"})
 
     assets = _docs_asset_dir()
 

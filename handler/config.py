@@ -25,6 +25,8 @@ ENV: dict[str, tuple[str, str]] = {
     "COLLECTION_NAME": ("startups", "Qdrant collection"),
     "QUERY_MAX_CHARS": ("1000", "longest accepted q, in characters (longer: 422)"),
     "LOG_LEVEL": ("INFO", "log level of the service's logger"),
+    "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (https://app.example.com); empty = none; * = any"),
+    "DEMO_FIELD_ALIASES": ("", "1: each result also carries the field names the tutorial's demo frontend reads (document, short_description, logo_url, homepage_url, uuid)"),
     "HEALTH_DETAILS": ("", "1: /health also shows the model file, its sha256, the backend, the collection and its point count (for private deployments; credentials are never shown)"),
     "HOST": ("127.0.0.1", "address `python -m handler` listens on (0.0.0.0 in a container)"),
     "PORT": ("8000", "port `python -m handler` listens on"),
@@ -71,6 +73,14 @@ def _flag(name: str) -> bool:
     return raw in ("1", "true")
 
 
+def _origins(name: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in env(name).split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(f"environment variable {name}: {origin!r} is not an origin (scheme://host[:port], or *)")
+    return origins
+
+
 def _ssm_secret(name: str) -> str:
     """The decrypted value of an SSM SecureString; '' when no parameter is named."""
     if not name:
@@ -98,6 +108,8 @@ class Settings:
     collection_name: str
     query_max_chars: int
     log_level: str
+    cors_allow_origins: tuple[str, ...]
+    demo_field_aliases: bool
     health_details: bool
     host: str
     port: int
@@ -116,6 +128,8 @@ class Settings:
             collection_name=env("COLLECTION_NAME") or "startups",
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
             log_level=env("LOG_LEVEL").upper() or "INFO",
+            cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
+            demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),
             host=env("HOST"),
             port=_number("PORT", int, 1),

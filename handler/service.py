@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
@@ -17,6 +18,7 @@ from handler.storage import (
     CollectionMissing,
     Hit,
     ShardLocked,
+    SparseMissing,
     Storage,
     StorageError,
     StorageUnavailable,
@@ -25,6 +27,19 @@ from handler.storage import (
 )
 
 log = logging.getLogger("handler")
+# Written by infra/build_artifact.py into a Lambda artifact's root: {"mode": "server"|"embedded", ...}
+ARTIFACT_INFO = Path(__file__).resolve().parents[1] / "artifact.json"
+
+
+def check_artifact_mode(settings: Settings) -> None:
+    """A Lambda artifact serves the storage mode it was built for; say so at start otherwise."""
+    if not ARTIFACT_INFO.is_file():
+        return  # not a Lambda artifact: a checkout, any mode
+    mode = json.loads(ARTIFACT_INFO.read_text()).get("mode")
+    if mode == "server" and not settings.qdrant_url:
+        raise StartupError("this Lambda artifact was built with --mode server and needs QDRANT_URL; build it with --mode embedded for Qdrant Edge")
+    if mode == "embedded" and settings.qdrant_url:
+        raise StartupError("this Lambda artifact was built with --mode embedded and needs QDRANT_URL empty; build it with --mode server for a Qdrant server")
 
 
 class StartupError(UsageError):
@@ -39,11 +54,15 @@ class SearchResult:
     search_ms: float
 
 
+MODES = ("neural", "text", "hybrid")
+
+
 class SearchService:
-    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage) -> None:
+    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage, bm25=None) -> None:
         self.settings = settings
         self.encoder = encoder
         self.storage = storage
+        self.bm25 = bm25 if bm25 is not None else _bm25_or_none()
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
@@ -54,6 +73,7 @@ class SearchService:
         not answer now is only logged: requests answer 503 until it is back.
         """
         started = time.perf_counter()
+        check_artifact_mode(settings)
         try:
             encoder = Encoder.from_export(
                 settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
@@ -114,15 +134,28 @@ class SearchService:
     def search(self, q: str, *, limit: int, city: str | None, mode: str) -> SearchResult:
         """One query: embed it (unless mode=text) and ask the store. The Lambda path."""
         started = time.perf_counter()
-        if mode == "text":
-            embedded = started
-            hits = self.storage.text_search(q, limit, city)
-        else:
-            vector = self.encoder.embed_one(q)
-            embedded = time.perf_counter()
-            hits = self.storage.search(vector, limit, city)
+        vector = None if mode == "text" else self.encoder.embed_one(q)
+        embedded = time.perf_counter()
+        hits = self._ask(q, vector, limit, city, mode)
         done = time.perf_counter()
         return SearchResult(hits, mode, (embedded - started) * 1000, (done - embedded) * 1000)
+
+    def _ask(self, q: str, vector, limit: int, city: str | None, mode: str) -> list[Hit]:
+        if mode == "text":
+            return self.storage.text_search(q, limit, city)
+        if mode == "hybrid":
+            if self.bm25 is None:
+                raise SparseMissing("hybrid search needs qdrant-edge-py (Qdrant's BM25) to encode queries, and this deployment has none")
+            return self.storage.hybrid_search(vector, self.bm25.query(q), limit, city)
+        return self.storage.search(vector, limit, city)
+
+    def similar(self, point_id: str, *, limit: int, city: str | None) -> SearchResult:
+        started = time.perf_counter()
+        hits = self.storage.similar(point_id, limit, city)
+        return SearchResult(hits, "similar", 0.0, (time.perf_counter() - started) * 1000)
+
+    def cities(self, limit: int) -> list[tuple[str, int]]:
+        return self.storage.cities(limit)
 
     def search_many(self, requests: list[SearchRequest]) -> list[SearchResult | Exception]:
         """Several queries at once, as the local server's worker collects them: every text that
@@ -139,10 +172,7 @@ class SearchService:
         results: list[SearchResult | Exception] = []
         for i, request in enumerate(requests):
             begun = time.perf_counter()
-            if request.mode == "text":
-                outcome = _attempt(lambda: self.storage.text_search(request.q, request.limit, request.city))
-            else:
-                outcome = _attempt(lambda: self.storage.search(vectors[i], request.limit, request.city))
+            outcome = _attempt(lambda: self._ask(request.q, vectors.get(i), request.limit, request.city, request.mode))
             took = (time.perf_counter() - begun) * 1000
             results.append(outcome if isinstance(outcome, Exception) else SearchResult(outcome, request.mode, embed_ms if i in vectors else 0.0, took))
         return results
@@ -179,6 +209,17 @@ class SearchRequest:
     limit: int
     city: str | None
     mode: str
+
+
+def _bm25_or_none():
+    """Qdrant's BM25 for hybrid queries, when qdrant-edge-py is importable (always in embedded
+    mode); without it mode=hybrid answers 503 saying so."""
+    from handler.bm25 import Bm25Encoder
+
+    try:
+        return Bm25Encoder()
+    except StorageError:
+        return None
 
 
 def _attempt(fn):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,13 @@ from handler.errors import NeuralSearchError
 CITY_FIELD = "city"
 TEXT_FIELD = "description"
 DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
+SPARSE = "bm25"  # the named sparse vector beside the default dense one (hybrid search)
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.), the same on both backends
+
+
+def prefetch_limit(limit: int) -> int:
+    """How many candidates each side of a hybrid query contributes to the fusion."""
+    return min(max(4 * limit, 40), 400)
 
 
 class StorageError(NeuralSearchError):
@@ -43,6 +51,14 @@ class ShardLocked(StorageError):
     """Another process holds the embedded shard (Qdrant Edge opens a shard in one process only)."""
 
 
+class SparseMissing(StorageError):
+    """The collection predates hybrid search: it has no `bm25` sparse vectors."""
+
+
+class PointNotFound(StorageError):
+    """No point has that id."""
+
+
 @dataclass(frozen=True)
 class Hit:
     id: str
@@ -55,6 +71,7 @@ class PointData:
     id: str  # UUID string
     vector: np.ndarray
     payload: dict
+    sparse: tuple[list[int], list[float]] | None = None  # BM25 (indices, values) of the same text
 
 
 class Storage(Protocol):
@@ -62,13 +79,16 @@ class Storage(Protocol):
     collection: str
     where: str  # for messages: which QDRANT_URL / QDRANT_PATH
 
-    def collection_info(self) -> dict | None: ...
-    def ensure_collection(self, dim: int) -> bool: ...
+    def collection_info(self) -> dict | None: ...  # {"dim", "distance", "sparse": [names]} or None
+    def ensure_collection(self, dim: int, recreate: bool = False) -> bool: ...
     def check_collection(self, dim: int) -> int: ...
     def upsert(self, points: Sequence[PointData]) -> None: ...
     def finish_upload(self) -> None: ...
     def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]: ...
+    def hybrid_search(self, vector: np.ndarray, sparse: tuple[list[int], list[float]], limit: int, city: str | None = None) -> list[Hit]: ...
     def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]: ...
+    def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]: ...
+    def cities(self, limit: int) -> list[tuple[str, int]]: ...
     def count(self, ids: Sequence[str] | None = None) -> int: ...
     def close(self) -> None: ...
 
@@ -89,6 +109,13 @@ def require_match(storage: "Storage", info: dict, dim: int) -> None:
             f"but the model makes {dim}-dim {DISTANCE} vectors; use another COLLECTION_NAME or delete the collection "
             "(it is never recreated automatically)"
         )
+
+
+def sparse_missing_message(storage: "Storage") -> str:
+    return (
+        f"collection '{storage.collection}' at {storage.where} has no '{SPARSE}' sparse vectors (it was uploaded before hybrid "
+        "search existed); upload it again with `python -m scripts.upload --input FILE --vectors DIR --recreate`"
+    )
 
 
 def check_collection(storage: "Storage", dim: int) -> int:
@@ -130,8 +157,9 @@ class EdgeStorage:
         config_file = self.shard_dir / "edge_config.json"
         if not config_file.is_file():
             return None
-        vector = json.loads(config_file.read_text()).get("vectors", {}).get("", {})
-        return {"dim": vector.get("size"), "distance": vector.get("distance")}
+        config = json.loads(config_file.read_text())
+        vector = config.get("vectors", {}).get("", {})
+        return {"dim": vector.get("size"), "distance": vector.get("distance"), "sparse": sorted(config.get("sparse_vectors") or {})}
 
     def _open(self):
         if self._shard is None:
@@ -148,15 +176,24 @@ class EdgeStorage:
                 raise StorageError(f"cannot open Qdrant Edge collection at {self.shard_dir}: {exc}") from exc
         return self._shard
 
-    def ensure_collection(self, dim: int) -> bool:
-        """Create the collection (and its payload indexes) when absent. True if created."""
+    def ensure_collection(self, dim: int, recreate: bool = False) -> bool:
+        """Create the collection (dense + bm25 vectors, payload indexes) when absent; True if
+        created. An existing one of another schema is an error, replaced only when `recreate`."""
         info = self.collection_info()
-        if info is not None:
+        if info is not None and not recreate:
             require_match(self, info, dim)
+            if SPARSE not in info["sparse"]:
+                raise SparseMissing(sparse_missing_message(self))
             self._open()
             return False
+        if info is not None:
+            self.close()
+            shutil.rmtree(self.shard_dir)
         q = self._q
-        config = q.EdgeConfig(vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine))
+        config = q.EdgeConfig(
+            vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
+            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+        )
         self.root.mkdir(parents=True, exist_ok=True)
         self._shard = q.EdgeShard.create(str(self.shard_dir), config)
         self._shard.update(q.UpdateOperation.create_field_index(CITY_FIELD, q.PayloadSchemaType.Keyword))
@@ -171,7 +208,10 @@ class EdgeStorage:
     # -- data -------------------------------------------------------------------------------------
     def upsert(self, points: Sequence[PointData]) -> None:
         q = self._q
-        batch = [q.Point(p.id, p.vector.tolist(), p.payload) for p in points]
+        batch = [
+            q.Point(p.id, {"": p.vector.tolist(), **({SPARSE: q.SparseVector(*p.sparse)} if p.sparse else {})}, p.payload)
+            for p in points
+        ]
         self._open().update(q.UpdateOperation.upsert_points(batch))
 
     def finish_upload(self) -> None:
@@ -180,21 +220,57 @@ class EdgeStorage:
         shard.optimize()
         shard.flush()
 
-    def _filter(self, city: str | None, text: str | None = None):
+    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
         q = self._q
         must = []
         if city is not None:
             must.append(q.FieldCondition(key=CITY_FIELD, match=q.MatchValue(city)))
         if text is not None:
             must.append(q.FieldCondition(key=TEXT_FIELD, match=q.MatchText(text)))
-        return q.Filter(must=must) if must else None
+        must_not = [q.HasIdCondition({exclude})] if exclude is not None else None
+        return q.Filter(must=must or None, must_not=must_not) if must or must_not else None
+
+    def _hits(self, request) -> list[Hit]:
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._open().query(request)]
 
     def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
         q = self._q
         request = q.QueryRequest(
             limit=limit, query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()), with_payload=True, filter=self._filter(city)
         )
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._open().query(request)]
+        return self._hits(request)
+
+    def _require_sparse(self) -> None:
+        info = self.collection_info()
+        if info is not None and SPARSE not in info["sparse"]:
+            raise SparseMissing(sparse_missing_message(self))
+
+    def hybrid_search(self, vector: np.ndarray, sparse: tuple[list[int], list[float]], limit: int, city: str | None = None) -> list[Hit]:
+        """Dense and BM25 candidates (each filtered by city), fused by reciprocal rank."""
+        q = self._q
+        self._require_sparse()
+        flt, depth = self._filter(city), prefetch_limit(limit)
+        prefetches = [
+            q.Prefetch(limit=depth, query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()), filter=flt),
+            q.Prefetch(limit=depth, query=q.Query.Nearest(q.SparseVector(*sparse), using=SPARSE), filter=flt),
+        ]
+        return self._hits(q.QueryRequest(limit=limit, prefetches=prefetches, query=q.Fusion.Rrf(k=RRF_K), with_payload=True))
+
+    def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]:
+        """The points nearest to a stored one, itself excluded (Edge has no query-by-id: the
+        vector is retrieved first)."""
+        q = self._q
+        found = self._open().retrieve([point_id], with_payload=False, with_vector=True)
+        if not found:
+            raise PointNotFound(f"no point with id {point_id}")
+        vector = found[0].vector
+        vector = vector[""] if isinstance(vector, dict) else vector
+        return self._hits(q.QueryRequest(limit=limit, query=q.Query.Nearest(list(vector)), with_payload=True, filter=self._filter(city, exclude=point_id)))
+
+    def cities(self, limit: int) -> list[tuple[str, int]]:
+        q = self._q
+        response = self._open().facet(q.FacetRequest(key=CITY_FIELD, limit=limit, exact=True))
+        return [(str(hit.value), int(hit.count)) for hit in response.hits]
 
     def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
         q = self._q
@@ -265,18 +341,28 @@ class ServerStorage:
     def collection_info(self) -> dict | None:
         if not self._call("collection_exists", lambda: self._client.collection_exists(self.collection)):
             return None
-        params = self._call("get_collection", lambda: self._client.get_collection(self.collection)).config.params.vectors
-        if isinstance(params, dict):  # named vectors: not ours
-            return {"dim": None, "distance": f"named vectors {sorted(params)}"}
-        return {"dim": params.size, "distance": params.distance.value if hasattr(params.distance, "value") else str(params.distance)}
+        config = self._call("get_collection", lambda: self._client.get_collection(self.collection)).config.params
+        params, sparse = config.vectors, sorted(config.sparse_vectors or {})
+        if isinstance(params, dict):  # named dense vectors: not ours
+            return {"dim": None, "distance": f"named vectors {sorted(params)}", "sparse": sparse}
+        return {"dim": params.size, "distance": params.distance.value if hasattr(params.distance, "value") else str(params.distance), "sparse": sparse}
 
-    def ensure_collection(self, dim: int) -> bool:
+    def ensure_collection(self, dim: int, recreate: bool = False) -> bool:
+        """As EdgeStorage.ensure_collection; payload indexes first, as Qdrant advises for bulk uploads."""
         m = self._models
         info = self.collection_info()
-        if info is not None:
+        if info is not None and not recreate:
             require_match(self, info, dim)
+            if SPARSE not in info["sparse"]:
+                raise SparseMissing(sparse_missing_message(self))
             return False
-        self._call("create_collection", lambda: self._client.create_collection(self.collection, vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE)))
+        if info is not None:
+            self._call("delete_collection", lambda: self._client.delete_collection(self.collection))
+        self._call("create_collection", lambda: self._client.create_collection(
+            self.collection,
+            vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE),
+            sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+        ))
         self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, CITY_FIELD, m.PayloadSchemaType.KEYWORD, wait=True))
         text_index = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True)
         self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, TEXT_FIELD, text_index, wait=True))
@@ -287,20 +373,24 @@ class ServerStorage:
 
     def upsert(self, points: Sequence[PointData]) -> None:
         m = self._models
-        structs = [m.PointStruct(id=p.id, vector=p.vector.tolist(), payload=p.payload) for p in points]
+        structs = [
+            m.PointStruct(id=p.id, vector={"": p.vector.tolist(), **({SPARSE: m.SparseVector(indices=p.sparse[0], values=p.sparse[1])} if p.sparse else {})}, payload=p.payload)
+            for p in points
+        ]
         self._call("upsert", lambda: self._client.upsert(self.collection, points=structs, wait=True))
 
     def finish_upload(self) -> None:
         pass  # the server indexes in the background
 
-    def _filter(self, city: str | None, text: str | None = None):
+    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
         m = self._models
         must = []
         if city is not None:
             must.append(m.FieldCondition(key=CITY_FIELD, match=m.MatchValue(value=city)))
         if text is not None:
             must.append(m.FieldCondition(key=TEXT_FIELD, match=m.MatchText(text=text)))
-        return m.Filter(must=must) if must else None
+        must_not = [m.HasIdCondition(has_id=[exclude])] if exclude is not None else None
+        return m.Filter(must=must or None, must_not=must_not) if must or must_not else None
 
     def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
         vector = np.asarray(vector, dtype=np.float32).tolist()
@@ -309,6 +399,36 @@ class ServerStorage:
             lambda: self._client.query_points(self.collection, query=vector, query_filter=self._filter(city), limit=limit, with_payload=True),
         )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def hybrid_search(self, vector: np.ndarray, sparse: tuple[list[int], list[float]], limit: int, city: str | None = None) -> list[Hit]:
+        m = self._models
+        flt, depth = self._filter(city), prefetch_limit(limit)
+        prefetch = [
+            m.Prefetch(query=np.asarray(vector, dtype=np.float32).tolist(), limit=depth, filter=flt),
+            m.Prefetch(query=m.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE, limit=depth, filter=flt),
+        ]
+        try:
+            response = self._call("query_points", lambda: self._client.query_points(
+                self.collection, prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=RRF_K)), limit=limit, with_payload=True))
+        except StorageError as exc:
+            if SPARSE in str(exc.__cause__ or ""):  # the server names the missing vector
+                raise SparseMissing(sparse_missing_message(self)) from exc
+            raise
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]:
+        found = self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=[point_id], with_vectors=True, with_payload=False))
+        if not found:
+            raise PointNotFound(f"no point with id {point_id}")
+        vector = found[0].vector
+        vector = vector[""] if isinstance(vector, dict) else vector
+        response = self._call("query_points", lambda: self._client.query_points(
+            self.collection, query=list(vector), query_filter=self._filter(city, exclude=point_id), limit=limit, with_payload=True))
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def cities(self, limit: int) -> list[tuple[str, int]]:
+        response = self._call("facet", lambda: self._client.facet(self.collection, key=CITY_FIELD, limit=limit, exact=True))
+        return [(str(hit.value), int(hit.count)) for hit in response.hits]
 
     def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
         records, _ = self._call(

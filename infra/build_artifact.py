@@ -224,6 +224,8 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
     served = copy_model(model_dir, out)
+    # The runtime reads this to refuse a configuration of the other mode (handler/service.py).
+    (out / "artifact.json").write_text(json.dumps({"mode": mode, "arch": arch, "variant": served}) + "\n")
     shard_mb = bake_shard(shard, out)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6
     removed = trim(out, mode) / 1e6

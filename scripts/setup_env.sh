@@ -30,5 +30,13 @@ if PY312=$(python3 infra/toolchain.py 2>/dev/null); then
 else
     echo "warning: no Python 3.12 found (set PYTHON312): the artifact tests through awslambdaric will be skipped" >&2
 fi
+# A real browser for tests/test_browser.py: Debian's Chromium and chromedriver (Selenium is told
+# where they are; no browser is downloaded). Without root or apt the browser tests skip, saying so.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+    as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"
+    { $as_root apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { $as_root apt-get update -q >/dev/null 2>&1 && $as_root apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; }; } \
+      || echo "warning: could not install chromium and chromium-driver: the browser tests will be skipped" >&2
+fi
 [ -x .venv-sam/bin/sam ] || { python3 -m venv .venv-sam && pip_in .venv-sam/bin/python aws-sam-cli; }
 .venv/bin/python -c "import onnxruntime, torch; print('environment ready: torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"

@@ -22,7 +22,7 @@ import numpy as np
 from handler.cli import cli, say
 from handler.errors import UsageError
 from handler.files import sha256_file
-from scripts.records import read_records
+from scripts.records import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
 POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
@@ -54,15 +54,20 @@ def load_embedded(input_path: Path, vectors_dir: Path):
     return report, [(int(n), by_line[int(n)]) for n in lines], vectors
 
 
-def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retries: int = 5) -> dict:
+def upload(storage, items, vectors: np.ndarray, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
+           recreate: bool = False) -> dict:
+    """Upsert (line, record) items with their dense vectors and the BM25 sparse vectors of the
+    same text (`template`), into a collection created (or, with recreate, replaced) as needed."""
+    from handler.bm25 import Bm25Encoder
     from handler.storage import PointData, with_retries
 
     started = time.perf_counter()
+    bm25 = Bm25Encoder()
 
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
 
-    created = retried("creating the collection", lambda: storage.ensure_collection(int(vectors.shape[1])))
+    created = retried("creating the collection", lambda: storage.ensure_collection(int(vectors.shape[1]), recreate=recreate))
     points, seen = [], {}
     duplicates = []
     for (line, record), vector in zip(items, vectors):
@@ -71,7 +76,7 @@ def upload(storage, items, vectors: np.ndarray, *, batch_size: int = 256, retrie
             duplicates.append((line, seen[pid]))
             continue
         seen[pid] = line
-        points.append(PointData(pid, vector, record))
+        points.append(PointData(pid, vector, record, bm25.document(record_text(record, template))))
     for start in range(0, len(points), batch_size):
         batch = points[start : start + batch_size]
         retried(f"upsert of points {start}..{start + len(batch) - 1}", lambda: storage.upsert(batch))
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--collection", default=settings.collection_name, help="collection name (default: $COLLECTION_NAME or %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request")
     parser.add_argument("--retries", type=int, default=5, help="attempts per request when Qdrant is unreachable (exponential backoff)")
+    parser.add_argument("--recreate", action="store_true",
+                        help="drop the collection and create it anew with the current schema (for a collection made before hybrid search)")
     args = parser.parse_args(argv)
     settings = replace(settings, collection_name=args.collection)
 
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     storage = open_storage(settings)
     say(f"uploading {len(items)} points into '{args.collection}' ({storage.backend}, {storage.where})")
     try:
-        result = upload(storage, items, vectors, batch_size=args.batch_size, retries=args.retries)
+        result = upload(storage, items, vectors, template=report["template"], batch_size=args.batch_size, retries=args.retries, recreate=args.recreate)
     finally:
         storage.close()
 

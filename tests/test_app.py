@@ -38,13 +38,14 @@ def test_relevant_startup_is_in_the_top_5(client, query, expected):
 
 
 def test_response_keeps_the_tutorial_shape_and_adds_ids_scores_mode(client):
-    body = client.get("/api/search", params={"q": "machine learning"}).json()
+    body = client.get("/api/search", params={"q": "machine learning", "mode": "neural"}).json()
     assert set(body) == {"result", "hits", "mode", "took_ms"}
     assert len(body["result"]) == len(body["hits"]) == 5
     assert set(body["result"][0]) == {"name", "images", "alt", "description", "link", "city"}
     scores = [hit["score"] for hit in body["hits"]]
-    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1.0001 for s in scores)
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1.0001 for s in scores)  # cosine
     assert body["mode"] == "neural"
+    assert client.get("/api/search", params={"q": "machine learning"}).json()["mode"] == "hybrid"  # the default
 
 
 def test_city_filter_returns_only_that_city(client):
@@ -77,7 +78,7 @@ def test_docs_and_openapi_describe_every_parameter(client):
     assert client.get("/docs").status_code == 200 and "/openapi.json" in client.get("/docs").text
     spec = client.get("/openapi.json").json()
     parameters = spec["paths"]["/api/search"]["get"]["parameters"]
-    assert {p["name"] for p in parameters} == {"q", "city", "limit", "mode"}
+    assert {p["name"] for p in parameters} == {"q", "city", "limit", "mode", "neural"}
     assert all(p.get("description") for p in parameters)
 
 
@@ -189,7 +190,7 @@ def test_unexpected_failure_is_a_plain_500(client, service, monkeypatch):
     def broken(*args, **kwargs):  # stands in for a bug deep in a dependency
         raise RuntimeError("secret internals: /var/task/handler/storage.py line 42")
 
-    monkeypatch.setattr(service.storage, "search", broken)
+    monkeypatch.setattr(service.storage, "hybrid_search", broken)
     response = client.get("/api/search", params={"q": "fintech"})
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
