@@ -12,7 +12,7 @@ from pathlib import Path
 
 from handler.cli import cli
 from handler.errors import UsageError
-from scripts.records import SAMPLE_FILE
+from scripts.records import BENCH_FILE, SAMPLE_FILE
 
 
 @cli(interrupted="nothing was written")
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory (replaced whole on success, untouched on failure)")
     parser.add_argument("--model", default=None, help="hub id or local sentence-transformers directory (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--probe-file", type=Path, default=SAMPLE_FILE, help=f"JSON-lines records added to the parity probes (default: {SAMPLE_FILE})")
+    parser.add_argument("--held-out-file", type=Path, default=BENCH_FILE, help=f"JSON-lines file whose held-out lines the gate also checks (default: {BENCH_FILE})")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # huggingface_hub's own switch, for hub ids
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from export.pipeline import run_export
     except ImportError as exc:
         raise UsageError(f"the export needs the 'export' extra: pip install -e '.[cpu,export]' ({exc})") from exc
-    run_export(args.out, args.model, args.probe_file)
+    run_export(args.out, args.model, args.probe_file, args.held_out_file)
     return 0
 
 

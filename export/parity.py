@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.records import DEFAULT_TEXT_TEMPLATE, SAMPLE_FILE, read_records, record_text
+from scripts.records import BENCH_FILE, DEFAULT_TEXT_TEMPLATE, SAMPLE_FILE, read_records, record_text
 
 TOP_K = 10
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every
@@ -15,9 +15,14 @@ TOP_K = 10
 # in its manifest entry). batch_invariance: the same texts embedded alone vs in one mixed batch.
 THRESHOLDS: dict[str, list[tuple[str, str, float]]] = {
     "fp32": [("min_cosine", ">=", 0.99999), ("batch_invariance_max_abs_diff", "<=", 1e-5)],
-    "int8": [("mean_cosine", ">=", 0.99), ("mean_top10_overlap", ">=", 0.90)],
+    # int8 quantizes activations per row and block, so a text's vector does not depend on its
+    # batch-mates either (the dynamic per-tensor int8 it replaced moved by ~1e-3 with them).
+    "int8": [("mean_cosine", ">=", 0.997), ("mean_top10_overlap", ">=", 0.95), ("batch_invariance_max_abs_diff", "<=", 1e-5)],
     "fp16": [("min_cosine", ">=", 0.999)],
 }
+# The same bounds hold on held-out text: bench-corpus lines that no quantization setting was ever
+# tuned on (the tuning used even line numbers; these are odd: from line 30001, every 50th).
+HELD_OUT = {"first_line": 30001, "every": 50, "count": 200}
 
 _LONG = (
     "Neural search finds documents by meaning rather than by shared words. A sentence encoder maps "
@@ -85,6 +90,15 @@ def load_probes(sample_file: Path | None = SAMPLE_FILE) -> ProbeSet:
     return ProbeSet(texts, f"{len(BUILTIN_PROBES)} built-in probes only ({sample_file} not found)")
 
 
+def load_held_out(bench_file: Path | None = BENCH_FILE) -> ProbeSet | None:
+    """HELD_OUT's lines of the bench corpus (None when the file is absent)."""
+    if bench_file is None or not Path(bench_file).is_file():
+        return None
+    records, _ = read_records(bench_file)
+    picked = [r for r in records if r.line >= HELD_OUT["first_line"] and (r.line - HELD_OUT["first_line"]) % HELD_OUT["every"] == 0][: HELD_OUT["count"]]
+    return ProbeSet([record_text(r.data, DEFAULT_TEXT_TEMPLATE) for r in picked], f"{len(picked)} held-out lines of {Path(bench_file).name}")
+
+
 def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = TOP_K) -> float:
     """Mean share of each text's k nearest neighbours (itself excluded) that both embeddings agree on."""
     k = min(k, len(reference) - 1)
@@ -111,14 +125,17 @@ def figures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     }
 
 
-def failures(variant: str, measured: dict[str, float]) -> list[str]:
-    """Each threshold this variant misses, named with variant, figure, value and bound."""
+def failures(variant: str, measured: dict[str, float], where: str = "") -> list[str]:
+    """Each threshold this variant misses, named with variant, figure, value and bound.
+    Figures a measurement lacks (batch invariance on held-out text) are not checked there."""
     missed = []
     for name, op, bound in THRESHOLDS.get(variant, []):
+        if where and name not in measured:
+            continue
         value = measured[name]
         ok = value >= bound if op == ">=" else value <= bound
         if not ok:  # NaN fails too
-            missed.append(f"{variant}: {name} = {value:.6g}, needs {op} {bound}")
+            missed.append(f"{variant}: {name}{where} = {value:.6g}, needs {op} {bound}")
     return missed
 
 

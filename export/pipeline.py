@@ -99,7 +99,8 @@ def _reference_embeddings(source: ModelSource, texts: list[str]):
     return model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
 
 
-def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeSet, reference, files: dict[str, str]) -> dict:
+def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeSet, reference, files: dict[str, str],
+                      held_out: parity.ProbeSet | None = None, held_out_reference=None) -> dict:
     from handler.encoder import CUDA, Encoder, resolve_device
     import onnxruntime
 
@@ -111,17 +112,19 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         encoder = Encoder(staging / file_name, tokenizer_file, device=device, batch_size=32, variant=variant)
         measured = parity.figures(reference, encoder.embed(probes.texts))
         measured["provider"] = encoder.provider
-        if variant == "fp32":
+        if variant in ("fp32", "int8"):
             # Batch invariance: the same texts, unsorted and in one big mixed-length batch.
             mixed = Encoder(staging / file_name, tokenizer_file, batch_size=len(probes.texts)).embed(probes.texts, sort_by_length=False)
             measured["batch_invariance_max_abs_diff"] = float(abs(mixed - encoder.embed(probes.texts)).max())
         if variant == "fp16" and encoder.provider != CUDA:
             measured["note"] = "measured on CPUExecutionProvider; CUDA not verified here (no GPU)"
+        if held_out is not None:
+            measured["held_out"] = parity.figures(held_out_reference, encoder.embed(held_out.texts))
         results[variant] = measured
     return results
 
 
-def run_export(out: Path, model: str | None = None, probe_file: Path | None = parity.SAMPLE_FILE) -> dict:
+def run_export(out: Path, model: str | None = None, probe_file: Path | None = parity.SAMPLE_FILE, held_out_file: Path | None = parity.BENCH_FILE) -> dict:
     """Export, build variants, gate them against sentence-transformers, write the manifest.
 
     Returns the manifest. Raises ExportError for bad input and ParityError for a failed gate;
@@ -138,33 +141,34 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
         details: dict[str, dict] = {v: {} for v in files}
         with tempfile.TemporaryDirectory(prefix="export-work-") as work:
             work = Path(work)
-            say("[1/5] exporting fp32 ONNX with optimum (pooling + normalization in the graph)")
+            say("[1/4] exporting fp32 ONNX with optimum (pooling + normalization in the graph)")
             with quiet():
                 convert.export_fp32(source.directory, staging / files["fp32"], work)
             tokenizer_info = convert.write_tokenizer(source.directory, staging / "tokenizer.json", source.max_seq_length)
             tokenizer_file = staging / "tokenizer.json"
-            # The fused graph is an intermediate of int8, not a variant: onnxruntime applies the
+            # Fused graphs are intermediates of int8 and fp16, not variants: onnxruntime applies the
             # same fusions when it loads the plain fp32 graph (measured: a tie).
-            say("[2/5] onnxruntime transformer fusions (the int8 graph's starting point)")
+            say("[2/4] int8: fusions, 8-bit block weights, int8 embeddings")
             with quiet():
-                convert.optimize_fp32(source.directory, staging / files["fp32"], work / "optimized.onnx")
-            say("[3/5] int8 quantization")
-            with quiet():
-                details["int8"].update(convert.quantize_int8(work / "optimized.onnx", staging / files["int8"]))
-            say("[4/5] fp16 variant for CUDA")
+                details["int8"].update(convert.quantize_int8(source.directory, staging / files["fp32"], staging / files["int8"], work))
+            say("[3/4] fp16 variant for CUDA")
             with quiet():
                 details["fp16"].update(convert.convert_fp16(source.directory, staging / files["fp32"], staging / files["fp16"]))
 
-        say("[5/5] parity gate against sentence-transformers")
+        say("[4/4] parity gate against sentence-transformers")
         probes = parity.load_probes(probe_file)
+        held_out = parity.load_held_out(held_out_file)
         with quiet():
             reference = _reference_embeddings(source, probes.texts)
-        measured = _measure_variants(staging, tokenizer_file, probes, reference, files)
+            held_out_reference = _reference_embeddings(source, held_out.texts) if held_out else None
+        measured = _measure_variants(staging, tokenizer_file, probes, reference, files, held_out, held_out_reference)
 
         rows, failed = {}, []
         for variant, file_name in files.items():
             path = staging / file_name
             failed += parity.failures(variant, measured[variant])
+            if "held_out" in measured[variant]:
+                failed += parity.failures(variant, measured[variant]["held_out"], where=" (held-out)")
             rows[variant] = {
                 "file": file_name,
                 "bytes": path.stat().st_size,
@@ -176,6 +180,10 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
         table = parity.format_table({v: {**r, "failures": [m for m in failed if m.startswith(v + ":")]} for v, r in rows.items()})
         print(f"parity on {probes.description} (reference: sentence-transformers {_version('sentence-transformers')})")
         print(table, flush=True)
+        if held_out:
+            print(f"held out: {held_out.description} (never tuned on)")
+            print(parity.format_table({v: {**r, "parity": r["parity"]["held_out"], "failures": [m for m in failed if m.startswith(v + ":") and "held-out" in m]}
+                                       for v, r in rows.items()}), flush=True)
         if failed:
             raise ParityError("parity gate failed: " + "; ".join(failed) + f"; nothing was written to {out}")
 
@@ -201,6 +209,7 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
             # The variant each device embeds with when none is named: read by the encoder and the Lambda build.
             "defaults": dict(convert.DEFAULT_VARIANTS),
             "probe_set": probes.description,
+            "held_out_set": held_out.description if held_out else None,
             "variants": rows,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -84,7 +84,7 @@ class Storage(Protocol):
     def check_collection(self, dim: int) -> int: ...
     def upsert(self, points: Sequence[PointData]) -> None: ...
     def finish_upload(self) -> None: ...
-    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]: ...
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, hnsw_ef: int | None = None, exact: bool = False) -> list[Hit]: ...
     def hybrid_search(self, vector: np.ndarray, sparse: tuple[list[int], list[float]], limit: int, city: str | None = None) -> list[Hit]: ...
     def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]: ...
     def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]: ...
@@ -233,10 +233,12 @@ class EdgeStorage:
     def _hits(self, request) -> list[Hit]:
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._open().query(request)]
 
-    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, hnsw_ef: int | None = None, exact: bool = False) -> list[Hit]:
+        """Nearest neighbours; hnsw_ef / exact tune the search (scripts.quality measures them)."""
         q = self._q
+        params = q.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if hnsw_ef is not None or exact else None
         request = q.QueryRequest(
-            limit=limit, query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()), with_payload=True, filter=self._filter(city)
+            limit=limit, query=q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()), with_payload=True, filter=self._filter(city), params=params
         )
         return self._hits(request)
 
@@ -347,9 +349,13 @@ class ServerStorage:
             return {"dim": None, "distance": f"named vectors {sorted(params)}", "sparse": sparse}
         return {"dim": params.size, "distance": params.distance.value if hasattr(params.distance, "value") else str(params.distance), "sparse": sparse}
 
-    def ensure_collection(self, dim: int, recreate: bool = False) -> bool:
-        """As EdgeStorage.ensure_collection; payload indexes first, as Qdrant advises for bulk uploads."""
+    def ensure_collection(self, dim: int, recreate: bool = False, *, shards: int | None = None, replicas: int | None = None,
+                          defer_index: bool = False) -> bool:
+        """As EdgeStorage.ensure_collection; payload indexes first, as Qdrant advises for bulk uploads.
+        shards / replicas are fixed at creation; defer_index builds no HNSW graph (m=0) until
+        finish_upload() restores m=16, so the server indexes once instead of during the upload."""
         m = self._models
+        self._defer_index = defer_index
         info = self.collection_info()
         if info is not None and not recreate:
             require_match(self, info, dim)
@@ -362,6 +368,9 @@ class ServerStorage:
             self.collection,
             vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE),
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            shard_number=shards,
+            replication_factor=replicas,
+            hnsw_config=m.HnswConfigDiff(m=0) if defer_index else None,
         ))
         self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, CITY_FIELD, m.PayloadSchemaType.KEYWORD, wait=True))
         text_index = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True)
@@ -380,7 +389,10 @@ class ServerStorage:
         self._call("upsert", lambda: self._client.upsert(self.collection, points=structs, wait=True))
 
     def finish_upload(self) -> None:
-        pass  # the server indexes in the background
+        """The server indexes in the background; a deferred index is switched back on here."""
+        if getattr(self, "_defer_index", False):
+            m = self._models
+            self._call("update_collection", lambda: self._client.update_collection(self.collection, hnsw_config=m.HnswConfigDiff(m=16)))
 
     def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
         m = self._models
@@ -392,11 +404,13 @@ class ServerStorage:
         must_not = [m.HasIdCondition(has_id=[exclude])] if exclude is not None else None
         return m.Filter(must=must or None, must_not=must_not) if must or must_not else None
 
-    def search(self, vector: np.ndarray, limit: int, city: str | None = None) -> list[Hit]:
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, hnsw_ef: int | None = None, exact: bool = False) -> list[Hit]:
+        m = self._models
         vector = np.asarray(vector, dtype=np.float32).tolist()
+        params = m.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if hnsw_ef is not None or exact else None
         response = self._call(
             "query_points",
-            lambda: self._client.query_points(self.collection, query=vector, query_filter=self._filter(city), limit=limit, with_payload=True),
+            lambda: self._client.query_points(self.collection, query=vector, query_filter=self._filter(city), limit=limit, with_payload=True, search_params=params),
         )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 

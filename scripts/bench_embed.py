@@ -1,38 +1,75 @@
-"""Embedding throughput: sentence-transformers (the reference) vs our ONNX variants, in one run.
+"""Bulk embedding throughput: sentence-transformers (the tutorial's path) beside the real
+`scripts.embed` path (reading, validating, tokenizing, length-sorting, onnxruntime, writing the
+vectors) for each ONNX variant, in one run, with where the time goes.
 
-    python -m scripts.bench_embed [--input ../shared/data/bench_corpus_40k.jsonl] [--limit 2000]
-                                  [--batch-size 32] [--threads N] [--model-dir model]
+    python -m scripts.bench_embed [--input ../shared/data/bench_corpus_40k.jsonl] [--limit 4000]
+                                  [--batch-size 32] [--threads N] [--model-dir model] [--skip-reference]
 
-Prints texts/s per engine and the ratio to sentence-transformers, plus where the ONNX time goes
-(tokenization vs onnxruntime). Needs the export extra for the reference.
+Prints texts/s per engine and the ratio to sentence-transformers, and for each variant the
+split between reading, tokenizing, onnxruntime and writing, plus the padding the batches carry.
+On a machine whose onnxruntime sees a GPU, the CUDA fp16 variant is timed too.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from handler.cli import cli, say
 from handler.config import env
+from scripts import benchkit
 from scripts.records import BENCH_FILE, read_records, record_text
 
 
-def _timed(fn, repeats: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+class Timed:
+    """Wraps an encoder's onnxruntime session and tokenizer to add up the time spent in each."""
+
+    def __init__(self, encoder) -> None:
+        self.onnx_s = self.tokenize_s = 0.0
+        self.real_tokens = self.padded_tokens = 0
+        session, tokenizer = encoder.session, encoder.tokenizer
+        timed = self
+
+        class Session:
+            def __getattr__(self, name):
+                return getattr(session, name)
+
+            def run(self, outputs, feeds, *args):
+                started = time.perf_counter()
+                try:
+                    return session.run(outputs, feeds, *args)
+                finally:
+                    timed.onnx_s += time.perf_counter() - started
+                    mask = feeds["attention_mask"]
+                    timed.real_tokens += int(mask.sum())
+                    timed.padded_tokens += int(mask.size)
+
+        class Tokenizer:
+            def __getattr__(self, name):
+                return getattr(tokenizer, name)
+
+            def encode_batch(self, texts):
+                started = time.perf_counter()
+                try:
+                    return tokenizer.encode_batch(texts)
+                finally:
+                    timed.tokenize_s += time.perf_counter() - started
+
+        encoder.session, encoder.tokenizer = Session(), Tokenizer()
 
 
+@cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_embed", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=BENCH_FILE)
-    parser.add_argument("--limit", type=int, default=2000, help="texts to embed per engine")
+    parser.add_argument("--limit", type=int, default=4000, help="lines of --input to embed per engine")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for each engine (default: every core)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--skip-reference", action="store_true", help="leave sentence-transformers out")
     args = parser.parse_args(argv)
@@ -40,41 +77,53 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime
 
     from handler.encoder import CUDA, Encoder
+    from scripts.embed import embed_file
 
-    records, _ = read_records(args.input)
-    texts = [record_text(r.data) for r in records[: args.limit]]
-    print(f"{len(texts)} texts from {args.input.name}, batch size {args.batch_size}, {args.threads} threads, onnxruntime {onnxruntime.__version__}")
+    with open(args.input, "rb") as handle:
+        lines = [line for _, line in zip(range(args.limit), handle)]
+    work = Path(tempfile.mkdtemp(prefix="bench-embed-"))
+    slice_file = work / "slice.jsonl"
+    slice_file.write_bytes(b"".join(lines))
+    records, _ = read_records(slice_file)
+    texts = [record_text(r.data) for r in records]
+    say(f"{len(texts)} texts of {args.input.name}, batch size {args.batch_size}, onnxruntime {onnxruntime.__version__}, {benchkit.cpu_name()}")
 
-    results: dict[str, float] = {}
+    rows: list[tuple[str, float, str]] = []
     if not args.skip_reference:
         from scripts.reference import load_sentence_transformer
 
         model = load_sentence_transformer(threads=args.threads)
         model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
-        results["sentence-transformers (torch, CPU)"] = len(texts) / _timed(lambda: model.encode(texts, batch_size=args.batch_size))
+        started = time.perf_counter()
+        model.encode(texts, batch_size=args.batch_size)
+        rows.append(("sentence-transformers (torch, CPU), encode() only", len(texts) / (time.perf_counter() - started), ""))
 
     engines = [("fp32", "cpu"), ("int8", "cpu")]
     if CUDA in onnxruntime.get_available_providers():
         engines.append(("fp16", "cuda"))
-    breakdown = {}
     for variant, device in engines:
         encoder = Encoder.from_export(args.model_dir, variant, device=device, threads=args.threads, batch_size=args.batch_size)
-        encoder.embed(texts[:64])
-        results[f"onnxruntime {variant} ({encoder.provider})"] = len(texts) / _timed(lambda: encoder.embed(texts))
-        if variant == "int8":
-            tokenize = _timed(lambda: encoder.tokenizer.encode_batch(texts))
-            breakdown = {"tokenize_s": tokenize, "total_s": len(texts) / results[f"onnxruntime {variant} ({encoder.provider})"]}
+        encoder.embed(texts[:64])  # warm-up
+        timed = Timed(encoder)
+        started = time.perf_counter()
+        report = embed_file(slice_file, work / f"out-{variant}", encoder, progress=False)
+        total = time.perf_counter() - started
+        assert report["embedded"] == len(texts) and np.load(work / f"out-{variant}" / "vectors.npy").shape[0] == len(texts)
+        other = total - timed.onnx_s - timed.tokenize_s
+        split = (f"onnxruntime {timed.onnx_s / total:.0%}, tokenize {timed.tokenize_s / total:.0%}, read + sort + checkpoint + write {other / total:.0%}; "
+                 f"padding {timed.padded_tokens / max(timed.real_tokens, 1) - 1:.1%} of {timed.real_tokens / len(texts):.0f} tokens/text; "
+                 f"onnxruntime alone {len(texts) / timed.onnx_s:.0f} texts/s")
+        rows.append((f"scripts.embed, {variant} ({encoder.provider})", len(texts) / total, split))
 
-    reference = next((v for k, v in results.items() if k.startswith("sentence-transformers")), None)
-    print(f"{'engine':<44} {'texts/s':>9} {'vs ST':>7}")
-    for name, speed in results.items():
-        ratio = f"{speed / reference:.2f}x" if reference else "-"
-        print(f"{name:<44} {speed:>9.1f} {ratio:>7}")
-    if breakdown:
-        share = breakdown["tokenize_s"] / breakdown["total_s"]
-        print(f"int8 time split: tokenization {breakdown['tokenize_s']:.2f} s ({share:.0%}), onnxruntime + padding {breakdown['total_s'] - breakdown['tokenize_s']:.2f} s")
+    reference = next((speed for name, speed, _ in rows if name.startswith("sentence-transformers")), None)
+    print(f"{'engine':<56} {'texts/s':>9} {'vs ST':>7}")
+    for name, speed, _ in rows:
+        print(f"{name:<56} {speed:>9.1f} {f'{speed / reference:.2f}x' if reference else '-':>7}")
+    for name, _, split in rows:
+        if split:
+            print(f"  {name}: {split}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -71,6 +71,20 @@ def validate(data: object, text_fields: list[str]) -> str | None:
     return None
 
 
+def parse_line(raw: bytes, line_no: int, text_fields: list[str]) -> Record | Rejected | None:
+    """One line of a JSON-lines file: a Record, the Rejected reason, or None for a blank line."""
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Rejected(line_no, f"not valid UTF-8 at byte {exc.start}")
+    except json.JSONDecodeError as exc:
+        return Rejected(line_no, f"invalid JSON: {exc.msg} at column {exc.colno}")
+    reason = validate(data, text_fields)
+    return Rejected(line_no, reason) if reason else Record(line_no, data)
+
+
 def read_records(path: str | Path, template: str = DEFAULT_TEXT_TEMPLATE) -> tuple[list[Record], list[Rejected]]:
     """All records of a JSON-lines file, with every rejected line and its reason. Blank lines are not records."""
     text_fields = template_fields(template)
@@ -78,19 +92,9 @@ def read_records(path: str | Path, template: str = DEFAULT_TEXT_TEMPLATE) -> tup
     bad: list[Rejected] = []
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                bad.append(Rejected(line_no, f"not valid UTF-8 at byte {exc.start}"))
-                continue
-            except json.JSONDecodeError as exc:
-                bad.append(Rejected(line_no, f"invalid JSON: {exc.msg} at column {exc.colno}"))
-                continue
-            reason = validate(data, text_fields)
-            if reason:
-                bad.append(Rejected(line_no, reason))
-            else:
-                good.append(Record(line_no, data))
+            parsed = parse_line(raw, line_no, text_fields)
+            if isinstance(parsed, Record):
+                good.append(parsed)
+            elif parsed is not None:
+                bad.append(parsed)
     return good, bad

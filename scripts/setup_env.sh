@@ -22,7 +22,7 @@ pip_in .venv/bin/python --upgrade pip
 pip_in .venv/bin/python torch==2.13.0
 # setuptools' note on every editable build ("be careful with folders named like the package")
 # is informational; the layout is deliberate (the repository root is the import root).
-PYTHONWARNINGS="ignore:Editable installation" pip_in .venv/bin/python -e ".[cpu,export,dev]"
+PYTHONWARNINGS="ignore:Editable installation" pip_in .venv/bin/python -e ".[cpu,export,scale,dev]"
 
 if PY312=$(python3 infra/toolchain.py 2>/dev/null); then
     [ -x .venv312/bin/python ] || "$PY312" -m venv .venv312

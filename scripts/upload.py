@@ -54,32 +54,67 @@ def load_embedded(input_path: Path, vectors_dir: Path):
     return report, [(int(n), by_line[int(n)]) for n in lines], vectors
 
 
-def upload(storage, items, vectors: np.ndarray, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
-           recreate: bool = False) -> dict:
-    """Upsert (line, record) items with their dense vectors and the BM25 sparse vectors of the
-    same text (`template`), into a collection created (or, with recreate, replaced) as needed."""
+def load_sharded(vectors_dir: Path):
+    """The output of scripts.embed_ray: (template, dim, chunks) where each chunk is one shard's
+    ((file, line), record) items and vectors, read shard by shard from the input files."""
+    from scripts.embed_ray import MANIFEST, read_shard
+
+    manifest = json.loads((vectors_dir / MANIFEST).read_text())
+    template = manifest["fingerprint"]["template"]
+    for source in manifest["fingerprint"]["inputs"]:
+        path = Path(source["file"])
+        if not path.is_file() or path.stat().st_size != source["bytes"] or path.stat().st_mtime_ns != source["mtime_ns"]:
+            raise UsageError(f"input '{path}' changed (or is gone) since these vectors were made; embed it again")
+
+    def chunks():
+        for shard in manifest["shards"]:
+            base = vectors_dir / "shards" / shard["shard"]
+            vectors, lines = np.load(base.with_suffix(".vectors.npy")), np.load(base.with_suffix(".lines.npy"))
+            good, _ = read_shard(shard, template)
+            by_line = {r.line: r.data for r in good}
+            if len(vectors) != len(lines) or any(int(n) not in by_line for n in lines):
+                raise UsageError(f"shard {shard['shard']} of '{vectors_dir}' does not match its input lines; embed it again")
+            yield [((shard["file"], int(n)), by_line[int(n)]) for n in lines], vectors
+
+    dim = len(np.load(vectors_dir / "shards" / f"{manifest['shards'][0]['shard']}.vectors.npy", mmap_mode="r")[0]) if manifest["shards"] else 384
+    return template, dim, chunks()
+
+
+def upload(storage, items, vectors: np.ndarray | None = None, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
+           recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, **collection_options) -> dict:
+    """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of the
+    same text (`template`), into a collection created (or, with recreate, replaced) as needed.
+    `chunks` (an iterable of (items, vectors), one per shard of scripts.embed_ray) replaces
+    items/vectors for sharded input; `parallel` upsert streams (a Qdrant server's bulk advice:
+    about one per shard); collection_options (shards, replicas, defer_index) go to the server."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from handler.bm25 import Bm25Encoder
     from handler.storage import PointData, with_retries
 
     started = time.perf_counter()
     bm25 = Bm25Encoder()
+    chunks = chunks if chunks is not None else [(items, vectors)]
+    dim = dim or int(vectors.shape[1])
 
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
 
-    created = retried("creating the collection", lambda: storage.ensure_collection(int(vectors.shape[1]), recreate=recreate))
-    points, seen = [], {}
-    duplicates = []
-    for (line, record), vector in zip(items, vectors):
-        pid = point_id(record)
-        if pid in seen:
-            duplicates.append((line, seen[pid]))
-            continue
-        seen[pid] = line
-        points.append(PointData(pid, vector, record, bm25.document(record_text(record, template))))
-    for start in range(0, len(points), batch_size):
-        batch = points[start : start + batch_size]
-        retried(f"upsert of points {start}..{start + len(batch) - 1}", lambda: storage.upsert(batch))
+    created = retried("creating the collection", lambda: storage.ensure_collection(dim, recreate=recreate, **collection_options))
+    seen, duplicates, uploaded = {}, [], 0
+    with ThreadPoolExecutor(max_workers=parallel) as streams:
+        for chunk_items, chunk_vectors in chunks:
+            points = []
+            for (where, record), vector in zip(chunk_items, chunk_vectors):
+                pid = point_id(record)
+                if pid in seen:
+                    duplicates.append((where, seen[pid]))
+                    continue
+                seen[pid] = where
+                points.append(PointData(pid, vector, record, bm25.document(record_text(record, template))))
+            batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
+            list(streams.map(lambda job: retried(f"upsert of points {job[0]}..{job[0] + len(job[1]) - 1}", lambda: storage.upsert(job[1])), batches))
+            uploaded += len(points)
     upserted = time.perf_counter()
     storage.finish_upload()
     indexed = time.perf_counter()
@@ -88,7 +123,7 @@ def upload(storage, items, vectors: np.ndarray, *, template: str = DEFAULT_TEXT_
         "collection": storage.collection,
         "backend": storage.backend,
         "created": created,
-        "points": len(points),
+        "points": uploaded,
         "duplicates": duplicates,
         "counted": counted,
         "collection_total": storage.count(),
@@ -105,29 +140,53 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, type=Path, help="the JSON-lines file that was embedded")
-    parser.add_argument("--vectors", required=True, type=Path, help="the output directory of scripts.embed")
+    parser.add_argument("--input", type=Path, help="the JSON-lines file that was embedded (not needed for scripts.embed_ray output: its manifest names its inputs)")
+    parser.add_argument("--vectors", required=True, type=Path, help="the output directory of scripts.embed or scripts.embed_ray")
     parser.add_argument("--collection", default=settings.collection_name, help="collection name (default: $COLLECTION_NAME or %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request")
+    parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request (Qdrant advises 64-256)")
     parser.add_argument("--retries", type=int, default=5, help="attempts per request when Qdrant is unreachable (exponential backoff)")
     parser.add_argument("--recreate", action="store_true",
                         help="drop the collection and create it anew with the current schema (for a collection made before hybrid search)")
+    scale = parser.add_argument_group("a Qdrant server at scale (QDRANT_URL); fixed when the collection is created")
+    scale.add_argument("--shards", type=int, default=None, help="shard_number (at least 2 per node; cannot change later)")
+    scale.add_argument("--replicas", type=int, default=None, help="replication_factor")
+    scale.add_argument("--parallel", type=int, default=1, help="concurrent upsert streams (about one per shard)")
+    scale.add_argument("--defer-index", action="store_true", help="build no HNSW graph while uploading (m=0), then restore m=16 and let the server index once")
     args = parser.parse_args(argv)
     settings = replace(settings, collection_name=args.collection)
 
-    for name in ("batch_size", "retries"):
+    for name in ("batch_size", "retries", "parallel"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    report, items, vectors = load_embedded(args.input, args.vectors)
+    for name in ("shards", "replicas"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    server_only = [f"--{n.replace('_', '-')}" for n in ("shards", "replicas", "defer_index") if getattr(args, n) not in (None, False)]
+    if server_only and not settings.qdrant_url:
+        raise UsageError(f"{', '.join(server_only)} configure a Qdrant server's collection: set QDRANT_URL (the embedded Qdrant Edge is one shard in one process)")
+    options = {k: v for k, v in (("shards", args.shards), ("replicas", args.replicas), ("defer_index", args.defer_index)) if v not in (None, False)}
+
+    sharded = (args.vectors / "manifest.json").is_file()
+    if sharded:
+        template, dim, chunks = load_sharded(args.vectors)
+        items = vectors = None
+        what = f"the shards of {args.vectors}"
+    else:
+        if args.input is None:
+            raise UsageError(f"--input is needed: '{args.vectors}' is the output of scripts.embed (report.json), which names no input to re-read")
+        report, items, vectors = load_embedded(args.input, args.vectors)
+        template, dim, chunks = report["template"], None, None
+        what = f"{len(items)} points"
     storage = open_storage(settings)
-    say(f"uploading {len(items)} points into '{args.collection}' ({storage.backend}, {storage.where})")
+    say(f"uploading {what} into '{args.collection}' ({storage.backend}, {storage.where})")
     try:
-        result = upload(storage, items, vectors, template=report["template"], batch_size=args.batch_size, retries=args.retries, recreate=args.recreate)
+        result = upload(storage, items, vectors, template=template, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
+                        parallel=args.parallel, chunks=chunks, dim=dim, **options)
     finally:
         storage.close()
 
-    for line, first in result["duplicates"]:
-        say(f"duplicate: line {line} is identical to line {first}; stored once")
+    for where, first in result["duplicates"]:
+        say(f"duplicate: line {_where(where)} is identical to line {_where(first)}; stored once")
     print(
         f"uploaded {result['points']} points into '{result['collection']}' ({result['backend']}) in {result['seconds']} s "
         f"(upsert {result['upsert_seconds']} s, index {result['index_seconds']} s); "
@@ -137,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         say(f"error: count check failed: uploaded {result['points']} points, found {result['counted']}")
         return 1
     return 0
+
+
+def _where(where) -> str:
+    return f"{where[1]} of {where[0]}" if isinstance(where, tuple) else str(where)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ for people, measured on a quiet machine; here only that every row is printed).""
 
 from __future__ import annotations
 
+import json
+
 from tests.helpers import run_module
 
 
@@ -25,3 +27,19 @@ def test_bench_load_prints_every_level(model_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("this checkout")]
     assert [row[2] for row in rows] == ["1", "4"] and all(row[-1] == "0" for row in rows)  # no errors
+
+
+def test_quality_report_on_a_small_slice(model_dir, tmp_path):
+    result = run_module("scripts.quality", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--limit", "600", "--queries", "40",
+                        "--json", str(tmp_path / "q.json"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["exact"]["precision@10"] == 1.0  # exact search agrees with itself
+    assert len(report["hnsw"]) == 4 and all(0 <= row["precision@10"] <= 1 and row["latency_ms_p50"] > 0 for row in report["hnsw"])
+    assert 0.5 <= report["int8_vs_fp32_queries"]["top10_overlap_of_results"] <= 1
+
+
+def test_bench_embed_prints_every_engine(model_dir):
+    result = run_module("scripts.bench_embed", "--model-dir", str(model_dir), "--limit", "120", "--skip-reference", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "scripts.embed, fp32" in result.stdout and "scripts.embed, int8" in result.stdout and "onnxruntime alone" in result.stdout

@@ -50,7 +50,8 @@ def test_read_records_counts_every_line(tmp_path):
 # -- the parity gate's arithmetic --------------------------------------------------------------------
 
 def test_gate_names_variant_figure_value_and_bound():
-    assert parity.failures("int8", {"mean_cosine": 0.999, "mean_top10_overlap": 0.99}) == []
+    assert parity.failures("int8", {"mean_cosine": 0.999, "mean_top10_overlap": 0.99, "batch_invariance_max_abs_diff": 0.0}) == []
+    assert parity.failures("int8", {"mean_cosine": 0.999, "mean_top10_overlap": 0.9}, where=" (held-out)") == ["int8: mean_top10_overlap (held-out) = 0.9, needs >= 0.95"]
     missed = parity.failures("fp32", {"min_cosine": 0.9, "batch_invariance_max_abs_diff": 1e-3})
     assert missed == ["fp32: min_cosine = 0.9, needs >= 0.99999", "fp32: batch_invariance_max_abs_diff = 0.001, needs <= 1e-05"]
     assert parity.failures("fp16", {"min_cosine": float("nan")}) == ["fp16: min_cosine = nan, needs >= 0.999"]
