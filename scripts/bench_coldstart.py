@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to time the same way")
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args(argv)
@@ -90,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline " + args.baseline, benchkit.checkout(args.baseline))] if args.baseline else [])
     for label, root in checkouts:
-        rows.append((f"embedded Lambda handler, {label}", HANDLER, [event], root, embedded_env))
-        rows.append((f"server-mode init (QDRANT_URL set, no network wait), {label}", SERVER_INIT, [], root, server_env))
+        model_env = {"MODEL_DIR": str((args.baseline_model_dir or args.model_dir).absolute())} if root != benchkit.ROOT else {}
+        rows.append((f"embedded Lambda handler, {label}", HANDLER, [event], root, {**embedded_env, **model_env}))
+        rows.append((f"server-mode init (QDRANT_URL set, no network wait), {label}", SERVER_INIT, [], root, {**server_env, **model_env}))
     if not args.skip_reference:
         rows.append(("tutorial searcher (sentence-transformers + same shard)", TUTORIAL, [event, str(qdrant_path), COLLECTION], benchkit.ROOT, embedded_env))
 

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--skip-reference", action="store_true", help="leave sentence-transformers out")
     args = parser.parse_args(argv)
+    benchkit.existing_file(args.input)
 
     import onnxruntime
 

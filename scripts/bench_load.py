@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level (at most 120)")
+    parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to load the same way")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(shard_root, copy)
         port = free_port()
-        server = start_server(root, port, copy, args.model_dir.absolute())
+        model_dir = (args.baseline_model_dir or args.model_dir) if root != benchkit.ROOT else args.model_dir
+        server = start_server(root, port, copy, model_dir.absolute())
         try:
             results[label] = [asyncio.run(run_load(port, paths, c, args.seconds)) for c in levels]
         finally:

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to time on the same workload")
     parser.add_argument("--skip-reference", action="store_true", help="leave the tutorial's searcher out")
     args = parser.parse_args(argv)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline " + args.baseline, benchkit.checkout(args.baseline))] if args.baseline else [])
     for label, root in checkouts:
-        result, _ = benchkit.run_child(HANDLER_CHILD, str(events_file), cwd=root, env=child_env)
+        model_env = {"MODEL_DIR": str((args.baseline_model_dir or args.model_dir).absolute())} if root != benchkit.ROOT else {}
+        result, _ = benchkit.run_child(HANDLER_CHILD, str(events_file), cwd=root, env={**child_env, **model_env})
         handler_ms, service_ms = result["handler_ms"], result["service_ms"]
         rows.append((f"lambda_handler, {label}", handler_ms))
         rows.append((f"service.search(), {label}", service_ms))

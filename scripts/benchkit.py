@@ -36,6 +36,13 @@ QUERIES = [
 ]
 
 
+def existing_file(path: Path, flag: str = "--input") -> Path:
+    """A clear error for a missing input (the shared data lives beside the checkout: ../shared/data)."""
+    if not Path(path).is_file():
+        raise UsageError(f"{flag} '{path}' does not exist or is not a file (the shared data folder is ../shared/data beside the checkout)")
+    return Path(path)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -84,6 +91,7 @@ def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, coll
     from scripts.embed import embed_file
     from scripts.upload import load_embedded, upload
 
+    existing_file(input_path)
     storage = EdgeStorage(qdrant_path, collection)
     if storage.collection_info() is None:
         vectors = vectors or qdrant_path.parent / f"{qdrant_path.name}-vectors"

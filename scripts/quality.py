@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
+    benchkit.existing_file(args.input)
     if args.queries < 1 or (args.limit is not None and args.limit < K + 1):
         raise UsageError(f"--queries must be >= 1 and --limit >= {K + 1}")
 
