@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
     qdrant_path = (args.qdrant_path / args.input.stem).absolute()
     points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
-    queries = benchkit.workload(args.input, args.requests)
+    # mode=neural on both sides: the handler's work is then exactly service.search()'s, so the
+    # difference is the framework's (and an older checkout knows that mode).
+    queries = benchkit.workload(args.input, args.requests, mode="neural")
     events_file = benchkit.write_events([benchkit.http_api_event(q) for q in queries])
     child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING"}
     say(f"{len(queries)} requests on {points} points ({args.input.name}), {benchkit.cpu_name()}, Python {sys.version.split()[0]}")

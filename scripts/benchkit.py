@@ -69,10 +69,12 @@ def top_cities(input_path: Path, n: int = 3) -> list[str]:
     return [city for city, _ in collections.Counter(r.data["city"] for r in records).most_common(n)]
 
 
-def workload(input_path: Path, requests: int) -> list[dict]:
-    """`requests` query-string dicts: QUERIES in turn, every other one filtered by a common city."""
+def workload(input_path: Path, requests: int, mode: str | None = None) -> list[dict]:
+    """`requests` query-string dicts: QUERIES in turn, every other one filtered by a common city;
+    `mode` is sent explicitly when given (an older checkout's default may differ)."""
     cities = [None, *top_cities(input_path)]
-    return [{"q": QUERIES[i % len(QUERIES)], **({"city": c} if (c := cities[i % len(cities)]) else {})} for i in range(requests)]
+    return [{"q": QUERIES[i % len(QUERIES)], **({"city": c} if (c := cities[i % len(cities)]) else {}), **({"mode": mode} if mode else {})}
+            for i in range(requests)]
 
 
 def http_api_event(query: dict, path: str = "/api/search") -> dict:
