@@ -372,7 +372,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     @app.exception_handler(SparseMissing)
     async def _sparse_missing(request: Request, exc: SparseMissing):
         if service.bm25 is None:
-            why = "this deployment cannot encode BM25 queries (qdrant-edge-py is not installed)"
+            why = "this deployment cannot encode BM25 queries (mmh3 and py-rust-stemmers are not installed)"
         else:
             why = "the collection has no BM25 vectors yet; upload it again with `python -m scripts.upload ... --recreate` (see README)"
         return _error(503, "hybrid_unavailable", f"hybrid search is not available: {why}; mode=neural and mode=text work")

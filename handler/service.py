@@ -145,7 +145,7 @@ class SearchService:
             return self.storage.text_search(q, limit, city)
         if mode == "hybrid":
             if self.bm25 is None:
-                raise SparseMissing("hybrid search needs qdrant-edge-py (Qdrant's BM25) to encode queries, and this deployment has none")
+                raise SparseMissing("hybrid search needs mmh3 and py-rust-stemmers to encode BM25 queries, and this deployment has none")
             return self.storage.hybrid_search(vector, self.bm25.query(q), limit, city)
         return self.storage.search(vector, limit, city)
 
@@ -212,8 +212,7 @@ class SearchRequest:
 
 
 def _bm25_or_none():
-    """Qdrant's BM25 for hybrid queries, when qdrant-edge-py is importable (always in embedded
-    mode); without it mode=hybrid answers 503 saying so."""
+    """The BM25 encoder for hybrid queries; without its libraries mode=hybrid answers 503 saying so."""
     from handler.bm25 import Bm25Encoder
 
     try:

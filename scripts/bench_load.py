@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shard_root = (args.qdrant_path / args.input.stem).absolute()
     points = benchkit.ensure_shard(args.input, args.vectors, shard_root, COLLECTION, args.model_dir)
-    paths = [f"/api/search?{urlencode(q)}" for q in benchkit.workload(args.input, 200)]
+    paths = [f"/api/search?{urlencode(q)}" for q in benchkit.workload(args.input, 200, mode="neural")]  # a mode every checkout knows
     say(f"{points} points ({args.input.name}), {args.seconds:g} s per level, client and server on {benchkit.cpu_name()}")
 
     checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline", benchkit.checkout(args.baseline))] if args.baseline else [])

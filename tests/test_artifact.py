@@ -62,7 +62,7 @@ def test_each_mode_carries_only_its_backend(embedded, server):
         assert not (out / "huggingface_hub").exists()  # tokenizers installed without it
         assert list((out / "handler" / "__pycache__").glob("*.cpython-312.pyc"))  # byte-compiled for 3.12
     assert (embedded[0] / "qdrant_edge").is_dir() and not (embedded[0] / "qdrant_client").exists() and not (embedded[0] / "grpc").exists()
-    assert (server[0] / "qdrant_client").is_dir()  # (and qdrant_edge, for its BM25 only: requirements-server.txt)
+    assert (server[0] / "qdrant_client").is_dir() and not (server[0] / "qdrant_edge").exists()
     assert (embedded[0] / "qdrant_shard.zip").is_file() and not (server[0] / "qdrant_shard.zip").exists()
 
 
