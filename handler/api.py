@@ -12,6 +12,7 @@ validation of what the service built itself).
 
 
 import asyncio
+import functools
 import json
 import logging
 import queue
@@ -313,6 +314,12 @@ def configure_logging(level: str) -> None:
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
 
 
+@functools.lru_cache(maxsize=None)
+def _file_bytes(path: Path) -> bytes:
+    """A file the app serves, read once per process (a handful of small, fixed files)."""
+    return path.read_bytes()
+
+
 def _docs_asset_dir() -> Path | None:
     try:  # pinned in pyproject.toml and the Lambda requirements: Swagger UI's files, no CDN
         from swagger_ui_bundle import swagger_ui_path
@@ -328,7 +335,8 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     configure_logging(settings.log_level)
     service = service or SearchService.start(settings)
     runner = RUNNERS[concurrency](service)
-    log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
 
     app = FastAPI(
         title="Neural search: startups",
@@ -462,7 +470,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     async def static(name: str) -> Response:
         if name not in PAGE_FILES:
             return _error(404, "not_found", "no such file")
-        return Response((STATIC / name).read_bytes(), media_type=PAGE_FILES[name], headers={"cache-control": "public, max-age=300"})
+        return Response(_file_bytes(STATIC / name), media_type=PAGE_FILES[name], headers={"cache-control": "public, max-age=300"})
 
     assets = _docs_asset_dir()
 
@@ -481,6 +489,6 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     async def docs_asset(name: str) -> Response:
         if name not in DOCS_ASSETS or assets is None or not (assets / name).is_file():
             return _error(404, "not_found", "no such asset")
-        return Response((assets / name).read_bytes(), media_type=DOCS_ASSETS[name], headers={"cache-control": "public, max-age=86400"})
+        return Response(_file_bytes(assets / name), media_type=DOCS_ASSETS[name], headers={"cache-control": "public, max-age=86400"})
 
     return app

@@ -147,6 +147,7 @@ class EdgeStorage:
         self.shard_dir = self.root / collection
         self.where = f"QDRANT_PATH={self.root}"
         self._shard = None
+        self._has_sparse = False
 
     def open(self) -> None:
         """Open the shard now (the service does it at start, so a problem is said once, there)."""
@@ -243,9 +244,13 @@ class EdgeStorage:
         return self._hits(request)
 
     def _require_sparse(self) -> None:
-        info = self.collection_info()
-        if info is not None and SPARSE not in info["sparse"]:
-            raise SparseMissing(sparse_missing_message(self))
+        """Read the shard's config once per opening, not per hybrid query (only this process can
+        change it: the shard is locked to it)."""
+        if not self._has_sparse:
+            info = self.collection_info()
+            if info is not None and SPARSE not in info["sparse"]:
+                raise SparseMissing(sparse_missing_message(self))
+            self._has_sparse = info is not None
 
     def hybrid_search(self, vector: np.ndarray, sparse: tuple[list[int], list[float]], limit: int, city: str | None = None) -> list[Hit]:
         """Dense and BM25 candidates (each filtered by city), fused by reciprocal rank."""
@@ -285,6 +290,7 @@ class EdgeStorage:
         return int(self._open().count(q.CountRequest(exact=True, filter=flt)))
 
     def close(self) -> None:
+        self._has_sparse = False
         if self._shard is not None:
             self._shard.close()
             self._shard = None

@@ -142,15 +142,15 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
     variant = variant or manifest["defaults"][device]
     if variant not in manifest["variants"]:
         raise UsageError(f"variant '{variant}' is not in {model_dir}/manifest.json (has: {', '.join(sorted(manifest['variants']))})")
-    print_ = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
+    expected = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
     out.mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
     state = out / "state.json"
-    if state.is_file() and json.loads(state.read_text()) != print_:
+    if state.is_file() and json.loads(state.read_text()) != expected:
         previous = json.loads(state.read_text())
-        changed = sorted(k for k in print_ if previous.get(k) != print_[k])
+        changed = sorted(k for k in expected if previous.get(k) != expected[k])
         raise UsageError(f"--out '{out}' holds a run with other settings ({', '.join(changed)} differ); use another --out or delete it")
-    atomic_write_json(state, print_)
+    atomic_write_json(state, expected)
 
     shards = plan_shards(files, shard_lines)
     todo = [s for s in shards if not shard_done(out, s)]
@@ -184,7 +184,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         raise UsageError(f"{len(missing)} shards were not embedded ({', '.join(missing[:5])}); run the same command again to resume")
     embedded_now = sum(r["embedded"] for r in reports if r["shard"] in {s["shard"] for s in todo})
     summary = {
-        "fingerprint": print_,
+        "fingerprint": expected,
         "shards": [{k: r[k] for k in ("shard", "file", "offset", "first_line", "lines", "embedded", "provider", "variant")} for r in reports],
         "lines_read": sum(r["lines"] for r in reports) - sum(_blank_lines(r) for r in reports),
         "embedded": sum(r["embedded"] for r in reports),
