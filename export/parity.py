@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.records import BENCH_FILE, DEFAULT_TEXT_TEMPLATE, SAMPLE_FILE, read_records, record_text
+from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.records import BENCH_FILE, SAMPLE_FILE, read_records
 
 TOP_K = 10
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every

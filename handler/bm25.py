@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 
-from handler.storage import StorageError
+from handler.errors import NeuralSearchError
+from handler.storage.contract import SparseVector
 
 K, B, AVG_LEN = 1.2, 0.75, 256.0
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script; underscores and punctuation split
@@ -30,13 +31,17 @@ mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't wo
 """.split())
 
 
+class Bm25Unavailable(NeuralSearchError):
+    """This deployment cannot encode BM25 vectors: mmh3 or py-rust-stemmers is missing."""
+
+
 class Bm25Encoder:
     def __init__(self) -> None:
         try:
             import mmh3
             from py_rust_stemmers import SnowballStemmer
         except ImportError as exc:
-            raise StorageError(f"hybrid search needs mmh3 and py-rust-stemmers for its BM25 vectors ({exc}): pip install mmh3 py-rust-stemmers") from exc
+            raise Bm25Unavailable(f"hybrid search needs mmh3 and py-rust-stemmers for its BM25 vectors ({exc}): pip install mmh3 py-rust-stemmers") from exc
         self._hash = mmh3.hash
         self._stem = SnowballStemmer("english").stem_word
         self._ids: dict[str, int] = {}  # token -> index, memoised: a corpus repeats its words
@@ -52,15 +57,15 @@ class Bm25Encoder:
             ids.append(index)
         return ids
 
-    def query(self, text: str) -> tuple[list[int], list[float]]:
-        indices = sorted(set(self._indices(text)))
-        return indices, [1.0] * len(indices)
+    def query(self, text: str) -> SparseVector:
+        indices = tuple(sorted(set(self._indices(text))))
+        return SparseVector(indices, (1.0,) * len(indices))
 
-    def document(self, text: str) -> tuple[list[int], list[float]]:
+    def document(self, text: str) -> SparseVector:
         ids = self._indices(text)
         counts: dict[int, int] = {}
         for index in ids:
             counts[index] = counts.get(index, 0) + 1
         norm = K * (1 - B + B * len(ids) / AVG_LEN)
-        indices = sorted(counts)
-        return indices, [counts[i] * (K + 1) / (counts[i] + norm) for i in indices]
+        indices = tuple(sorted(counts))
+        return SparseVector(indices, tuple(counts[i] * (K + 1) / (counts[i] + norm) for i in indices))

@@ -11,32 +11,44 @@ from dataclasses import dataclass, fields
 
 from handler.errors import UsageError
 
-# name: (default, description). The first group configures the service; the rest, the tools.
+# name: (default, description). The first group configures the service; the rest, the tools. The
+# descriptions are markdown: README.md's configuration table is this table (tests/test_config.py).
 ENV: dict[str, tuple[str, str]] = {
-    "MODEL_DIR": ("model", "export directory (manifest.json, tokenizer.json, *.onnx); also the scripts' default --model-dir"),
-    "EMBED_VARIANT": ("", "model variant the service embeds queries with (int8, fp32, fp16); empty = the manifest's CPU default"),
-    "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = onnxruntime's default (one per core)"),
-    "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at QDRANT_PATH"),
-    "QDRANT_API_KEY": ("", "API key for QDRANT_URL (prefer QDRANT_API_KEY_PARAMETER on Lambda)"),
+    "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx`); also the scripts' default `--model-dir`"),
+    "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `fp32`, `fp16`); empty = the manifest's CPU default"),
+    "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = one per core"),
+    "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at `QDRANT_PATH`"),
+    "QDRANT_API_KEY": ("", "API key for `QDRANT_URL` (prefer `QDRANT_API_KEY_PARAMETER` on Lambda)"),
     "QDRANT_API_KEY_PARAMETER": ("", "name of an SSM SecureString holding the API key, read once at start (needs boto3, present on Lambda)"),
     "QDRANT_PATH": ("qdrant_storage", "directory of the embedded Qdrant Edge collections"),
-    "QDRANT_SHARD_SOURCE": ("", "embedded mode: where the collection's shard comes from when QDRANT_PATH lacks it, copied there at start: a directory (the shard baked into the Lambda artifact) or s3://bucket/prefix"),
+    "QDRANT_SHARD_SOURCE": ("", "embedded mode: where the collection's shard comes from when `QDRANT_PATH` lacks it, unpacked there at start: "
+                                "a shard archive (the one baked into the Lambda artifact), `s3://bucket/key.zip`, or a shard directory"),
     "QDRANT_TIMEOUT": ("5", "seconds before a Qdrant server request counts as failed (503)"),
+    "QDRANT_COOLDOWN": ("5", "seconds a Qdrant server that timed out or refused the connection is not asked again (requests answer 503 at once, "
+                             "`/health` says `unreachable`); 0 = always ask"),
+    "REQUEST_TIMEOUT": ("10", "`python -m handler`: seconds a request may wait for the model and Qdrant; work still queued then is never started (503)"),
     "COLLECTION_NAME": ("startups", "Qdrant collection"),
-    "QUERY_MAX_CHARS": ("1000", "longest accepted q, in characters (longer: 422)"),
-    "LOG_LEVEL": ("INFO", "log level of the service's logger"),
-    "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (https://app.example.com); empty = none; * = any"),
-    "DEMO_FIELD_ALIASES": ("", "1: each result also carries the field names the tutorial's demo frontend reads (document, short_description, logo_url, homepage_url, uuid)"),
-    "HEALTH_DETAILS": ("", "1: /health also shows the model file, its sha256, the backend, the collection and its point count (for private deployments; credentials are never shown)"),
-    "HOST": ("127.0.0.1", "address `python -m handler` listens on (0.0.0.0 in a container)"),
+    "QUERY_MAX_CHARS": ("1000", "longest accepted `q`, in characters (longer: 422); the page's search box has the same limit"),
+    "LOG_LEVEL": ("INFO", "log level of the service's logger (`DEBUG`, `INFO`, `WARNING`, `ERROR`)"),
+    "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
+    "DEMO_FIELD_ALIASES": ("", "`1`: each result also carries the field names the tutorial's demo frontend reads "
+                               "(`document`, `short_description`, `logo_url`, `homepage_url`, `uuid`)"),
+    "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file, its sha256, the backend, the collection and its point count "
+                           "(for private deployments; credentials are never shown)"),
+    "HOST": ("127.0.0.1", "address `python -m handler` listens on (`0.0.0.0` in a container)"),
     "PORT": ("8000", "port `python -m handler` listens on"),
     # tools
     "NEURAL_SEARCH_CACHE": ("~/.cache/neural-search", "download cache of the scripts (the tutorial's dataset)"),
-    "NEURAL_SEARCH_DEBUG": ("", "set to 1: command-line tools show the traceback of an unexpected error"),
-    "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (x86_64 or arm64)"),
-    "LAMBDA_MODE": ("embedded", "storage backend the Lambda artifact carries: embedded (Qdrant Edge) or server (qdrant-client)"),
-    "LAMBDA_SHARD": ("", "embedded artifact: the QDRANT_PATH/<collection> directory baked into it (sam build reads it too)"),
+    "NEURAL_SEARCH_DEBUG": ("", "`1`: command-line tools print the traceback of an unexpected error"),
+    "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (`x86_64` or `arm64`)"),
+    "LAMBDA_MODE": ("embedded", "storage backend the Lambda artifact carries: `embedded` (Qdrant Edge) or `server` (qdrant-client)"),
+    "LAMBDA_SHARD": ("", "embedded artifact: the `QDRANT_PATH/<collection>` directory baked into it (`sam build` reads it too)"),
     "PYTHON312": ("", "a Python 3.12 interpreter for the artifact build and local invokes; empty = looked up"),
+    # scripts/main_job.sh (read by the shell script, documented here with the rest)
+    "INPUT": ("", "`main_job.sh`: records to load, a file or URL; empty = `../shared/data/startups_sample.jsonl` when present, "
+                  "else the tutorial's full dataset (downloaded)"),
+    "VECTORS": ("vectors", "`main_job.sh`: the directory `scripts.embed` writes and `scripts.upload` reads"),
+    "FORCE_EXPORT": ("", "`main_job.sh`: `1` exports the model again even when `MODEL_DIR` holds an export"),
 }
 
 
@@ -63,6 +75,20 @@ def _number(name: str, kind=int, minimum: float = 0):
         raise ConfigError(f"environment variable {name}={raw!r} is not a {kind.__name__}") from None
     if value < minimum:
         raise ConfigError(f"environment variable {name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _required(name: str) -> str:
+    value = env(name)
+    if not value:
+        raise ConfigError(f"environment variable {name} is set but empty; unset it for the default ({ENV[name][0]!r})")
+    return value
+
+
+def _log_level(name: str) -> str:
+    value = _required(name).upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"environment variable {name}={env(name)!r} is not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
     return value
 
 
@@ -105,6 +131,8 @@ class Settings:
     qdrant_path: str
     qdrant_shard_source: str
     qdrant_timeout: float
+    qdrant_cooldown: float
+    request_timeout: float
     collection_name: str
     query_max_chars: int
     log_level: str
@@ -125,9 +153,11 @@ class Settings:
             qdrant_path=env("QDRANT_PATH"),
             qdrant_shard_source=env("QDRANT_SHARD_SOURCE"),
             qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
-            collection_name=env("COLLECTION_NAME") or "startups",
+            qdrant_cooldown=_number("QDRANT_COOLDOWN", float, 0),
+            request_timeout=_number("REQUEST_TIMEOUT", float, 0.1),
+            collection_name=_required("COLLECTION_NAME"),
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
-            log_level=env("LOG_LEVEL").upper() or "INFO",
+            log_level=_log_level("LOG_LEVEL"),
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),

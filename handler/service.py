@@ -1,5 +1,7 @@
-"""The search service's state: one encoder and one storage client per process (per Lambda
-execution environment), built once, never per request."""
+"""The search service: one encoder and one storage per process (per Lambda execution
+environment), built once, never per request. It knows nothing of HTTP (handler/api.py) or of
+how requests are scheduled (handler/runners.py).
+"""
 
 from __future__ import annotations
 
@@ -8,42 +10,44 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+import numpy as np
+
+from handler.artifact import check_artifact_mode
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
-from handler.storage import (
-    CollectionMismatch,
-    CollectionMissing,
-    Hit,
-    ShardLocked,
-    SparseMissing,
-    Storage,
-    StorageError,
-    StorageUnavailable,
-    open_storage,
-    require_match,
-)
+from handler.storage import CollectionMismatch, CollectionMissing, Hit, ShardLocked, Storage, StorageError, StorageUnavailable, open_storage
 
 log = logging.getLogger("handler")
-# Written by infra/build_artifact.py into a Lambda artifact's root: {"mode": "server"|"embedded", ...}
-ARTIFACT_INFO = Path(__file__).resolve().parents[1] / "artifact.json"
 
-
-def check_artifact_mode(settings: Settings) -> None:
-    """A Lambda artifact serves the storage mode it was built for; say so at start otherwise."""
-    if not ARTIFACT_INFO.is_file():
-        return  # not a Lambda artifact: a checkout, any mode
-    mode = json.loads(ARTIFACT_INFO.read_text()).get("mode")
-    if mode == "server" and not settings.qdrant_url:
-        raise StartupError("this Lambda artifact was built with --mode server and needs QDRANT_URL; build it with --mode embedded for Qdrant Edge")
-    if mode == "embedded" and settings.qdrant_url:
-        raise StartupError("this Lambda artifact was built with --mode embedded and needs QDRANT_URL empty; build it with --mode server for a Qdrant server")
+# The search modes, what each does (the API's documentation and the page's switch read this), and
+# the default: `python -m scripts.eval_modes` (README) measured hybrid best at finding a startup by
+# its name while keeping the meaning queries' answers.
+MODES = {
+    "hybrid": "meaning and words together: the ONNX encoder's vector search and Qdrant's BM25, fused by reciprocal rank",
+    "neural": "meaning alone: vector search with the ONNX encoder (the tutorial's search)",
+    "text": "words alone: Qdrant's full-text match on the description",
+}
+DEFAULT_MODE = "hybrid"
 
 
 class StartupError(UsageError):
     """The service must not start: say why (bad model directory, dimension mismatch)."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, from the route to the storage call."""
+
+    q: str
+    limit: int = 5
+    city: str | None = None
+    mode: str = DEFAULT_MODE
+
+    @property
+    def needs_vector(self) -> bool:
+        return self.mode != "text"
 
 
 @dataclass
@@ -54,15 +58,12 @@ class SearchResult:
     search_ms: float
 
 
-MODES = ("neural", "text", "hybrid")
-
-
 class SearchService:
-    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage, bm25=None) -> None:
+    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage) -> None:
         self.settings = settings
         self.encoder = encoder
         self.storage = storage
-        self.bm25 = bm25 if bm25 is not None else _bm25_or_none()
+        self._bm25 = None
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
@@ -70,20 +71,16 @@ class SearchService:
 
         Refuses to start (StartupError) when the model cannot load, the collection holds vectors of
         another size, or the embedded shard is held by another process. A Qdrant server that does
-        not answer now is only logged: requests answer 503 until it is back.
+        not answer now is only logged (and /health says so): requests answer 503 until it is back.
         """
         started = time.perf_counter()
-        check_artifact_mode(settings)
+        check_artifact_mode(settings, StartupError)
         try:
             encoder = Encoder.from_export(
                 settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
             )
         except EncoderError as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
-        if not settings.qdrant_url and settings.qdrant_shard_source:
-            from handler.shard import provision_shard
-
-            provision_shard(settings.qdrant_shard_source, settings.qdrant_path, settings.collection_name)
         try:
             storage = open_storage(settings)
         except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
@@ -92,13 +89,13 @@ class SearchService:
         try:
             info = storage.collection_info()
             if info is not None:
-                require_match(storage, info, encoder.dim)
+                storage.require_match(info, encoder.dim)
                 points = storage.count()  # opens the shard / connection now, not in the first request
         except CollectionMismatch as exc:
             raise StartupError(f"{exc}; refusing to start") from exc
         except ShardLocked as exc:
             raise StartupError(str(exc)) from exc
-        except StorageError as exc:  # unreachable now: requests will answer 503 until it is back
+        except StorageError as exc:  # unreachable now: requests answer 503 until it is back
             log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
         service = cls(settings, encoder, storage)
         service.warm_up(search=bool(points))
@@ -121,33 +118,46 @@ class SearchService:
     # SnapStart (handler.lambda_entry registers these with the runtime's hooks)
     def before_snapshot(self) -> None:
         """Nothing open to the network may be in the snapshot: its sockets would be dead after a restore."""
-        if hasattr(self.storage, "reconnect"):
-            self.storage.close()
+        self.storage.before_snapshot()
 
     def after_restore(self) -> None:
         """Each restored environment gets its own connections and its own random state (the
         snapshot's would be shared by every environment restored from it)."""
         random.seed()
-        if hasattr(self.storage, "reconnect"):
-            self.storage.reconnect()
+        self.storage.after_restore()
 
+    # -- searching: the whole of it (Lambda), or its two steps (handler.runners.Worker) -----------------
     def search(self, q: str, *, limit: int, city: str | None, mode: str) -> SearchResult:
-        """One query: embed it (unless mode=text) and ask the store. The Lambda path."""
-        started = time.perf_counter()
-        vector = None if mode == "text" else self.encoder.embed_one(q)
-        embedded = time.perf_counter()
-        hits = self._ask(q, vector, limit, city, mode)
-        done = time.perf_counter()
-        return SearchResult(hits, mode, (embedded - started) * 1000, (done - embedded) * 1000)
+        """One query: embed it (unless mode=text) and ask the store."""
+        return self.run(SearchRequest(q, limit, city, mode))
 
-    def _ask(self, q: str, vector, limit: int, city: str | None, mode: str) -> list[Hit]:
-        if mode == "text":
-            return self.storage.text_search(q, limit, city)
-        if mode == "hybrid":
-            if self.bm25 is None:
-                raise SparseMissing("hybrid search needs mmh3 and py-rust-stemmers to encode BM25 queries, and this deployment has none")
-            return self.storage.hybrid_search(vector, self.bm25.query(q), limit, city)
-        return self.storage.search(vector, limit, city)
+    def run(self, request: SearchRequest) -> SearchResult:
+        started = time.perf_counter()
+        vector = self.encoder.embed_one(request.q) if request.needs_vector else None
+        embedded = time.perf_counter()
+        hits = self.ask(request, vector)
+        return SearchResult(hits, request.mode, (embedded - started) * 1000, (time.perf_counter() - embedded) * 1000)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Several queries' vectors in one onnxruntime call (the int8 and fp32 variants are
+        batch-invariant: each vector is the one embed_one gives)."""
+        return self.encoder.embed(texts)
+
+    def ask(self, request: SearchRequest, vector: np.ndarray | None) -> list[Hit]:
+        """The storage step of a search, given the query's vector (None for text)."""
+        if request.mode == "text":
+            return self.storage.text_search(request.q, request.limit, request.city)
+        if request.mode == "hybrid":
+            return self.storage.hybrid_search(vector, self.bm25().query(request.q), request.limit, request.city)
+        return self.storage.search(vector, request.limit, request.city)
+
+    def bm25(self):
+        """The BM25 query encoder, built on first use; Bm25Unavailable (503) without its libraries."""
+        if self._bm25 is None:
+            from handler.bm25 import Bm25Encoder
+
+            self._bm25 = Bm25Encoder()
+        return self._bm25
 
     def similar(self, point_id: str, *, limit: int, city: str | None) -> SearchResult:
         started = time.perf_counter()
@@ -156,26 +166,6 @@ class SearchService:
 
     def cities(self, limit: int) -> list[tuple[str, int]]:
         return self.storage.cities(limit)
-
-    def search_many(self, requests: list[SearchRequest]) -> list[SearchResult | Exception]:
-        """Several queries at once, as the local server's worker collects them: every text that
-        needs a vector goes through onnxruntime in one call (each request is charged that call's
-        time as its embed_ms), then each asks the store. A failure is returned in place, so one
-        bad request does not fail its batch-mates."""
-        if len(requests) == 1:
-            only = requests[0]
-            return [_attempt(lambda: self.search(only.q, limit=only.limit, city=only.city, mode=only.mode))]
-        started = time.perf_counter()
-        neural = [i for i, r in enumerate(requests) if r.mode != "text"]
-        vectors = dict(zip(neural, self.encoder.embed([requests[i].q for i in neural]))) if neural else {}
-        embed_ms = (time.perf_counter() - started) * 1000 if neural else 0.0
-        results: list[SearchResult | Exception] = []
-        for i, request in enumerate(requests):
-            begun = time.perf_counter()
-            outcome = _attempt(lambda: self._ask(request.q, vectors.get(i), request.limit, request.city, request.mode))
-            took = (time.perf_counter() - begun) * 1000
-            results.append(outcome if isinstance(outcome, Exception) else SearchResult(outcome, request.mode, embed_ms if i in vectors else 0.0, took))
-        return results
 
     def health(self, details: bool = False) -> dict:
         """{"status": "ok"|"degraded", "model": "ok", "collection": "ok"|"empty"|"missing"|
@@ -201,28 +191,3 @@ class SearchService:
         if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
             report["details"] = {"model": self.encoder.describe(), **detail}
         return report
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    q: str
-    limit: int
-    city: str | None
-    mode: str
-
-
-def _bm25_or_none():
-    """The BM25 encoder for hybrid queries; without its libraries mode=hybrid answers 503 saying so."""
-    from handler.bm25 import Bm25Encoder
-
-    try:
-        return Bm25Encoder()
-    except StorageError:
-        return None
-
-
-def _attempt(fn):
-    try:
-        return fn()
-    except Exception as exc:  # handed back to the request it belongs to, raised there
-        return exc

@@ -22,8 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolchain import ROOT, find_python312  # also puts the repository root on sys.path
+from toolchain import ARTIFACT_DIR, ROOT, find_python312  # also puts the repository root on sys.path
 
+from handler.artifact import MODEL_DIR, SHARD_ARCHIVE, write_info
+from handler.artifact import MODES as ARTIFACT_MODES
 from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
@@ -31,11 +33,7 @@ from handler.files import sha256_file
 
 INFRA = ROOT / "infra"
 # What each mode installs (pins in the files): the common runtime plus one storage backend.
-MODES = {
-    "server": [INFRA / "requirements-lambda.txt", INFRA / "requirements-server.txt"],
-    "embedded": [INFRA / "requirements-lambda.txt", INFRA / "requirements-embedded.txt"],
-}
-SHARD_ARCHIVE = "qdrant_shard.zip"  # where --shard lands in the artifact (template.yaml: QDRANT_SHARD_SOURCE=/var/task/qdrant_shard.zip)
+MODES = {mode: [INFRA / "requirements-lambda.txt", INFRA / f"requirements-{mode}.txt"] for mode in ARTIFACT_MODES}
 LAMBDA_LIMIT_MB = 250  # unzipped, code + layers: a hard limit
 GOAL_MB = 170  # ours: at least 80 MB under the wall, so a dependency bump cannot break a deploy
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
@@ -102,9 +100,8 @@ def copy_code(out: Path) -> None:
     for source in sorted((ROOT / "handler").glob("*.py")):
         if source.name != "__main__.py":  # the local uvicorn server is not part of the Lambda
             shutil.copy2(source, package / source.name)
-    for extra in ("static",):  # files the app serves (the web page, the docs' assets)
-        if (ROOT / "handler" / extra).is_dir():
-            shutil.copytree(ROOT / "handler" / extra, package / extra)
+    for extra in ("storage", "static"):  # the storage package; the files the app serves (the web page)
+        shutil.copytree(ROOT / "handler" / extra, package / extra, ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def copy_model(model_dir: Path, out: Path) -> str:
@@ -115,7 +112,7 @@ def copy_model(model_dir: Path, out: Path) -> str:
     entry = manifest["variants"][served]
     if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
         raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
-    target = out / "model"
+    target = out / MODEL_DIR
     target.mkdir()
     shutil.copy2(model_dir / entry["file"], target / entry["file"])
     shutil.copy2(model_dir / manifest["tokenizer"], target / manifest["tokenizer"])
@@ -224,8 +221,7 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
     served = copy_model(model_dir, out)
-    # The runtime reads this to refuse a configuration of the other mode (handler/service.py).
-    (out / "artifact.json").write_text(json.dumps({"mode": mode, "arch": arch, "variant": served}) + "\n")
+    write_info(out, mode, arch, served)  # the runtime refuses a configuration of the other mode
     shard_mb = bake_shard(shard, out)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6
     removed = trim(out, mode) / 1e6
@@ -256,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=sorted(MODES), default=env("LAMBDA_MODE"), help="storage backend the artifact carries (default: $LAMBDA_MODE)")
     parser.add_argument("--shard", type=Path, default=Path(env("LAMBDA_SHARD")) if env("LAMBDA_SHARD") else None,
                         help="embedded mode: a QDRANT_PATH/<collection> directory to bake in (default: $LAMBDA_SHARD)")
-    parser.add_argument("--out", type=Path, default=ROOT / "infra" / "build" / "lambda", help="output directory (sam build passes its ARTIFACTS_DIR)")
+    parser.add_argument("--out", type=Path, default=ARTIFACT_DIR, help="output directory (sam build passes its ARTIFACTS_DIR)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR)")
     parser.add_argument("--arch", choices=["x86_64", "arm64"], default=env("LAMBDA_ARCH"))
     args = parser.parse_args(argv)

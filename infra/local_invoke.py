@@ -1,6 +1,6 @@
 """Run the built Lambda artifact locally, without Docker, through AWS's own runtime client.
 
-    python infra/local_invoke.py --event tests/events/http_api_v2.json [--artifact infra/build/lambda]
+    python infra/local_invoke.py --event infra/events/http_api_v2.json [--artifact infra/build/lambda]
                                  [--python .venv312/bin/python] [--env QDRANT_PATH=...] [--serve]
 
 A small Lambda Runtime API emulator (the part of AWS's emulator that awslambdaric talks to)
@@ -27,8 +27,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from toolchain import ROOT, RUNTIME_VENV  # also puts the repository root on sys.path
+from toolchain import ARTIFACT_DIR, RUNTIME_VENV  # also puts the repository root on sys.path
 
+from handler.artifact import MODEL_DIR
 from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
@@ -178,7 +179,7 @@ class LocalLambda:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if snapstart else "on-demand",
             "PYTHONPATH": str(artifact),
             "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only on Lambda
-            "MODEL_DIR": str(artifact / "model"),
+            "MODEL_DIR": str(artifact / MODEL_DIR),
             **(env or {}),
         }
         self.started = time.perf_counter()
@@ -218,7 +219,7 @@ class LocalLambda:
 @cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifact", type=Path, default=ROOT / "infra" / "build" / "lambda")
+    parser.add_argument("--artifact", type=Path, default=ARTIFACT_DIR)
     parser.add_argument("--event", type=Path, help="event JSON to invoke once (e.g. infra/events/http_api_v2.json)")
     parser.add_argument("--python", default=None, help="Python 3.12 with awslambdaric (default: .venv312/bin/python)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment for the function (repeatable)")

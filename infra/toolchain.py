@@ -20,6 +20,7 @@ from handler.cli import cli  # noqa: E402
 from handler.errors import UsageError  # noqa: E402
 
 RUNTIME_VENV = ROOT / ".venv312"  # Python 3.12 holding only awslambdaric (made by setup_env.sh)
+ARTIFACT_DIR = ROOT / "infra" / "build" / "lambda"  # where `make artifact` builds and `make invoke` runs it
 VERSION = (3, 12)
 
 

@@ -23,7 +23,8 @@ import numpy as np
 from handler.cli import cli, say
 from handler.config import env
 from scripts import benchkit
-from scripts.records import BENCH_FILE, read_records, record_text
+from handler.record import record_text
+from scripts.records import BENCH_FILE, read_records
 
 
 class Timed:

@@ -26,7 +26,8 @@ from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
 from handler.files import atomic_save_npy, atomic_write_json, sha256_file
-from scripts.records import DEFAULT_TEXT_TEMPLATE, read_records, record_text
+from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.records import read_records
 
 TUTORIAL_URL = "https://storage.googleapis.com/generall-shared-data/startups_demo.json"
 EXIT_OK, EXIT_REJECTED = 0, 3

@@ -37,7 +37,8 @@ from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
 from handler.files import atomic_save_npy, atomic_write_json
-from scripts.records import DEFAULT_TEXT_TEMPLATE, Record, parse_line, record_text, template_fields
+from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.records import Record, parse_line, template_fields
 
 EXIT_OK, EXIT_REJECTED = 0, 3
 MANIFEST = "manifest.json"

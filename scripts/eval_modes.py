@@ -20,11 +20,12 @@ from pathlib import Path
 
 from handler.cli import cli, say
 from handler.config import env
+from handler.service import MODES
 from scripts import benchkit
 from scripts.records import SAMPLE_FILE, read_records
 
 COLLECTION = "eval"
-MODES = ("neural", "text", "hybrid")
+
 # (query, the startup it should find): paraphrases written for this check, not copied text.
 MEANING = [
     ("QR codes for restaurants during COVID", "SaferCodes"),

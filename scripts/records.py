@@ -1,4 +1,4 @@
-"""Records in the tutorial's startups schema: reading JSON lines, validating, the text to embed."""
+"""Records in the tutorial's startups schema (handler/record.py): reading JSON lines, validating them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handler.errors import UsageError
+from handler.record import DEFAULT_TEXT_TEMPLATE, FIELDS
 
-FIELDS = ("name", "images", "alt", "description", "link", "city")
-# The tutorial embeds `alt + ". " + description`.
-DEFAULT_TEXT_TEMPLATE = "{alt}. {description}"
 # The shared data beside a checkout (read by path, never copied): tests, benchmarks, the gate.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE_FILE = SHARED_DATA / "startups_sample.jsonl"  # 259 real tutorial records, dirty values included
@@ -50,10 +48,6 @@ def template_fields(template: str) -> list[str]:
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
     return names
-
-
-def record_text(data: dict, template: str = DEFAULT_TEXT_TEMPLATE) -> str:
-    return template.format(**{name: data.get(name, "") for name in FIELDS})
 
 
 def validate(data: object, text_fields: list[str]) -> str | None:

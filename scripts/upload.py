@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 import uuid
@@ -22,7 +23,9 @@ import numpy as np
 from handler.cli import cli, say
 from handler.errors import UsageError
 from handler.files import sha256_file
-from scripts.records import DEFAULT_TEXT_TEMPLATE, read_records, record_text
+from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from handler.storage import Layout, PointData, StorageUnavailable, open_storage
+from scripts.records import read_records
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
 POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
@@ -80,17 +83,29 @@ def load_sharded(vectors_dir: Path):
     return template, dim, chunks()
 
 
+def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=None):
+    """Retry transient failures (StorageUnavailable) with exponential backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except StorageUnavailable as exc:
+            if attempt == attempts:
+                raise
+            if on_retry:
+                on_retry(attempt, exc)
+            time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
+
+
 def upload(storage, items, vectors: np.ndarray | None = None, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
-           recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, **collection_options) -> dict:
+           recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, layout: Layout = Layout()) -> dict:
     """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of the
     same text (`template`), into a collection created (or, with recreate, replaced) as needed.
     `chunks` (an iterable of (items, vectors), one per shard of scripts.embed_ray) replaces
     items/vectors for sharded input; `parallel` upsert streams (a Qdrant server's bulk advice:
-    about one per shard); collection_options (shards, replicas, defer_index) go to the server."""
+    about one per shard); `layout` (shards, replicas, a deferred index) goes to a server."""
     from concurrent.futures import ThreadPoolExecutor
 
     from handler.bm25 import Bm25Encoder
-    from handler.storage import PointData, with_retries
 
     started = time.perf_counter()
     bm25 = Bm25Encoder()
@@ -100,7 +115,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
 
-    created = retried("creating the collection", lambda: storage.ensure_collection(dim, recreate=recreate, **collection_options))
+    created = retried("creating the collection", lambda: storage.ensure_collection(dim, recreate=recreate, layout=layout))
     seen, duplicates, uploaded = {}, [], 0
     with ThreadPoolExecutor(max_workers=parallel) as streams:
         for chunk_items, chunk_vectors in chunks:
@@ -136,7 +151,6 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
 @cli()
 def main(argv: list[str] | None = None) -> int:
     from handler.config import Settings
-    from handler.storage import open_storage
 
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])
@@ -164,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     server_only = [f"--{n.replace('_', '-')}" for n in ("shards", "replicas", "defer_index") if getattr(args, n) not in (None, False)]
     if server_only and not settings.qdrant_url:
         raise UsageError(f"{', '.join(server_only)} configure a Qdrant server's collection: set QDRANT_URL (the embedded Qdrant Edge is one shard in one process)")
-    options = {k: v for k, v in (("shards", args.shards), ("replicas", args.replicas), ("defer_index", args.defer_index)) if v not in (None, False)}
+    layout = Layout(args.shards, args.replicas, args.defer_index)
 
     sharded = (args.vectors / "manifest.json").is_file()
     if sharded:
@@ -177,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         report, items, vectors = load_embedded(args.input, args.vectors)
         template, dim, chunks = report["template"], None, None
         what = f"{len(items)} points"
-    storage = open_storage(settings)
+    storage = open_storage(settings, cooldown=0)  # transient failures are retried with backoff here
     say(f"uploading {what} into '{args.collection}' ({storage.backend}, {storage.where})")
     try:
         result = upload(storage, items, vectors, template=template, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
-                        parallel=args.parallel, chunks=chunks, dim=dim, **options)
+                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout)
     finally:
         storage.close()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -60,3 +64,133 @@ def load_event(name: str = "http_api_v2.json", path: str | None = None, query: d
         if "multiValueHeaders" in data:
             data["multiValueHeaders"] = {**data["multiValueHeaders"], **{k: [v] for k, v in headers.items()}}
     return data
+
+
+# -- sockets and servers ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class UvicornThread:
+    """A real uvicorn server on a free 127.0.0.1 port, in a thread: `with UvicornThread(app) as url:`."""
+
+    def __init__(self, app, **config) -> None:
+        import uvicorn
+
+        self.port = config.pop("port", None) or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off", **config))
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.time() + 15
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "uvicorn did not start within 15 s"
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+class Listener:
+    """A STAND-IN for a broken server, with no protocol at all: a TCP listener on 127.0.0.1 that
+    either accepts and closes every connection at once (`hang_up=True`: what a dead keep-alive
+    socket or a crashed server looks like) or accepts and never answers (a hung server). Counts
+    the connections it accepted."""
+
+    def __init__(self, hang_up: bool) -> None:
+        self.hang_up = hang_up
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.accepted = 0
+        self.held: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close() if self.hang_up else self.held.append(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+    def __enter__(self) -> "Listener":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class HandlerProcess:
+    """`python -m handler` as a user starts it, on a free port: `with HandlerProcess(env) as url:`.
+    Its output is kept in `.output` (stdout and stderr together) once it has stopped."""
+
+    def __init__(self, env: dict, ready_timeout: float = 60) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **env}
+        self.ready_timeout = ready_timeout
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> str:
+        self.process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=REPO, env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + self.ready_timeout
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                self.output = self.process.stdout.read()
+                raise AssertionError(f"python -m handler exited with {self.process.returncode}:\n{self.output}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self.url
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__()
+        raise AssertionError(f"python -m handler did not listen within {self.ready_timeout} s:\n{self.output}")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        try:
+            self.output = self.process.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.output = self.process.communicate()[0]
+
+
+def local_server(collection: str = "startups"):
+    """`ServerStorage` on qdrant-client's local mode (`QdrantClient(":memory:")`, Qdrant's Python
+    implementation of the server API) through its client factory: one in-memory instance."""
+    from qdrant_client import QdrantClient
+
+    from handler.storage import ServerStorage
+
+    local = QdrantClient(":memory:")
+    return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local)

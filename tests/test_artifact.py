@@ -3,8 +3,10 @@ client (awslambdaric) and the Runtime API emulator in infra/local_invoke.py: wha
 
 - embedded: Qdrant Edge with the sample's shard baked in, unpacked to a fresh /tmp-like directory
   at start, run through the SnapStart lifecycle (before-snapshot hooks, restore, after-restore hooks);
-- server: qdrant-client, pointed at a local port that refuses connections (no Qdrant server can run
-  here), so it proves init without a server and the 503 contract, not search results.
+- server: qdrant-client, against the Qdrant REST STAND-IN (tests/qdrant_standin.py: qdrant-client's
+  local mode behind a uvicorn server; no Qdrant server can run here) loaded with the sample by
+  `scripts.upload`, through the SnapStart lifecycle; and against a port that refuses connections
+  (init without a server, the 503 contract).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import pytest
 
 from tests.helpers import EVENTS, REPO, load_event, run_module
+from tests.qdrant_standin import QdrantStandin
 
 pytestmark = pytest.mark.slow  # every test here builds on the exported model (some through getfixturevalue)
 RUNTIME_PYTHON = REPO / ".venv312" / "bin" / "python"
@@ -137,6 +140,35 @@ def refused_url() -> str:
     with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
         probe.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_server_artifact_searches_a_qdrant_server_after_the_snapstart_hooks(server, sample_file, sample_vectors):
+    """The server-mode function with QDRANT_URL: init, the before-snapshot hook (the client's
+    connections closed), a restore, the after-restore hook (a new client), then searches with
+    results, the API key on every request to Qdrant."""
+    needs_runtime()
+    key = "artifact-key-5e1"
+    with QdrantStandin(api_key=key) as qdrant:
+        uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors),
+                              env={"QDRANT_URL": qdrant.url, "QDRANT_API_KEY": key})
+        assert uploaded.returncode == 0, uploaded.stderr
+        qdrant.clear_log()
+        local = LocalLambda(server[0], str(RUNTIME_PYTHON), {"QDRANT_URL": qdrant.url, "QDRANT_API_KEY": key}, snapstart=True)
+        try:
+            local.wait_ready()
+            payload, headers, _ = local.invoke(json.loads((EVENTS / "http_api_v2.json").read_text()))
+            assert "X-Amz-Function-Error" not in headers, payload
+            assert payload["statusCode"] == 200, payload
+            body = json.loads(payload["body"])
+            assert body["result"][0]["name"] == "SaferCodes" and len(body["result"]) == 3
+            similar, _, _ = local.invoke(load_event(path="/api/similar", query={"id": body["hits"][0]["id"]}))
+            assert similar["statusCode"] == 200 and json.loads(similar["body"])["hits"]
+        finally:
+            local.close()
+        events = [json.loads(line) for line in local.log if line.startswith("{")]
+        assert [e["hook"] for e in events if e["event"] == "snapstart"] == ["before_snapshot", "after_restore"]
+        assert qdrant.requests and all(r.headers.get("api-key") == key for r in qdrant.requests)
+        assert key not in "".join(local.log)
 
 
 def test_server_artifact_starts_without_a_server_and_answers_503(server):

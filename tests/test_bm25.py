@@ -8,7 +8,8 @@ import pytest
 
 from export.parity import BUILTIN_PROBES
 from handler.bm25 import Bm25Encoder
-from scripts.records import read_records, record_text
+from handler.record import record_text
+from scripts.records import read_records
 from tests.helpers import BENCH_FILE, SAMPLE_FILE
 
 qdrant_edge = pytest.importorskip("qdrant_edge")
@@ -28,9 +29,10 @@ def test_the_same_vectors_as_qdrants_bm25():
     assert len(texts) > 40_000
     for text in texts:
         reference = theirs.embed_query(text)
-        assert ours.query(text) == (sorted(reference.indices), [1.0] * len(reference.indices)), text[:80]
+        query = ours.query(text)
+        assert (list(query.indices), list(query.values)) == (sorted(reference.indices), [1.0] * len(reference.indices)), text[:80]
         reference = theirs.embed_document(text)
         order = np.argsort(reference.indices)
-        indices, values = ours.document(text)
-        assert indices == [reference.indices[i] for i in order], text[:80]
-        assert np.allclose(values, [reference.values[i] for i in order], rtol=1e-6), text[:80]
+        document = ours.document(text)
+        assert list(document.indices) == [reference.indices[i] for i in order], text[:80]
+        assert np.allclose(document.values, [reference.values[i] for i in order], rtol=1e-6), text[:80]

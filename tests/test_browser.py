@@ -7,18 +7,14 @@ installs them: apt-get install chromium chromium-driver)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import shutil
-import socket
-import threading
-import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import uvicorn
 
 from handler.api import create_app
-from tests.helpers import make_settings
+from tests.helpers import UvicornThread, free_port, make_settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -29,31 +25,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@contextlib.contextmanager
 def serve(app):
-    """uvicorn on a free 127.0.0.1 port in a thread; returns (base URL, stop function)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.time() + 15
-    while not server.started and time.time() < deadline:
-        time.sleep(0.02)
-
-    def stop():
-        server.should_exit = True
-        thread.join(timeout=5)
+    """The app on a real uvicorn server on a free 127.0.0.1 port, in a thread: yields the base URL."""
+    try:
+        with UvicornThread(app) as url:
+            yield url
+    finally:
         app.state.runner.close()
-
-    return f"http://127.0.0.1:{port}", stop
 
 
 @pytest.fixture(scope="module")
 def site(service):
-    base, stop = serve(create_app(service.settings, service, concurrency="worker"))
-    yield base
-    stop()
+    with serve(create_app(service.settings, service, concurrency="worker")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -180,18 +165,13 @@ def test_no_results_and_a_bad_query_are_said_in_words(browser, site):
 
 
 def test_qdrant_down_the_page_says_so(browser, service, tmp_path):
-    with socket.socket() as probe:  # a port that refuses connections: Qdrant is down
-        probe.bind(("127.0.0.1", 0))
-        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    down = f"http://127.0.0.1:{free_port()}"  # nobody listens: Qdrant is down
     settings = make_settings(service.settings.model_dir, tmp_path, qdrant_url=down, qdrant_timeout=1.0)
-    base, stop = serve(create_app(settings, concurrency="worker"))
-    try:
+    with serve(create_app(settings, concurrency="worker")) as base:
         browser.get(f"{base}/?q=fintech")
         wait_results(browser)
         assert "did not answer" in status(browser) and cards(browser) == []
         assert "error" in browser.find_element("id", "status").get_attribute("class")
-    finally:
-        stop()
 
 
 def test_the_page_is_keyboard_usable_and_labelled(browser, site):

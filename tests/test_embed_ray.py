@@ -120,7 +120,3 @@ def test_bad_arguments(args, message, tmp_path):
     result = run_module("scripts.embed_ray", *[x for pair in base.items() for x in pair], timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
-
-def test_server_only_upload_options_need_a_server(tmp_path):
-    result = run_module("scripts.upload", "--vectors", str(tmp_path), "--shards", "4", env={"QDRANT_URL": ""})
-    assert result.returncode == 2 and "--shards configure a Qdrant server's collection: set QDRANT_URL" in result.stderr

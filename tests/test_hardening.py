@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from mangum import Mangum
 
 from handler.api import create_app
-from handler.config import Settings
 from handler.storage import EdgeStorage
-from tests.helpers import load_event, make_settings
+from tests.helpers import HandlerProcess, load_event, make_settings
 
 SECRET_URL = "http://admin:S3cret@127.0.0.1:9/"
 
@@ -131,9 +133,32 @@ def test_normalised_text_is_what_is_searched(client):
 
 # 5. the local server --------------------------------------------------------------------------------
 
-def test_the_local_server_listens_on_loopback_by_default(monkeypatch):
-    monkeypatch.delenv("HOST", raising=False)
-    assert Settings.from_env().host == "127.0.0.1"
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port`, from the kernel's table."""
+    found = set()
+    for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]) if family == 4 else address)
+    return found
+
+
+def test_the_local_server_listens_on_loopback_by_default(model_dir, tmp_path):
+    """`python -m handler` with HOST unset: the kernel shows one listening socket, on 127.0.0.1."""
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("no /proc/net/tcp to read listening sockets from (not Linux)")
+    env = {"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}
+    process = HandlerProcess(env)
+    del process.env["HOST"]
+    with process as url:
+        assert listening_addresses(process.port) == {"127.0.0.1"}
+        assert httpx.get(f"{url}/health").status_code == 503  # up (and degraded: no collection here)
 
 
 def test_a_trailing_slash_is_not_redirected_to_the_clients_host(client):

@@ -129,3 +129,21 @@ def test_cors_origins_reach_both_api_gateway_and_the_app(template):
     assert api["CorsConfiguration"]["Fn::If"][0] == "HasCorsOrigins"
     variables = template["Resources"]["SearchFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["CORS_ALLOW_ORIGINS"] == {"Fn::Join": [",", {"Ref": "CorsAllowOrigins"}]}
+
+
+def test_the_cors_policy_is_the_apps(template):
+    """API Gateway answers the preflight, the app the requests: one policy (handler/api.py)."""
+    from handler import api
+
+    cors = template["Resources"]["SearchApi"]["Properties"]["CorsConfiguration"]["Fn::If"][1]
+    assert (cors["AllowMethods"], cors["AllowHeaders"], cors["ExposeHeaders"], cors["MaxAge"]) == (
+        api.CORS_METHODS, api.CORS_HEADERS, api.CORS_EXPOSE, api.CORS_MAX_AGE)
+
+
+def test_the_artifact_paths_are_the_builds(template):
+    """The function reads the model and the baked shard where infra/build_artifact.py puts them."""
+    from handler import artifact
+
+    variables = template["Resources"]["SearchFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MODEL_DIR"] == f"/var/task/{artifact.MODEL_DIR}"
+    assert variables["QDRANT_SHARD_SOURCE"]["Fn::If"][2] == f"/var/task/{artifact.SHARD_ARCHIVE}"

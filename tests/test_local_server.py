@@ -9,9 +9,10 @@ import threading
 import time
 
 import pytest
-import uvicorn
 
 import handler.__main__ as local_server
+from handler.middleware import CLIENT_CLOSED, CancelOnDisconnect, RequestLog
+from tests.helpers import UvicornThread
 
 
 async def hello(scope, receive, send):
@@ -24,18 +25,9 @@ async def hello(scope, receive, send):
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setattr(local_server, "HEADER_TIMEOUT_S", 1)
-    config = uvicorn.Config(hello, host="127.0.0.1", port=0, log_level="error", http=local_server.protocol_with_header_timeout(),
-                            timeout_keep_alive=local_server.KEEP_ALIVE_S, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield port
-    server.should_exit = True
-    thread.join(timeout=5)
+    running = UvicornThread(hello, http=local_server.protocol_with_header_timeout(), timeout_keep_alive=local_server.KEEP_ALIVE_S)
+    with running:
+        yield running.port
 
 
 def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
@@ -83,3 +75,28 @@ def test_normal_requests_on_one_connection_still_work(server):
                 reply += sock.recv(1024)
             assert reply.startswith(b"HTTP/1.1 200")
             time.sleep(0.4)  # idle between requests, well inside the keep-alive time
+
+
+def test_a_request_whose_client_left_is_cancelled_and_logged_499(caplog):
+    """The app awaits something slow (a queued search); the client hangs up: the app's task is
+    cancelled (queued work for it is then skipped: tests/test_runners.py) and the log says 499."""
+    cancelled = threading.Event()
+
+    async def slow(scope, receive, send):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    caplog.set_level("INFO", logger="handler")
+    with UvicornThread(RequestLog(CancelOnDisconnect(slow))) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.send(b"GET /api/search?q=x HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+        deadline = time.time() + 5
+        while not cancelled.is_set() and time.time() < deadline:
+            time.sleep(0.05)
+    assert cancelled.is_set()
+    assert any(f'"status": {CLIENT_CLOSED}' in r.getMessage() for r in caplog.records)

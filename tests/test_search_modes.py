@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 
 from handler.api import create_app
 from handler.storage import EdgeStorage, PointData
-from scripts.records import read_records, record_text
+from handler.record import record_text
+from scripts.records import read_records
 from tests.helpers import load_event, make_settings, run_module
 
 

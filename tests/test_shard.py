@@ -3,7 +3,6 @@ process only. Real Qdrant Edge shards (4-dim, written by EdgeStorage), no model 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
@@ -120,10 +119,3 @@ def test_a_second_process_is_told_who_holds_the_shard(shard):
     assert storage.count() == 20
     storage.close()
 
-
-def test_the_shard_archive_format_is_documented_by_its_index(shard, tmp_path):
-    import zipfile
-
-    pack_shard(shard, tmp_path / "s.zip")
-    index = json.loads(zipfile.ZipFile(tmp_path / "s.zip").read("index.json"))
-    assert "edge_config.json" in index and all({"size", "blocks", "member"} <= set(e) for e in index.values())

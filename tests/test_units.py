@@ -10,8 +10,10 @@ import pytest
 from export import parity
 from handler.cli import cli
 from handler.errors import NeuralSearchError, UsageError
-from handler.storage import StorageError, StorageUnavailable, with_retries
-from scripts.records import DEFAULT_TEXT_TEMPLATE, TemplateError, read_records, record_text, template_fields, validate
+from handler.storage import StorageError, StorageUnavailable
+from scripts.upload import with_retries
+from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.records import TemplateError, read_records, template_fields, validate
 
 RECORD = {"name": "Acme", "images": "https://x/logo.png", "alt": "Acme", "description": "rockets", "link": "https://acme.example", "city": "Berlin"}
 

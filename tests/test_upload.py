@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from handler.storage import CollectionMismatch, CollectionMissing, EdgeStorage, PointData, ServerStorage, StorageUnavailable
+from handler.storage import EdgeStorage, ServerStorage
 from scripts.upload import point_id
 from tests.helpers import run_module
 
@@ -39,21 +39,6 @@ def test_point_ids_are_deterministic_and_content_based():
     uuid.UUID(point_id(record))
 
 
-def test_existing_collection_with_other_size_is_an_error_not_a_recreate(tmp_path):
-    storage = EdgeStorage(tmp_path, "startups")
-    storage.ensure_collection(8)
-    storage.upsert([PointData(str(uuid.uuid4()), np.ones(8, np.float32), {"city": "x", "description": "y"})])
-    with pytest.raises(CollectionMismatch, match="8-dim Cosine.*384-dim"):
-        storage.ensure_collection(384)
-    assert storage.count() == 1
-    storage.close()
-
-
-def test_missing_collection(tmp_path):
-    with pytest.raises(CollectionMissing, match="scripts.upload"):
-        EdgeStorage(tmp_path, "startups").check_collection(384)
-
-
 def test_vectors_from_another_file_are_refused(sample_file, sample_vectors, tmp_path):
     other = tmp_path / "other.jsonl"
     other.write_text(sample_file.read_text().replace("London", "Paris"))
@@ -74,12 +59,6 @@ def test_search_filter_and_text_match_on_edge(sample_file, sample_vectors, model
     text = storage.text_search("hospital", limit=50)
     assert text and all("hospital" in h.payload["description"].lower() for h in text)
     storage.close()
-
-
-def test_unreachable_server_is_reported_as_unavailable():
-    storage = ServerStorage("http://127.0.0.1:9", "startups", timeout=2)
-    with pytest.raises(StorageUnavailable, match="unreachable"):
-        storage.count()
 
 
 def test_upload_to_unreachable_server_exits_1_after_retries(sample_file, sample_vectors, tmp_path):
@@ -104,3 +83,8 @@ def test_upload_twice_to_a_real_server(sample_file, sample_vectors):
     finally:
         storage._client.delete_collection(collection)
         storage.close()
+
+
+def test_server_only_upload_options_need_a_server(tmp_path):
+    result = run_module("scripts.upload", "--vectors", str(tmp_path), "--shards", "4", env={"QDRANT_URL": ""})
+    assert result.returncode == 2 and "--shards configure a Qdrant server's collection: set QDRANT_URL" in result.stderr

@@ -9,7 +9,10 @@ const qInput = document.getElementById("q");
 const citySelect = document.getElementById("city");
 const statusLine = document.getElementById("status");
 const results = document.getElementById("results");
-const MODES = ["hybrid", "neural", "text"];
+// The modes and the default come from the server, rendered into the form (handler/pages.py).
+const MODE_RADIOS = [...form.querySelectorAll("input[name=mode]")];
+const MODES = MODE_RADIOS.map((radio) => radio.value);
+const DEFAULT_MODE = (MODE_RADIOS.find((radio) => radio.defaultChecked) || MODE_RADIOS[0]).value;
 
 function say(text, isError = false) {
   statusLine.textContent = text;
@@ -18,7 +21,7 @@ function say(text, isError = false) {
 
 function currentMode() {
   const checked = form.querySelector("input[name=mode]:checked");
-  return checked ? checked.value : "hybrid";
+  return checked ? checked.value : DEFAULT_MODE;
 }
 
 function stateFromUrl() {
@@ -26,7 +29,7 @@ function stateFromUrl() {
   return {
     q: params.get("q") || "",
     city: params.get("city") || "",
-    mode: MODES.includes(params.get("mode")) ? params.get("mode") : "hybrid",
+    mode: MODES.includes(params.get("mode")) ? params.get("mode") : DEFAULT_MODE,
     similar: params.get("similar") || "",
     name: params.get("name") || "",
   };
@@ -174,7 +177,7 @@ function urlFor(state) {
     if (state.name) params.set("name", state.name);
   } else if (state.q) {
     params.set("q", state.q);
-    if (state.mode !== "hybrid") params.set("mode", state.mode);
+    if (state.mode !== DEFAULT_MODE) params.set("mode", state.mode);
   }
   if (state.city) params.set("city", state.city);
   const query = params.toString();

@@ -1,7 +1,7 @@
 """Regenerate the API Gateway events in this folder from `sam local generate-event`, then fix
 them up to carry a real search query (run it where the sam CLI is installed):
 
-    python tests/events/regenerate.py [--sam PATH_TO_SAM]
+    python infra/events/regenerate.py [--sam PATH_TO_SAM]
 
 Fix-ups, and why: sam's samples carry a base64 body on a GET and placeholder query strings;
 for REST (v1) events it also leaves `multiValueQueryStringParameters` with placeholder values,

@@ -1,0 +1,103 @@
+"""What the API answers: the response bodies (for OpenAPI) and the one table that turns an
+exception into a status, a machine-readable code and words a person can act on. The same table
+writes the OpenAPI descriptions of the error responses, so the two cannot drift apart.
+
+Error bodies never carry a stack trace, a path, a URL or what a backend said: that goes to the log.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from handler.bm25 import Bm25Unavailable
+from handler.runners import RequestExpired
+from handler.service import MODES
+from handler.storage import CollectionMismatch, CollectionMissing, PointNotFound, SparseMissing, StorageError, StorageUnavailable
+
+HYBRID_FALLBACK = "; mode=neural and mode=text work"
+# exception class -> (status, error code, what to tell the client). Looked up along the exception's
+# MRO, so a subclass without a row of its own gets its base's. {collection} is the collection's name.
+ERROR_TABLE: dict[type[Exception], tuple[int, str, str]] = {
+    PointNotFound: (404, "not_found", "no startup has that id"),
+    SparseMissing: (503, "hybrid_unavailable", "hybrid search is not available: the collection has no BM25 vectors yet; upload it again with "
+                                               "`python -m scripts.upload ... --recreate` (see README)" + HYBRID_FALLBACK),
+    Bm25Unavailable: (503, "hybrid_unavailable", "hybrid search is not available: this deployment cannot encode BM25 queries "
+                                                 "(mmh3 and py-rust-stemmers are not installed)" + HYBRID_FALLBACK),
+    StorageUnavailable: (503, "qdrant_unavailable", "Qdrant did not answer; try again later"),
+    CollectionMissing: (503, "collection_missing", "collection '{collection}' does not exist yet; load it with scripts.embed and scripts.upload (see README)"),
+    CollectionMismatch: (503, "collection_mismatch", "collection '{collection}' holds vectors of another size or distance than the model's; see the service log"),
+    StorageError: (503, "qdrant_error", "Qdrant failed to answer"),
+    RequestExpired: (503, "busy", "the service is too busy to answer in time; try again in a moment"),
+}
+INTERNAL = (500, "internal_error", "unexpected error; quote request id {request_id}")
+
+
+def error_for(exc: Exception) -> tuple[int, str, str] | None:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_TABLE:
+            return ERROR_TABLE[cls]
+    return None
+
+
+def error_response(status: int, error: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+
+
+def _described(status: int) -> str:
+    rows = sorted({(code, text) for s, code, text in ERROR_TABLE.values() if s == status})
+    return "; ".join(f"`{code}`: {text.format(collection='<collection>')}" for code, text in rows)
+
+
+class HitInfo(BaseModel):
+    id: str = Field(description="Qdrant point id (a UUID derived from the record's content): what /api/similar takes")
+    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), null for text (a full-text match has no score)")
+
+
+class SearchResponse(BaseModel):
+    result: list[dict] = Field(description="the matching records (payloads), best first: the tutorial's response shape")
+    hits: list[HitInfo] = Field(description="id and score of each entry of `result`, in the same order")
+    mode: Literal[tuple(MODES) + ("similar",)]
+    took_ms: dict[str, float] = Field(description="embed and search time inside the service")
+
+
+class CityCount(BaseModel):
+    city: str
+    count: int
+
+
+class CitiesResponse(BaseModel):
+    cities: list[CityCount] = Field(description="each city with its number of startups, biggest first")
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="machine-readable reason: " + ", ".join(sorted({code for _, code, _ in ERROR_TABLE.values()} | {INTERNAL[1]})))
+    detail: str = Field(description="what happened and what to do, in words")
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description='where: ["query", "<parameter>"]')
+    msg: str
+    type: str
+    input: object | None = Field(None, description="the value received, cut to its first 40 characters")
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[ValidationIssue]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    model: Literal["ok"]
+    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error"]
+    details: dict | None = Field(None, description="only with HEALTH_DETAILS=1")
+
+
+ERRORS = {
+    422: {"model": ValidationErrorResponse, "description": "a parameter is invalid (named in `detail[].loc`)"},
+    500: {"model": ErrorResponse, "description": "unexpected error (the body quotes the request id; the log has the rest)"},
+    503: {"model": ErrorResponse, "description": _described(503)},
+}
+NOT_FOUND = {404: {"model": ErrorResponse, "description": _described(404)}}

@@ -1,0 +1,223 @@
+"""The storage base class: every search the service makes, built once on a few primitives that
+each backend implements (handler/storage/edge.py, handler/storage/server.py).
+
+One order on every engine: hits are ranked by score, then by point id. An engine's own cut
+(the top n it returns) may split a run of equal scores anywhere, and engines split it
+differently, so every list is asked for past its cut until the first score left out differs,
+then sorted and cut here. Hybrid fuses its two lists here too (reciprocal rank fusion), for the
+same reason: a server-side prefetch cuts each list where the engine likes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from handler.storage.contract import (
+    DISTANCE,
+    RRF_K,
+    SPARSE,
+    CollectionInfo,
+    CollectionMismatch,
+    CollectionMissing,
+    Hit,
+    Layout,
+    Nearest,
+    PointData,
+    PointNotFound,
+    SparseMissing,
+    SparseVector,
+    prefetch_limit,
+)
+
+
+def ranked(fetch: Callable[[int], list[Hit]], limit: int) -> list[Hit]:
+    """The best `limit` hits in one order on every engine: `fetch(n)` returns an engine's top n
+    by score; n grows until the first hit past the cut scores lower than the last one kept."""
+    asked = limit + 1
+    while True:
+        hits = fetch(asked)
+        if len(hits) < asked or hits[-1].score != hits[limit - 1].score:
+            break
+        asked *= 2
+    return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:limit]
+
+
+def fuse(lists: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
+    """Reciprocal rank fusion as Qdrant computes it: each list adds 1 / (k + rank), rank from 0."""
+    scores: dict[str, float] = {}
+    for hits in lists:
+        for rank, hit in enumerate(hits):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+    order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [Hit(point_id, score) for point_id, score in order]
+
+
+class Storage(ABC):
+    """A collection in Qdrant. Subclasses implement the primitives (abstract below); everything
+    the service asks for is composed here, the same way for both."""
+
+    backend: str  # "qdrant-edge" | "qdrant-server"
+    collection: str
+    where: str  # for messages: which QDRANT_URL / QDRANT_PATH (never credentials)
+
+    def __init__(self) -> None:
+        self._has_sparse = False  # seen once, it stays: only an upload --recreate removes it
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect / open the shard now, so a problem is said at start (no-op where lazy is free)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def reconnect(self) -> None:
+        """Fresh network connections (after a SnapStart restore: pooled sockets are dead)."""
+
+    def before_snapshot(self) -> None:
+        """Nothing open to the network may be in a SnapStart snapshot."""
+
+    def after_restore(self) -> None:
+        self.reconnect()
+
+    # -- primitives --------------------------------------------------------------------------------
+    @abstractmethod
+    def _info(self) -> CollectionInfo | None: ...
+
+    @abstractmethod
+    def _create(self, dim: int, layout: Layout) -> None:
+        """A new collection: dense DISTANCE vectors of `dim`, the SPARSE vector with IDF, the
+        PAYLOAD_INDEXES (first, as Qdrant advises for bulk uploads)."""
+
+    @abstractmethod
+    def _drop(self) -> None: ...
+
+    @abstractmethod
+    def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
+        """Each query's hits, best first (one round trip where the backend can)."""
+
+    @abstractmethod
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]: ...
+
+    @abstractmethod
+    def _vector(self, point_id: str) -> np.ndarray | None: ...
+
+    @abstractmethod
+    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
+        """Points whose TEXT_FIELD holds every word of `text`, by id, at most `limit`."""
+
+    @abstractmethod
+    def upsert(self, points: Sequence[PointData]) -> None: ...
+
+    @abstractmethod
+    def finish_upload(self) -> None:
+        """After the last upsert: the HNSW index built (restored to HNSW_M when it was deferred)."""
+
+    @abstractmethod
+    def count(self, ids: Sequence[str] | None = None) -> int: ...
+
+    @abstractmethod
+    def _facet(self, field: str, limit: int) -> list[tuple[str, int]]: ...
+
+    # -- the collection ----------------------------------------------------------------------------
+    def collection_info(self) -> CollectionInfo | None:
+        info = self._info()
+        if info is not None and SPARSE in info.sparse:
+            self._has_sparse = True
+        return info
+
+    def require_match(self, info: CollectionInfo, dim: int) -> None:
+        """CollectionMismatch unless the collection holds `dim`-dim DISTANCE vectors."""
+        if info.dim != dim or info.distance != DISTANCE:
+            raise CollectionMismatch(
+                f"collection '{self.collection}' at {self.where} holds {info.dim}-dim {info.distance} vectors, "
+                f"but the model makes {dim}-dim {DISTANCE} vectors; use another COLLECTION_NAME or delete the collection "
+                "(it is never recreated automatically)"
+            )
+
+    def missing_message(self) -> str:
+        return (
+            f"collection '{self.collection}' does not exist at {self.where}; load it with "
+            "`python -m scripts.embed ...` then `python -m scripts.upload ...` (see README)"
+        )
+
+    def sparse_missing_message(self) -> str:
+        return (
+            f"collection '{self.collection}' at {self.where} has no '{SPARSE}' sparse vectors (it was uploaded before hybrid "
+            "search existed); upload it again with `python -m scripts.upload --input FILE --vectors DIR --recreate`"
+        )
+
+    def check_collection(self, dim: int) -> int:
+        """The point count; CollectionMissing / CollectionMismatch when the collection is not usable."""
+        info = self.collection_info()
+        if info is None:
+            raise CollectionMissing(self.missing_message())
+        self.require_match(info, dim)
+        return self.count()
+
+    def ensure_collection(self, dim: int, recreate: bool = False, layout: Layout = Layout()) -> bool:
+        """Create the collection when absent (True if created). An existing one of another schema is
+        an error, dropped and created anew only with `recreate`."""
+        info = self.collection_info()
+        if info is not None and not recreate:
+            self.require_match(info, dim)
+            if SPARSE not in info.sparse:
+                raise SparseMissing(self.sparse_missing_message())
+            return False
+        if info is not None:
+            self._drop()
+        self._has_sparse = False
+        self._create(dim, layout)
+        self._has_sparse = True
+        return True
+
+    def _require_sparse(self) -> None:
+        if not self._has_sparse:
+            info = self.collection_info()
+            if info is None:
+                raise CollectionMissing(self.missing_message())
+            if not self._has_sparse:
+                raise SparseMissing(self.sparse_missing_message())
+
+    # -- searches ----------------------------------------------------------------------------------
+    def _ranked(self, query: Nearest) -> list[Hit]:
+        return ranked(lambda n: self._query([replace(query, limit=n)])[0], query.limit)
+
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, hnsw_ef: int | None = None, exact: bool = False) -> list[Hit]:
+        """Nearest neighbours by cosine; hnsw_ef / exact tune the search (scripts.quality measures them)."""
+        return self._ranked(Nearest(np.asarray(vector, dtype=np.float32), limit, city, hnsw_ef=hnsw_ef, exact=exact))
+
+    def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, city: str | None = None) -> list[Hit]:
+        """Dense and BM25 candidates (each filtered by city), fused by reciprocal rank."""
+        self._require_sparse()
+        depth = prefetch_limit(limit)
+        queries = [Nearest(np.asarray(vector, dtype=np.float32), depth + 1, city, with_payload=False),
+                   Nearest(sparse, depth + 1, city, with_payload=False)]
+        lists = []
+        for query, hits in zip(queries, self._query(queries)):  # both in one round trip
+            if len(hits) == depth + 1 and hits[-1].score == hits[depth - 1].score:  # a tie at the cut: ask again, past it
+                hits = self._ranked(replace(query, limit=depth))
+            lists.append(sorted(hits, key=lambda hit: (-hit.score, hit.id))[:depth])
+        fused = fuse(lists, limit)
+        payloads = self._payloads([hit.id for hit in fused])
+        return [replace(hit, payload=payloads.get(hit.id, {})) for hit in fused]
+
+    def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]:
+        """The points nearest to a stored one, itself excluded."""
+        vector = self._vector(point_id)
+        if vector is None:
+            raise PointNotFound(f"no point with id {point_id}")
+        return self._ranked(Nearest(vector, limit, city, exclude=point_id))
+
+    def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
+        """Qdrant's full-text match on TEXT_FIELD (every word), by point id."""
+        return self._text_ids(text, city, limit)
+
+    def cities(self, limit: int) -> list[tuple[str, int]]:
+        """Each city with its number of points, biggest first, then by name."""
+        from handler.record import CITY_FIELD
+
+        return sorted(self._facet(CITY_FIELD, limit), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,119 @@
+"""What every storage backend promises: its errors, the data it takes and gives, and the schema
+of the collection it keeps. The base class (handler/storage/base.py) builds every search on these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from handler.errors import NeuralSearchError
+from handler.record import CITY_FIELD, TEXT_FIELD
+
+# -- the collection's schema, declared once for both backends -----------------------------------------
+DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
+SPARSE = "bm25"  # the named sparse vector beside the default dense one, with Qdrant's IDF modifier
+HNSW_M = 16  # Qdrant's default graph degree; an upload with a deferred index builds with m=0 first
+KEYWORD, FULL_TEXT = "keyword", "text"
+PAYLOAD_INDEXES = ((CITY_FIELD, KEYWORD), (TEXT_FIELD, FULL_TEXT))  # full text: Qdrant's word tokenizer, lowercased
+RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
+
+
+def prefetch_limit(limit: int) -> int:
+    """How many candidates each side of a hybrid query contributes to the fusion."""
+    return min(max(4 * limit, 40), 400)
+
+
+# -- errors --------------------------------------------------------------------------------------------
+class StorageError(NeuralSearchError):
+    """Base class: something is wrong with the vector store."""
+
+
+class StorageUnavailable(StorageError):
+    """Qdrant cannot be reached, did not answer in time, or is cooling down after that (503)."""
+
+
+class CollectionMissing(StorageError):
+    """The collection does not exist yet."""
+
+
+class CollectionMismatch(StorageError):
+    """The collection exists with another vector size or distance."""
+
+
+class ShardLocked(StorageError):
+    """Another process holds the embedded shard (Qdrant Edge opens a shard in one process only)."""
+
+
+class SparseMissing(StorageError):
+    """Hybrid search cannot run: the collection has no `bm25` sparse vectors, or the deployment
+    cannot encode BM25 queries. The message says which and what to do."""
+
+
+class PointNotFound(StorageError):
+    """No point has that id."""
+
+
+# -- data ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SparseVector:
+    """A BM25 vector: token indices (sorted, distinct) and their weights."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float | None  # None for text mode: a full-text match has no similarity score
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PointData:
+    id: str  # UUID string
+    vector: np.ndarray
+    payload: dict
+    sparse: SparseVector | None = None  # BM25 of the same text
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    dim: int | None  # None: the collection has named dense vectors, not ours
+    distance: str
+    sparse: tuple[str, ...]  # names of its sparse vectors
+    hnsw_m: int | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a Qdrant server lays a new collection out (fixed at creation). The embedded engine is
+    one shard in one process and takes only the default."""
+
+    shards: int | None = None
+    replicas: int | None = None
+    defer_index: bool = False  # build no HNSW graph (m=0) until finish_upload() restores HNSW_M
+
+    @property
+    def is_default(self) -> bool:
+        return self == Layout()
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """One ranked query: the points nearest to a dense or sparse vector, filtered by city and
+    without one point (similar). What each backend executes; the base class composes them."""
+
+    vector: np.ndarray | SparseVector
+    limit: int
+    city: str | None = None
+    exclude: str | None = None
+    with_payload: bool = True
+    hnsw_ef: int | None = None
+    exact: bool = False
+
+    @property
+    def using(self) -> str | None:
+        return SPARSE if isinstance(self.vector, SparseVector) else None

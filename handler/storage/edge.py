@@ -1,0 +1,183 @@
+"""Qdrant Edge: Qdrant's own engine in-process, one shard directory per collection.
+
+`qdrant_edge` is imported when a storage is built (about 0.02 s), never by the server backend.
+A shard is opened by one process at a time (its WAL is locked); within the process, calls are
+serialized by a lock, since the service may call from several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from handler.record import CITY_FIELD, TEXT_FIELD
+from handler.storage.base import Storage
+from handler.storage.contract import (
+    FULL_TEXT,
+    HNSW_M,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    CollectionInfo,
+    CollectionMissing,
+    Hit,
+    Layout,
+    Nearest,
+    PointData,
+    ShardLocked,
+    SparseVector,
+    StorageError,
+)
+
+CONFIG_FILE = "edge_config.json"  # every shard directory has it
+
+
+class EdgeStorage(Storage):
+    backend = "qdrant-edge"
+
+    def __init__(self, path: str | Path, collection: str) -> None:
+        super().__init__()
+        try:
+            import qdrant_edge
+        except ImportError as exc:
+            raise StorageError(
+                f"QDRANT_URL is empty (embedded mode) but qdrant-edge-py cannot be imported ({exc}): a Lambda artifact built "
+                "with --mode server needs QDRANT_URL; build it with --mode embedded (or pip install qdrant-edge-py)"
+            ) from exc
+        self._q = qdrant_edge
+        self.collection = collection
+        self.root = Path(path)
+        self.shard_dir = self.root / collection
+        self.where = f"QDRANT_PATH={self.root}"
+        self._shard = None
+        self._lock = threading.RLock()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def open(self) -> None:
+        self._open()
+
+    def _open(self):
+        with self._lock:
+            if self._shard is None:
+                if self._info() is None:
+                    raise CollectionMissing(self.missing_message())
+                try:
+                    self._shard = self._q.EdgeShard.load(str(self.shard_dir))
+                except Exception as exc:  # qdrant_edge raises plain Exception with the engine's message
+                    if "WouldBlock" in str(exc):  # the WAL's file lock: another process has the shard open
+                        raise ShardLocked(
+                            f"another process holds the Qdrant Edge collection at {self.shard_dir} (a shard is opened by one "
+                            "process at a time): stop that process, give this one a copy of the directory, or use a Qdrant server (QDRANT_URL)"
+                        ) from exc
+                    raise StorageError(f"cannot open Qdrant Edge collection at {self.shard_dir}: {exc}") from exc
+            return self._shard
+
+    def _call(self, method: str, *args):
+        with self._lock:
+            return getattr(self._open(), method)(*args)
+
+    def close(self) -> None:
+        with self._lock:
+            self._has_sparse = False
+            if self._shard is not None:
+                self._shard.close()
+                self._shard = None
+
+    # -- the collection ----------------------------------------------------------------------------
+    def _info(self) -> CollectionInfo | None:
+        config_file = self.shard_dir / CONFIG_FILE
+        if not config_file.is_file():
+            return None
+        config = json.loads(config_file.read_text())
+        vector = config.get("vectors", {}).get("", {})
+        hnsw = config.get("hnsw_config") or {}
+        return CollectionInfo(vector.get("size"), vector.get("distance"), tuple(sorted(config.get("sparse_vectors") or {})), hnsw.get("m", HNSW_M))
+
+    def _create(self, dim: int, layout: Layout) -> None:
+        if not layout.is_default:
+            raise StorageError("the embedded Qdrant Edge is one shard in one process: shards, replicas and a deferred index need a Qdrant server (QDRANT_URL)")
+        q = self._q
+        config = q.EdgeConfig(
+            vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
+            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+        )
+        with self._lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._shard = q.EdgeShard.create(str(self.shard_dir), config)
+            for field, kind in PAYLOAD_INDEXES:
+                schema = q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True) if kind == FULL_TEXT else q.PayloadSchemaType.Keyword
+                self._shard.update(q.UpdateOperation.create_field_index(field, schema))
+
+    def _drop(self) -> None:
+        with self._lock:
+            self.close()
+            shutil.rmtree(self.shard_dir)
+
+    # -- data --------------------------------------------------------------------------------------
+    def _sparse(self, sparse: SparseVector):
+        return self._q.SparseVector(list(sparse.indices), list(sparse.values))
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        q = self._q
+        batch = [q.Point(p.id, {"": p.vector.tolist(), **({SPARSE: self._sparse(p.sparse)} if p.sparse else {})}, p.payload) for p in points]
+        self._call("update", q.UpdateOperation.upsert_points(batch))
+
+    def finish_upload(self) -> None:
+        """Build the HNSW index and merge segments, then persist: searches are fast from the first one."""
+        with self._lock:
+            shard = self._open()
+            shard.optimize()
+            shard.flush()
+
+    def count(self, ids: Sequence[str] | None = None) -> int:
+        q = self._q
+        flt = q.Filter(must=[q.HasIdCondition(set(ids))]) if ids is not None else None
+        return int(self._call("count", q.CountRequest(exact=True, filter=flt)))
+
+    # -- queries -----------------------------------------------------------------------------------
+    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
+        q = self._q
+        must = []
+        if city is not None:
+            must.append(q.FieldCondition(key=CITY_FIELD, match=q.MatchValue(city)))
+        if text is not None:
+            must.append(q.FieldCondition(key=TEXT_FIELD, match=q.MatchText(text)))
+        must_not = [q.HasIdCondition({exclude})] if exclude is not None else None
+        return q.Filter(must=must or None, must_not=must_not) if must or must_not else None
+
+    def _request(self, query: Nearest):
+        q = self._q
+        if query.using:
+            nearest = q.Query.Nearest(self._sparse(query.vector), using=SPARSE)
+        else:
+            nearest = q.Query.Nearest(np.asarray(query.vector, dtype=np.float32).tolist())
+        params = q.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
+        return q.QueryRequest(limit=query.limit, query=nearest, with_payload=query.with_payload,
+                              filter=self._filter(query.city, exclude=query.exclude), params=params)
+
+    def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
+        q = self._q
+        answers = self._call("query_batch", q.QueryBatchRequest([self._request(query) for query in queries]))
+        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in points] for points in answers]
+
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        return {str(r.id): r.payload or {} for r in self._call("retrieve", list(ids), True, False)} if ids else {}
+
+    def _vector(self, point_id: str) -> np.ndarray | None:
+        found = self._call("retrieve", [point_id], False, True)
+        if not found:
+            return None
+        vector = found[0].vector
+        return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
+
+    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
+        records, _ = self._call("scroll", self._q.ScrollRequest(limit=limit, filter=self._filter(city, text), with_payload=True))
+        return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+
+    def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
+        response = self._call("facet", self._q.FacetRequest(key=field, limit=limit, exact=True))
+        return [(str(hit.value), int(hit.count)) for hit in response.hits]

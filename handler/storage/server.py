@@ -1,0 +1,231 @@
+"""A Qdrant server over HTTP through qdrant-client (Qdrant 1.10+: the query API).
+
+`qdrant_client` is imported when a storage is built (about 1.4 s), never by the embedded backend.
+Every call goes through `_call`, which turns what the client raises into the contract's errors,
+retries a dropped connection once, and keeps a circuit breaker: after a timeout or a failed
+connect, calls fail at once for a cool-down instead of each waiting QDRANT_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from handler.config import redact_url
+from handler.record import CITY_FIELD, TEXT_FIELD
+from handler.storage.base import Storage
+from handler.storage.breaker import Breaker, CircuitOpen
+from handler.storage.contract import (
+    FULL_TEXT,
+    HNSW_M,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    CollectionInfo,
+    CollectionMissing,
+    Hit,
+    Layout,
+    Nearest,
+    PointData,
+    SparseMissing,
+    SparseVector,
+    StorageError,
+    StorageUnavailable,
+)
+
+
+class ServerStorage(Storage):
+    backend = "qdrant-server"
+
+    def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0, *, cooldown: float = 0.0,
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        """client_factory builds the qdrant-client object (tests pass one over qdrant-client's local
+        mode); by default a REST client for `url`, without the version round trip at start (a
+        cold-start cost on Lambda)."""
+        super().__init__()
+        try:
+            from qdrant_client import QdrantClient, models
+        except ImportError as exc:
+            raise StorageError(
+                f"QDRANT_URL is set but qdrant-client cannot be imported ({exc}): a Lambda artifact built with --mode embedded "
+                "needs QDRANT_URL empty; build it with --mode server (or pip install qdrant-client)"
+            ) from exc
+        self._models = models
+        self.collection = collection
+        self.url = redact_url(url)  # for messages and logs: never the credentials
+        self.where = f"QDRANT_URL={self.url}"
+        self.timeout = timeout
+        self._connect = client_factory or (
+            lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
+        )
+        self.breaker = Breaker(cooldown)
+        self._client = self._connect()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._client.close()
+
+    def reconnect(self) -> None:
+        self._client.close()
+        self._client = self._connect()
+
+    def before_snapshot(self) -> None:
+        self.close()
+
+    # -- every call --------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[], Any]):
+        """Run a client call, turning its failures into the contract's errors. A connection that
+        drops before any answer (a stale keep-alive socket, a refused connect) is tried once more at
+        once; a timeout is not (it already cost QDRANT_TIMEOUT), and opens the breaker."""
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        try:
+            self.breaker.before_call()
+        except CircuitOpen as exc:
+            raise StorageUnavailable(f"Qdrant at {self.url} ({what}): {exc}") from None
+        for attempt in (1, 2):
+            try:
+                result = fn()
+            except UnexpectedResponse as exc:
+                self.breaker.succeeded()  # it answered: reachable
+                raise self._refused(what, exc.status_code, exc.reason_phrase, exc.content.decode("utf-8", "replace")) from exc
+            except ValueError as exc:  # qdrant-client's local mode (tests) raises these where a server answers 4xx
+                self.breaker.succeeded()
+                raise self._refused(what, 404 if "Collection" in str(exc) and "not found" in str(exc) else 400, "Bad Request", str(exc)) from exc
+            except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
+                transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
+                if not transport:
+                    raise
+                if attempt == 1 and connection_dropped(exc):
+                    continue
+                reason = f"{type(exc).__name__}: {redact_url(str(exc))}"
+                self.breaker.failed(reason)
+                raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {reason}") from exc
+            self.breaker.succeeded()
+            return result
+
+    def _refused(self, what: str, status: int, phrase: str, body: str) -> StorageError:
+        """The contract's error for an answer that is an error."""
+        if status == 404 and "ollection" in body:  # "Not found: Collection `x` doesn't exist!"
+            return CollectionMissing(self.missing_message())
+        if status == 404:  # no such route: a server older than the query API
+            return StorageError(f"Qdrant at {self.url} has no route for {what}: this service needs Qdrant 1.10 or newer")
+        if status == 400 and SPARSE in body:  # "Wrong input: Not existing vector name error: bm25"
+            self._has_sparse = False
+            return SparseMissing(self.sparse_missing_message())
+        if status in (429, 500, 502, 503, 504):
+            return StorageUnavailable(f"Qdrant at {self.url} answered {status} to {what}")
+        return StorageError(f"Qdrant at {self.url} refused {what}: {status} {phrase}: {body[:300]}")
+
+    # -- the collection ----------------------------------------------------------------------------
+    def _info(self) -> CollectionInfo | None:
+        try:
+            info = self._call("get_collection", lambda: self._client.get_collection(self.collection))
+        except CollectionMissing:
+            return None
+        params, sparse = info.config.params.vectors, tuple(sorted(info.config.params.sparse_vectors or {}))
+        hnsw_m = info.config.hnsw_config.m if info.config.hnsw_config else None
+        if isinstance(params, dict):  # named dense vectors: not ours
+            return CollectionInfo(None, f"named vectors {sorted(params)}", sparse, hnsw_m)
+        distance = params.distance.value if hasattr(params.distance, "value") else str(params.distance)
+        return CollectionInfo(params.size, distance, sparse, hnsw_m)
+
+    def _create(self, dim: int, layout: Layout) -> None:
+        m = self._models
+        self._call("create_collection", lambda: self._client.create_collection(
+            self.collection,
+            vectors_config=m.VectorParams(size=dim, distance=m.Distance.COSINE),
+            sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+            shard_number=layout.shards,
+            replication_factor=layout.replicas,
+            hnsw_config=m.HnswConfigDiff(m=0) if layout.defer_index else None,
+        ))
+        for field, kind in PAYLOAD_INDEXES:
+            schema = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True) if kind == FULL_TEXT else m.PayloadSchemaType.KEYWORD
+            self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, field, schema, wait=True))
+
+    def _drop(self) -> None:
+        self._call("delete_collection", lambda: self._client.delete_collection(self.collection))
+
+    # -- data --------------------------------------------------------------------------------------
+    def _sparse(self, sparse: SparseVector):
+        return self._models.SparseVector(indices=list(sparse.indices), values=list(sparse.values))
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        m = self._models
+        structs = [m.PointStruct(id=p.id, vector={"": p.vector.tolist(), **({SPARSE: self._sparse(p.sparse)} if p.sparse else {})}, payload=p.payload)
+                   for p in points]
+        self._call("upsert", lambda: self._client.upsert(self.collection, points=structs, wait=True))
+
+    def finish_upload(self) -> None:
+        """The server indexes in the background; an index deferred at creation (m=0) is switched on
+        here, read from the collection itself, so running an interrupted upload again finishes it."""
+        info = self._info()
+        if info is not None and info.hnsw_m == 0:
+            m = self._models
+            self._call("update_collection", lambda: self._client.update_collection(self.collection, hnsw_config=m.HnswConfigDiff(m=HNSW_M)))
+
+    def count(self, ids: Sequence[str] | None = None) -> int:
+        m = self._models
+        flt = m.Filter(must=[m.HasIdCondition(has_id=list(ids))]) if ids is not None else None
+        return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
+        m = self._models
+        must = []
+        if city is not None:
+            must.append(m.FieldCondition(key=CITY_FIELD, match=m.MatchValue(value=city)))
+        if text is not None:
+            must.append(m.FieldCondition(key=TEXT_FIELD, match=m.MatchText(text=text)))
+        must_not = [m.HasIdCondition(has_id=[exclude])] if exclude is not None else None
+        return m.Filter(must=must or None, must_not=must_not) if must or must_not else None
+
+    def _request(self, query: Nearest):
+        m = self._models
+        vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
+        params = m.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
+        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.city, exclude=query.exclude), limit=query.limit,
+                              with_payload=query.with_payload, params=params)
+
+    def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
+        requests = [self._request(query) for query in queries]
+        answers = self._call("query_points", lambda: self._client.query_batch_points(self.collection, requests=requests))
+        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in answer.points] for answer in answers]
+
+    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        found = self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=list(ids), with_payload=True, with_vectors=False))
+        return {str(r.id): r.payload or {} for r in found}
+
+    def _vector(self, point_id: str) -> np.ndarray | None:
+        found = self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=[point_id], with_vectors=True, with_payload=False))
+        if not found:
+            return None
+        vector = found[0].vector
+        return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
+
+    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
+        records, _ = self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=self._filter(city, text), limit=limit, with_payload=True))
+        return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+
+    def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
+        response = self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True))
+        return [(str(hit.value), int(hit.count)) for hit in response.hits]
+
+
+def connection_dropped(exc: BaseException) -> bool:
+    """True when a request failed at the connection level (refused, reset, closed without an
+    answer), False for a timeout or anything else: the former is worth one immediate retry."""
+    import httpx
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return False
+        if isinstance(exc, (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, ConnectionError)):
+            return True
+        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
+    return False

@@ -1,0 +1,69 @@
+"""The two backends answer alike: the 259-record sample uploaded by `scripts.upload`'s own code into
+Qdrant Edge and into qdrant-client's local mode (Qdrant's Python implementation of the server API,
+behind `ServerStorage`), then the same queries in every mode must give the same ids in the same
+order. Scores may differ in the last float digits (float32 on one engine, float64 on the other)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handler.bm25 import Bm25Encoder
+from handler.encoder import Encoder
+from handler.storage import EdgeStorage
+from scripts.eval_modes import MEANING
+from scripts.records import read_records
+from scripts.upload import load_embedded, upload
+from tests.helpers import local_server
+
+CITIES = [None, "London", "San Francisco", "Berlin"]
+
+
+@pytest.fixture(scope="module")
+def backends(sample_file, sample_vectors, tmp_path_factory):
+    _, items, vectors = load_embedded(sample_file, sample_vectors)
+    edge = EdgeStorage(tmp_path_factory.mktemp("congruence"), "startups")
+    server = local_server()
+    for storage in (edge, server):
+        upload(storage, items, vectors)
+    yield edge, server
+    edge.close()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def queries(sample_file):
+    records, _ = read_records(sample_file)
+    names = [r.data["name"] for r in records[::7]]
+    words = ["food delivery", "hospital", "payments", "machine learning", "app", "the", "data analytics platform", "qwxzv"]
+    return [q for q, _ in MEANING] + names + words
+
+
+def test_every_mode_gives_the_same_answer_on_both_engines(backends, queries, model_dir):
+    edge, server = backends
+    encoder = Encoder.from_export(model_dir, verify="size")
+    bm25 = Bm25Encoder()
+    vectors = encoder.embed(queries)
+    compared = {"neural": 0, "hybrid": 0, "text": 0, "similar": 0}
+    for query, vector in zip(queries, vectors):
+        for city in CITIES:
+            for limit in (5, 20):
+                assert [h.id for h in edge.search(vector, limit, city)] == [h.id for h in server.search(vector, limit, city)], (query, city)
+                sparse = bm25.query(query)
+                assert [h.id for h in edge.hybrid_search(vector, sparse, limit, city)] == [h.id for h in server.hybrid_search(vector, sparse, limit, city)], (query, city)
+                assert [h.id for h in edge.text_search(query, limit, city)] == [h.id for h in server.text_search(query, limit, city)], (query, city)
+                compared["neural"] += 1
+                compared["hybrid"] += 1
+                compared["text"] += 1
+    for anchor in [h.id for h in edge.search(vectors[0], 10)]:
+        for city in CITIES:
+            assert [h.id for h in edge.similar(anchor, 10, city)] == [h.id for h in server.similar(anchor, 10, city)]
+            compared["similar"] += 1
+    assert edge.cities(1000) == server.cities(1000) and edge.cities(3) == server.cities(3)
+    print(f"identical answers on both engines: {compared}, cities")
+
+
+def test_scores_agree_to_float_precision(backends, model_dir):
+    edge, server = backends
+    vector = Encoder.from_export(model_dir, verify="size").embed_one("software for hospitals")
+    assert np.allclose([h.score for h in edge.search(vector, 20)], [h.score for h in server.search(vector, 20)], atol=1e-6)
