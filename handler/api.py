@@ -2,12 +2,13 @@
 
 - routes: handler/routes.py (the API), handler/pages.py (the page, /docs and their files);
 - responses and the error table: handler/responses.py;
-- middleware and logging: handler/middleware.py;
+- middleware: handler/middleware.py; the log: handler/logs.py;
 - where the work runs: handler/runners.py (`inline` on Lambda, `worker` in `python -m handler`).
 
-Errors are JSON and never carry a stack trace or internals: 422 names the bad parameter (echoing
-at most a short prefix of the value), 404/503 come from one table, 500 says only that something
-unexpected happened and quotes the request id.
+Every error body is JSON with `error` (a code) and `detail`, and never carries a stack trace or
+internals: 422 names the bad parameter in `detail[].loc` (echoing at most a short prefix of the
+value), 404/503 come from one table (handler/responses.py), an unknown path or method is 404/405,
+500 says only that something unexpected happened and quotes the request id.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handler.config import Settings, redact_url
-from handler.middleware import CancelOnDisconnect, RequestLog, StageRootPath, configure_logging
+from handler.logs import configure_logging
+from handler.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, PublicEdge, RequestLog, StageRootPath
 from handler.pages import add_page_routes
-from handler.responses import ERROR_TABLE, error_for, error_response
+from handler.responses import ERROR_TABLE, INVALID, edge_error, error_for, error_response
 from handler.routes import add_api_routes
 from handler.runners import RUNNERS
 from handler.service import SearchService
@@ -62,13 +65,14 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     add_api_routes(app, settings)
     add_page_routes(app, settings.query_max_chars)
 
+    # add_middleware wraps what is there: the last added runs first
     if settings.cors_allow_origins:
-        from starlette.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_allow_origins), allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
+        app.add_middleware(JsonCors, allow_origins=list(settings.cors_allow_origins), allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
                            expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE)
     if concurrency == "worker":
         app.add_middleware(CancelOnDisconnect)
+        app.add_middleware(InFlightLimit, limit=MAX_IN_FLIGHT)
+    app.add_middleware(PublicEdge)
     app.add_middleware(RequestLog)
     app.add_middleware(StageRootPath)
 
@@ -76,7 +80,15 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     async def invalid(request: Request, exc: RequestValidationError):
         issues = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200], "type": e.get("type", "value_error"), "input": preview(e.get("input"))}
                   for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": issues})
+        return JSONResponse(status_code=422, content={"error": INVALID, "detail": issues})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return edge_error("not_found")
+        if exc.status_code == 405:
+            return edge_error("method_not_allowed", {"allow": "GET, HEAD"})
+        return error_response(exc.status_code, "http_error", str(exc.detail)[:200])
 
     async def known(request: Request, exc: Exception):
         status, error, detail = error_for(exc)

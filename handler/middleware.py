@@ -1,9 +1,12 @@
 """The app's pure ASGI middleware (no BaseHTTPMiddleware task and stream: every millisecond is
-billed on Lambda) and its logging.
+billed on Lambda), outermost first:
 
 - `StageRootPath`: the REST API stage prefix (/Prod) as the app's root path;
 - `RequestLog`: the request id, the timing headers, one JSON log line per request, the last-resort 500;
-- `CancelOnDisconnect` (`python -m handler` only): a request whose client left is cancelled.
+- `PublicEdge`: HEAD wherever GET is served; `nosniff` on every response, `no-store` on every error;
+- `InFlightLimit` (`python -m handler` only): at most N requests in flight, a JSON 503 beyond;
+- `CancelOnDisconnect` (`python -m handler` only): a request whose client left is cancelled;
+- `JsonCors` (when CORS_ALLOW_ORIGINS is set): Starlette's CORS, refusals in JSON.
 """
 
 from __future__ import annotations
@@ -15,22 +18,16 @@ import re
 import time
 import uuid
 
-from handler.responses import INTERNAL
+from starlette.middleware.cors import CORSMiddleware
+
+from handler.logs import cut
+from handler.responses import EDGE_ERRORS, INTERNAL, edge_error, error_response
 
 log = logging.getLogger("handler")
 # A client's X-Request-Id is kept only if it looks like an id: short, no spaces, no markup.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 CLIENT_CLOSED = 499  # logged for a request whose client left before its answer (nginx's convention)
-
-
-def configure_logging(level: str) -> None:
-    """One JSON line per event on stdout (CloudWatch on Lambda); other libraries' loggers untouched."""
-    if not log.handlers:
-        stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(stream)
-        log.propagate = False
-    log.setLevel(level)
+MAX_IN_FLIGHT = 64  # `python -m handler`: requests served at once (the model thread and Qdrant's pool serve them)
 
 
 class StageRootPath:
@@ -110,7 +107,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            log.exception(json.dumps({"event": "unhandled", "path": scope.get("path"), **ids}))
+            log.exception(json.dumps({"event": "unhandled", "path": cut(scope.get("path")), **ids}))
             if status == 0:
                 code, error, detail = INTERNAL
                 body = json.dumps({"error": error, "detail": detail.format(request_id=request_id)}).encode()
@@ -120,7 +117,7 @@ class RequestLog:
         finally:
             if log.isEnabledFor(logging.INFO):
                 final = CLIENT_CLOSED if state.get("client_left") else status or INTERNAL[0]
-                line = {"event": "request", "method": scope.get("method"), "path": scope.get("path"), "status": final,
+                line = {"event": "request", "method": cut(scope.get("method"), 16), "path": cut(scope.get("path")), "status": final,
                         "total_ms": round((time.perf_counter() - started) * 1000, 2), **ids, **timing}
                 log.info(json.dumps(line))
 
@@ -160,3 +157,70 @@ class CancelOnDisconnect:
                 pass
             return
         handling.result()  # its exception, if any, to RequestLog
+
+
+class PublicEdge:
+    """HEAD wherever GET is served (uptime probes and load balancers send HEAD): the request runs
+    as GET and its body is dropped, so the headers, Content-Length included, are GET's. Every
+    response gets `X-Content-Type-Options: nosniff`; every error `Cache-Control: no-store`, whatever
+    the route set, so a CDN never keeps a 503 or a 404."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+
+        async def send_edge(message):
+            if message["type"] == "http.response.start":
+                error = message["status"] >= 400
+                headers = [(k, v) for k, v in message.get("headers", ()) if not (error and k.lower() == b"cache-control")]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if error:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, send_edge)
+
+
+class InFlightLimit:
+    """`python -m handler`: at most `limit` requests in flight; beyond, a JSON 503 (`overloaded`)
+    at once, which RequestLog logs. Requests are counted, not connections: an idle or slow
+    connection costs a socket, never another client's answer (uvicorn's limit_concurrency counts
+    connections, idle ones included). Lambda serves one request at a time and needs none."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            return await edge_error("overloaded", {"retry-after": "1"})(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+class JsonCors(CORSMiddleware):
+    """Starlette's CORS middleware, whose refused preflight (400) is plain text: the same refusal in JSON."""
+
+    def preflight_response(self, request_headers):
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = response.body.decode().removeprefix("Disallowed CORS ")
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+        status, detail = EDGE_ERRORS["cors_refused"]
+        return error_response(status, "cors_refused", f"{detail} (refused: {refused})", headers)

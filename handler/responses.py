@@ -33,6 +33,17 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str, str]] = {
     RequestExpired: (503, "busy", "the service is too busy to answer in time; try again in a moment"),
 }
 INTERNAL = (500, "internal_error", "unexpected error; quote request id {request_id}")
+# Errors answered around the routes, by the server (handler/__main__.py), the router, CORS and the
+# in-flight limit (handler/middleware.py): code -> (status, what to tell the client).
+EDGE_ERRORS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "the request is not valid HTTP/1.1"),
+    "head_too_large": (431, "the request line and headers are over {limit} bytes"),
+    "not_found": (404, "no such path (the API: /api/search, /api/similar, /api/cities, /health; see /docs)"),
+    "method_not_allowed": (405, "this path answers GET and HEAD only"),
+    "cors_refused": (400, "this origin, method or header may not call the API from another site"),
+    "overloaded": (503, "too many requests in flight; try again in a moment"),
+}
+INVALID = "invalid_parameter"  # the error code of a 422
 
 
 def error_for(exc: Exception) -> tuple[int, str, str] | None:
@@ -46,8 +57,13 @@ def error_response(status: int, error: str, detail: str, headers: dict | None = 
     return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
-def _described(status: int) -> str:
-    rows = sorted({(code, text) for s, code, text in ERROR_TABLE.values() if s == status})
+def edge_error(code: str, headers: dict | None = None, **values) -> JSONResponse:
+    status, detail = EDGE_ERRORS[code]
+    return error_response(status, code, detail.format(**values), headers)
+
+
+def _described(status: int, *edge: str) -> str:
+    rows = sorted({(code, text) for s, code, text in ERROR_TABLE.values() if s == status} | {(code, EDGE_ERRORS[code][1]) for code in edge})
     return "; ".join(f"`{code}`: {text.format(collection='<collection>')}" for code, text in rows)
 
 
@@ -73,7 +89,7 @@ class CitiesResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str = Field(description="machine-readable reason: " + ", ".join(sorted({code for _, code, _ in ERROR_TABLE.values()} | {INTERNAL[1]})))
+    error: str = Field(description="machine-readable reason: " + ", ".join(sorted({code for _, code, _ in ERROR_TABLE.values()} | {INTERNAL[1]} | set(EDGE_ERRORS))))
     detail: str = Field(description="what happened and what to do, in words")
 
 
@@ -85,6 +101,7 @@ class ValidationIssue(BaseModel):
 
 
 class ValidationErrorResponse(BaseModel):
+    error: Literal["invalid_parameter"]
     detail: list[ValidationIssue]
 
 
@@ -98,6 +115,6 @@ class HealthResponse(BaseModel):
 ERRORS = {
     422: {"model": ValidationErrorResponse, "description": "a parameter is invalid (named in `detail[].loc`)"},
     500: {"model": ErrorResponse, "description": "unexpected error (the body quotes the request id; the log has the rest)"},
-    503: {"model": ErrorResponse, "description": _described(503)},
+    503: {"model": ErrorResponse, "description": _described(503, "overloaded")},
 }
 NOT_FOUND = {404: {"model": ErrorResponse, "description": _described(404)}}

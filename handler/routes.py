@@ -2,8 +2,9 @@
 
 Each route validates its parameters (422 names the parameter), builds one request, awaits the
 runner (handler/runners.py: inline on Lambda, worker threads in `python -m handler`) and renders
-the answer directly: the body is built here from typed parts, so validating it again against the
-response model (which documents it) would only cost time. Errors are raised and turned into
+the answer directly, with a `Cache-Control` a CDN may act on (CACHE_MAX_AGE; `/health` never):
+the body is built here from typed parts, so validating it again against the response model
+(which documents it) would only cost time. Errors are raised and turned into
 bodies by the exception handlers (handler/api.py) from one table (handler/responses.py).
 """
 
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from handler.config import Settings
-from handler.responses import ERRORS, NOT_FOUND, CitiesResponse, HealthResponse, SearchResponse
+from handler.responses import ERRORS, INVALID, NOT_FOUND, CitiesResponse, HealthResponse, SearchResponse
 from handler.service import DEFAULT_MODE, MODES, SearchRequest, SearchResult
 from handler.text import NOT_BLANK_PATTERN, normalize
 
@@ -43,9 +44,25 @@ def _normalized(value):
     return normalize(value) if isinstance(value, str) else value
 
 
+def _ascii_digits(value):
+    """Strict integers: Python and pydantic also read `5_0` as 50, `+5`, ` 5` (a raw + in a query
+    string is a space), `1.0` and other scripts' digits; a parameter takes ASCII digits only."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError("must be a whole number written with the digits 0-9 only")
+        if len(value.lstrip("0")) > 18:
+            raise ValueError("is too large")
+        return int(value)
+    return value
+
+
+# A count in a query string (limit, offset, ...): ASCII digits only, 422 otherwise. Bounds go in Query(ge=, le=).
+Count = Annotated[int, BeforeValidator(_ascii_digits)]
+
+
 def _invalid(parameter: str, message: str, value) -> JSONResponse:
     """A 422 of the same shape as FastAPI's own, for a rule that spans two parameters."""
-    return JSONResponse(status_code=422, content={"detail": [{"loc": ["query", parameter], "msg": message, "type": "value_error", "input": value}]})
+    return JSONResponse(status_code=422, content={"error": INVALID, "detail": [{"loc": ["query", parameter], "msg": message, "type": "value_error", "input": value}]})
 
 
 def add_api_routes(router: FastAPI, settings: Settings) -> None:
@@ -55,7 +72,9 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
         max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field, see /api/cities), up to {MAX_CITY_CHARS} characters; blank = any city",
         examples=["Berlin"],
     )]
-    Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT}")]
+    Limit = Annotated[Count, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT} (digits only)")]
+    # an answer may be kept this long by a CDN or API Gateway's cache (errors: no-store, handler.middleware.PublicEdge)
+    cached = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
     mode_help = "; ".join(f"`{mode}`{' (default)' if mode == DEFAULT_MODE else ''}: {text}" for mode, text in MODES.items())
 
     def body(found: SearchResult, request: Request, q_chars: int = 0) -> JSONResponse:
@@ -69,7 +88,7 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
             "mode": found.mode,
             "took_ms": {"embed": embed_ms, "search": search_ms},
-        })
+        }, headers=cached)
 
     @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning, by words, or both (hybrid)")
     async def search(
@@ -104,14 +123,14 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
 
     @router.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
                 summary="The cities in the collection, with their number of startups, biggest first")
-    async def cities(request: Request, limit: int = Query(100, ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES}")):
+    async def cities(request: Request, limit: Annotated[Count, Query(ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES} (digits only)")] = 100):
         state = request.app.state
         counts = await state.runner.call(state.service.cities, limit)
-        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in counts]}, headers={"cache-control": "public, max-age=60"})
+        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in counts]}, headers=cached)
 
     @router.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
                 responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
     async def health(request: Request):
         state = request.app.state
         report = await state.runner.probe(state.service.health, settings.health_details)
-        return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report)
+        return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report, headers={"cache-control": "no-store"})
