@@ -17,7 +17,7 @@ ENV: dict[str, tuple[str, str]] = {
     "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx`); also the scripts' default `--model-dir`"),
     "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `fp32`, `fp16`); empty = the manifest's CPU default"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = one per core"),
-    "QDRANT_URL": ("", "Qdrant server URL; empty = embedded Qdrant Edge at `QDRANT_PATH`"),
+    "QDRANT_URL": ("", "Qdrant server URL (`http(s)://host[:port]`); empty = embedded Qdrant Edge at `QDRANT_PATH`"),
     "QDRANT_API_KEY": ("", "API key for `QDRANT_URL` (prefer `QDRANT_API_KEY_PARAMETER` on Lambda)"),
     "QDRANT_API_KEY_PARAMETER": ("", "name of an SSM SecureString holding the API key, read once at start (needs boto3, present on Lambda)"),
     "QDRANT_PATH": ("qdrant_storage", "directory of the embedded Qdrant Edge collections"),
@@ -33,8 +33,10 @@ ENV: dict[str, tuple[str, str]] = {
     "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
     "DEMO_FIELD_ALIASES": ("", "`1`: each result also carries the field names the tutorial's demo frontend reads "
                                "(`document`, `short_description`, `logo_url`, `homepage_url`, `uuid`)"),
-    "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file, its sha256, the backend, the collection and its point count "
-                           "(for private deployments; credentials are never shown)"),
+    "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file and the sha256 verified at start, the backend, the collection and its "
+                           "point count (for private deployments; credentials are never shown)"),
+    "CACHE_MAX_AGE": ("60", "seconds a CDN or API Gateway cache may keep an answer of `/api/search`, `/api/similar` and `/api/cities` "
+                            "(`Cache-Control: public, max-age=N`); 0 = `no-store`; errors and `/health` are never stored"),
     "HOST": ("127.0.0.1", "address `python -m handler` listens on (`0.0.0.0` in a container)"),
     "PORT": ("8000", "port `python -m handler` listens on"),
     # tools
@@ -52,9 +54,33 @@ ENV: dict[str, tuple[str, str]] = {
 }
 
 
+# Query parameters whose values are credentials (compared without case, `-` and `_`).
+SECRET_PARAMETERS = ("apikey", "key", "token", "accesstoken", "authtoken", "password", "passwd", "pwd", "secret", "signature", "sig",
+                     "credential", "credentials", "auth", "authorization", "xamzsecuritytoken", "xamzsignature", "awsaccesskeyid")
+_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>[^\s\"'<>]*)")
+_PARAMETER = re.compile(r"(?P<name>[^=&?#/\s]+)=(?P<value>[^&#\s]*)")
+
+
+def _redact_one(match: re.Match) -> str:
+    rest = match["rest"]
+    if "@" in rest:  # the userinfo runs to the LAST @: a password may hold an unescaped @, / or ?
+        rest = "***@" + rest.rpartition("@")[2]
+    if "?" in rest:
+        path, _, query = rest.partition("?")
+        rest = path + "?" + _PARAMETER.sub(lambda p: f"{p['name']}=***" if _is_secret(p["name"]) else p[0], query)
+    return match["scheme"] + rest
+
+
+def _is_secret(name: str) -> bool:
+    bare = name.lower().replace("-", "").replace("_", "")
+    return bare in SECRET_PARAMETERS or bare.endswith(("apikey", "token", "secret", "password"))
+
+
 def redact_url(text: str) -> str:
-    """`scheme://user:password@host` -> `scheme://***@host`, wherever it appears in text."""
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
+    """Every URL in `text` without its credentials: `scheme://user:pass@host` -> `scheme://***@host`
+    (the userinfo runs to the last `@` of the authority), and the values of credential-like query
+    parameters (`api-key`, `api_key`, `token`, `password`, `secret`, ...) -> `***`."""
+    return _URL.sub(_redact_one, text)
 
 
 class ConfigError(UsageError):
@@ -75,6 +101,31 @@ def _number(name: str, kind=int, minimum: float = 0):
         raise ConfigError(f"environment variable {name}={raw!r} is not a {kind.__name__}") from None
     if value < minimum:
         raise ConfigError(f"environment variable {name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _port(name: str) -> int:
+    port = _number(name, int, 1)
+    if port > 65535:
+        raise ConfigError(f"environment variable {name}={env(name)!r} is not a TCP port (1 to 65535)")
+    return port
+
+
+def _server_url(name: str) -> str:
+    """A Qdrant server URL, or '' (embedded). Its shape only: whether it answers is not a setting's
+    business (the service starts while Qdrant is down, and /health says so)."""
+    from urllib.parse import urlsplit
+
+    value = env(name)
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (ValueError for a port that is not a number or out of range)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not an http(s)://host[:port] URL")
     return value
 
 
@@ -139,6 +190,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...]
     demo_field_aliases: bool
     health_details: bool
+    cache_max_age: int
     host: str
     port: int
 
@@ -148,7 +200,7 @@ class Settings:
             model_dir=env("MODEL_DIR"),
             embed_variant=env("EMBED_VARIANT"),
             ort_threads=_number("ORT_THREADS"),
-            qdrant_url=env("QDRANT_URL"),
+            qdrant_url=_server_url("QDRANT_URL"),
             qdrant_api_key=env("QDRANT_API_KEY") or _ssm_secret(env("QDRANT_API_KEY_PARAMETER")),
             qdrant_path=env("QDRANT_PATH"),
             qdrant_shard_source=env("QDRANT_SHARD_SOURCE"),
@@ -161,8 +213,9 @@ class Settings:
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),
-            host=env("HOST"),
-            port=_number("PORT", int, 1),
+            cache_max_age=_number("CACHE_MAX_AGE", int, 0),
+            host=_required("HOST"),
+            port=_port("PORT"),
         )
 
     def public(self) -> dict:
