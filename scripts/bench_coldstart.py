@@ -54,6 +54,8 @@ def first_answer_ms(code: str, args: list[str], cwd: Path, child_env: dict) -> t
     process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **child_env},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
+    while line.startswith('{"level": '):  # the service's log (JSON lines on stdout) is not the answer
+        line = process.stdout.readline()
     elapsed = (time.perf_counter() - started) * 1000
     _, err = process.communicate(timeout=120)
     if not line:
