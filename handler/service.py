@@ -17,6 +17,7 @@ from handler.artifact import check_artifact_mode
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
+from handler.integrity import ModelCheck, ModelFileError
 from handler.storage import CollectionMismatch, CollectionMissing, Hit, ShardLocked, Storage, StorageError, StorageUnavailable, open_storage
 
 log = logging.getLogger("handler")
@@ -59,28 +60,37 @@ class SearchResult:
 
 
 class SearchService:
-    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage) -> None:
+    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage, verified: dict | None = None) -> None:
         self.settings = settings
         self.encoder = encoder
         self.storage = storage
+        self.verified = verified  # what start() checked of the model file (handler.integrity)
         self._bm25 = None
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
         """Load the model, open the store, warm both up: everything a request needs, built once.
 
-        Refuses to start (StartupError) when the model cannot load, the collection holds vectors of
-        another size, or the embedded shard is held by another process. A Qdrant server that does
-        not answer now is only logged (and /health says so): requests answer 503 until it is back.
+        Refuses to start (StartupError, naming the file and the fix) when a model file is damaged
+        (the model's sha256 is checked, overlapped with the rest: handler.integrity) or cannot load,
+        the collection holds vectors of another size, or the embedded shard is held by another
+        process. A Qdrant server that does not answer now is only logged (and /health says so):
+        requests answer 503 until it is back.
         """
         started = time.perf_counter()
         check_artifact_mode(settings, StartupError)
         try:
-            encoder = Encoder.from_export(
+            check = ModelCheck(settings.model_dir, settings.embed_variant or None)  # starts hashing the model file
+        except ModelFileError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            encoder = Encoder.from_export(  # the size only: the hash is check's, in its thread
                 settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
             )
         except EncoderError as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc
+        except Exception as exc:  # a file the encoder's libraries could not parse: name it
+            raise StartupError(check.diagnose(exc)) from exc
         try:
             storage = open_storage(settings)
         except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
@@ -99,6 +109,11 @@ class SearchService:
             log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
         service = cls(settings, encoder, storage)
         service.warm_up(search=bool(points))
+        try:
+            service.verified = check.verify(encoder.model_path, encoder.sha256)
+        except ModelFileError as exc:
+            storage.close()
+            raise StartupError(str(exc)) from exc
         log.info(json.dumps({
             "event": "startup", "variant": encoder.variant, "provider": encoder.provider, "backend": storage.backend,
             "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
@@ -189,5 +204,5 @@ class SearchService:
             log.warning(json.dumps({"event": "health", "status": status, "collection": collection, **detail}))
         report = {"status": status, "model": "ok", "collection": collection}
         if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
-            report["details"] = {"model": self.encoder.describe(), **detail}
+            report["details"] = {"model": {**self.encoder.describe(), **(self.verified or {"verified": "nothing: not started by start()"})}, **detail}
         return report
