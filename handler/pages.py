@@ -1,6 +1,10 @@
-"""What a browser gets: the search page (handler/static/), its files, and /docs (Swagger UI from
-the pinned `swagger-ui-bundle` package, served by the app itself: no CDN, works offline and on
-Lambda). Every URL is relative to where the app is mounted (/Prod/ behind a REST API stage).
+"""What a browser gets: the search page (handler/static/), its files, and /docs (Swagger UI 5, which
+renders OpenAPI 3.1, from the pinned `swagger-ui-bundle-v2` package, served by the app itself: no
+CDN, works offline and on Lambda). Every URL is relative to where the app is mounted (/Prod/
+behind a REST API stage).
+
+Both pages carry a Content-Security-Policy that lets them run only their own files (no inline
+script: Swagger UI's start-up is handler/static/docs.js) and that no other site may frame them.
 """
 
 from __future__ import annotations
@@ -16,8 +20,33 @@ from handler.responses import error_response
 from handler.service import DEFAULT_MODE, MODES
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8", "docs.js": "text/javascript; charset=utf-8"}
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
+# The page's own script, styles and API; the startups' logos are images on their own sites (https).
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+# Swagger UI: its bundle, its start-up file and the app's openapi.json; its icons are data: URIs.
+DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+DOCS_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="{root}/docs/assets/swagger-ui.css">
+<link rel="icon" href="data:,">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{root}{openapi}"></div>
+<script src="{root}/docs/assets/swagger-ui-bundle.js"></script>
+<script src="{root}/static/docs.js"></script>
+</body>
+</html>
+"""
+
+
+def html_headers(csp: str) -> dict:
+    return {"cache-control": "no-cache", "content-security-policy": csp, "x-frame-options": "DENY", "referrer-policy": "no-referrer"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,6 +78,7 @@ def render_page(query_max_chars: int) -> str:
 def add_page_routes(router: FastAPI, query_max_chars: int) -> None:
     page = render_page(query_max_chars)
     assets = _docs_asset_dir()
+    page_headers, docs_headers = html_headers(PAGE_CSP), html_headers(DOCS_CSP)
 
     def root(request: Request) -> str:
         return request.scope.get("root_path", "").rstrip("/")
@@ -56,7 +86,7 @@ def add_page_routes(router: FastAPI, query_max_chars: int) -> None:
     @router.get("/", include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
         # <base> makes every URL of the page relative to where the app is mounted
-        return HTMLResponse(page.replace('<base href="/">', f'<base href="{root(request)}/">', 1), headers={"cache-control": "no-cache"})
+        return HTMLResponse(page.replace('<base href="/">', f'<base href="{html.escape(root(request))}/">', 1), headers=page_headers)
 
     @router.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
@@ -66,14 +96,8 @@ def add_page_routes(router: FastAPI, query_max_chars: int) -> None:
 
     @router.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
-        from fastapi.openapi.docs import get_swagger_ui_html
-
-        prefix = root(request)
-        return get_swagger_ui_html(
-            openapi_url=f"{prefix}{router.openapi_url}", title=f"{router.title} - docs",
-            swagger_js_url=f"{prefix}/docs/assets/swagger-ui-bundle.js", swagger_css_url=f"{prefix}/docs/assets/swagger-ui.css",
-            swagger_favicon_url="data:,",
-        )
+        body = DOCS_HTML.format(title=html.escape(f"{router.title} - docs"), root=html.escape(root(request)), openapi=html.escape(router.openapi_url))
+        return HTMLResponse(body, headers=docs_headers)
 
     @router.get("/docs/assets/{name}", include_in_schema=False)
     async def docs_asset(name: str) -> Response:

@@ -39,9 +39,9 @@ GOAL_MB = 170  # ours: at least 80 MB under the wall, so a dependency bump canno
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
 PYTHON_VERSION = "3.12"
 # Installed without dependencies: tokenizers would pull huggingface_hub (and its deps), which the
-# runtime never imports (we load tokenizer.json from disk); swagger-ui-bundle would pull Jinja2,
-# which only its own templates use (we serve two of its files).
-NO_DEPS = ["tokenizers==0.22.2", "swagger-ui-bundle==1.1.0"]
+# runtime never imports (we load tokenizer.json from disk); swagger-ui-bundle-v2 (Swagger UI 5,
+# which renders OpenAPI 3.1) would pull Jinja2, which only its own templates use (we serve two of its files).
+NO_DEPS = ["tokenizers==0.22.2", "swagger-ui-bundle-v2==5.31.0"]
 # What the runtime never loads. Each entry is proven unneeded by tests/test_artifact.py, which
 # runs both modes' artifacts through AWS's runtime client.
 TRIMS = [

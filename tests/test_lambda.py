@@ -36,7 +36,7 @@ def test_search_event(lambda_handler, name):
     assert len(body["result"]) == 3 and body["result"][0]["name"] == "SaferCodes"
 
 
-@pytest.mark.parametrize("name, openapi_url", [("http_api_v2.json", "'/openapi.json'"), ("rest_api_v1.json", "'/Prod/openapi.json'")])
+@pytest.mark.parametrize("name, openapi_url", [("http_api_v2.json", '"/openapi.json"'), ("rest_api_v1.json", '"/Prod/openapi.json"')])
 def test_docs_point_at_the_right_openapi_url(lambda_handler, name, openapi_url):
     response = lambda_handler(load_event(name, path="/docs", query={}), None)
     assert response["statusCode"] == 200 and openapi_url in response["body"]
