@@ -1,11 +1,13 @@
 """Throughput and latency of `python -m handler` under concurrent clients, on 127.0.0.1 only.
 
     python -m scripts.bench_load [--concurrency 1,4,16] [--seconds 10] [--input FILE] [--baseline CHECKOUT]
+    python -m scripts.bench_load --url http://127.0.0.1:8000 [--concurrency ...] [--seconds ...]
 
 Starts the server (and the --baseline checkout's server, one after the other, each on its own
-copy of the shard), then for each concurrency runs that many keep-alive clients for --seconds,
-each sending the next search as soon as it has the last answer. Prints requests/s, p50, p99 and
-errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
+copy of the shard), or loads one already running at --url (on this machine: 127.0.0.1 or
+localhost only), then for each concurrency runs that many keep-alive clients for --seconds,
+each sending the next search as soon as it has the last answer. Prints requests/s, p50, p95, p99
+and errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
 the server, as in the issue that set the goal (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
 the c=1 p50, no errors).
 """
@@ -22,7 +24,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from handler.cli import cli, say
 from handler.config import env
@@ -32,6 +34,7 @@ from scripts.records import SAMPLE_FILE
 
 COLLECTION = "bench"
 MAX_REQUESTS_PER_RUN = 20_000
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def free_port() -> int:
@@ -58,13 +61,13 @@ def start_server(root: Path, port: int, qdrant_path: Path, model_dir: Path) -> s
     raise UsageError(f"the server in {root} did not answer within 60 s")
 
 
-async def client(port: int, paths: list[str], offset: int, deadline: float, latencies: list[float], errors: list[str]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def client(host: str, port: int, paths: list[str], offset: int, deadline: float, latencies: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
         while time.perf_counter() < deadline and len(latencies) + len(errors) < MAX_REQUESTS_PER_RUN:
             started = time.perf_counter()
-            writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            writer.write(f"GET {paths[i % len(paths)]} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             i += 1
             status_line = await reader.readline()
             length = 0
@@ -84,16 +87,17 @@ async def client(port: int, paths: list[str], offset: int, deadline: float, late
         writer.close()
 
 
-async def run_load(port: int, paths: list[str], concurrency: int, seconds: float) -> dict:
+async def run_load(port: int, paths: list[str], concurrency: int, seconds: float, host: str = "127.0.0.1") -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(client(port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)))
+    await asyncio.gather(*(client(host, port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)))
     elapsed = time.perf_counter() - started
     return {
         "concurrency": concurrency, "requests": len(latencies), "rps": len(latencies) / elapsed,
         "p50": benchkit.median(latencies) if latencies else float("nan"),
+        "p95": benchkit.percentile(latencies, 95) if latencies else float("nan"),
         "p99": benchkit.percentile(latencies, 99) if latencies else float("nan"), "errors": len(errors),
         "error_kinds": sorted(set(errors))[:3],
     }
@@ -110,10 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level (at most 120)")
     parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to load the same way")
+    parser.add_argument("--url", default=None, help="load a server already running here (http://127.0.0.1:PORT) instead of starting one")
     args = parser.parse_args(argv)
-    levels = [int(c) for c in args.concurrency.split(",")]
+    try:
+        levels = [int(c) for c in args.concurrency.split(",")]
+    except ValueError:
+        raise UsageError(f"--concurrency {args.concurrency!r} is not a comma-separated list of numbers") from None
     if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels):
         raise UsageError("--seconds must be in (0, 120] and each concurrency in 1..64")
+    if args.url:
+        if args.baseline:
+            raise UsageError("--url loads one running server; --baseline starts servers: pick one")
+        results = {args.url: load_url(args.url, args.input, levels, args.seconds)}
+        report(results, levels)
+        return 0
 
     shard_root = (args.qdrant_path / args.input.stem).absolute()
     points = benchkit.ensure_shard(args.input, args.vectors, shard_root, COLLECTION, args.model_dir)
@@ -136,12 +150,29 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=10)
             shutil.rmtree(copy, ignore_errors=True)
 
-    print(f"{'server':<16} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    report(results, levels)
+    return 0
+
+
+def load_url(url: str, input_path: Path, levels: list[int], seconds: float) -> list[dict]:
+    """The load on a server someone else started: same workload, same clients."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOCAL_HOSTS:
+        raise UsageError(f"--url {url!r}: only a plain-HTTP server on this machine (http://127.0.0.1:PORT or http://localhost:PORT)")
+    port = parts.port or 80
+    prefix = parts.path.rstrip("/")
+    paths = [f"{prefix}/api/search?{urlencode(q)}" for q in benchkit.workload(benchkit.existing_file(input_path), 200, mode="neural")]
+    say(f"loading {url}, {seconds:g} s per level; client on {benchkit.cpu_name()}")
+    return [asyncio.run(run_load(port, paths, c, seconds, host=parts.hostname)) for c in levels]
+
+
+def report(results: dict[str, list[dict]], levels: list[int]) -> None:
+    print(f"{'server':<16} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for label, rows in results.items():
         for row in rows:
             kinds = f"  {row['error_kinds']}" if row["errors"] else ""
-            print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
-    ours = {row["concurrency"]: row for row in results["this checkout"]}
+            print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p95']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
+    ours = {row["concurrency"]: row for row in next(iter(results.values()))}
     if 1 in ours and max(levels) > 1:
         top = ours[max(levels)]
         print(f"c={max(levels)}: p99 {top['p99']:.1f} ms = {top['p99'] / ours[1]['p50']:.1f}x the c=1 p50 (goal <= 4x)")
@@ -149,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         base = {row["concurrency"]: row for row in results["baseline"]}
         for c in levels:
             print(f"c={c}: throughput {ours[c]['rps'] / base[c]['rps']:.2f}x the baseline's")
-    return 0
 
 
 if __name__ == "__main__":
