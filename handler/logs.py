@@ -30,12 +30,13 @@ class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         level = record.levelname.lower()
-        if message.startswith("{") and message.endswith("}") and not record.exc_info:
+        ours = record.name == "handler" or record.name.startswith("handler.")  # our events are json.dumps of a dict
+        if ours and message.startswith("{") and message.endswith("}") and not record.exc_info:
             line = f'{{"level": "{level}", {message[1:]}' if len(message) > 2 else f'{{"level": "{level}"}}'
             if len(line) <= MAX_LINE:
                 return line  # the common case: one of our events, already JSON, already short
         fields = None
-        if message.startswith("{"):
+        if ours and message.startswith("{"):
             try:
                 fields = json.loads(message)
             except ValueError:

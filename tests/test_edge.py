@@ -202,6 +202,9 @@ def test_a_logged_line_stays_under_2_kb(records):
     assert len(line) < MAX_LINE and json.loads(line)["path"].endswith("chars)")
     huge = logging.LogRecord("uvicorn.error", logging.WARNING, __file__, 1, "x" * 50_000, None, None)
     assert len(JsonLines().format(huge)) <= MAX_LINE and json.loads(JsonLines().format(huge))["event"] == "log"
+    for message in ("{'a': 1}", '{"a": 1}', "{"):  # another library's text that looks like JSON stays a message
+        other = logging.LogRecord("qdrant_client", logging.WARNING, __file__, 1, message, None, None)
+        assert json.loads(JsonLines().format(other))["message"] == message
 
 
 # 4. redaction -----------------------------------------------------------------------------------------------
