@@ -7,7 +7,8 @@ measures the two signals weak_match reads, the best dense score (cosine) and whe
 word occurs in the collection's BM25 vocabulary, then prints per class their range, the best
 that the cosine alone can do (one threshold), what the service's rule (handler/service.py:
 FAR_COSINE, CLOSE_COSINE) gets wrong per mode, and the margins between the classes around each
-threshold. Uses the same Qdrant Edge directory as scripts.eval_modes.
+threshold; then the rule's errors on the held-out queries, which were never tuned on. Uses the
+same Qdrant Edge directory as scripts.eval_modes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from handler.cli import cli, say
 from handler.service import CLOSE_COSINE, FAR_COSINE
 from scripts.eval_modes import add_arguments, start_service
-from scripts.weak_queries import NONSENSE, REAL
+from scripts.weak_queries import HELD_OUT_NONSENSE, HELD_OUT_REAL, NONSENSE, REAL
 
 MODES = ("neural", "hybrid", "text")
 
@@ -71,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir)
     try:
         real, nonsense = signals(service, REAL), signals(service, NONSENSE)
+        held_real, held_nonsense = signals(service, HELD_OUT_REAL), signals(service, HELD_OUT_NONSENSE)
     finally:
         service.storage.close()
     figures = report(real, nonsense)
+    figures["held_out"] = report(held_real, held_nonsense)
     say(f"{args.input.name}, model variant {service.encoder.variant}")
     print(f"{'queries':<9} {'n':>3} {'best cosine':>15} {'a word known':>13}")
     for label, rows in (("real", real), ("nonsense", nonsense)):
@@ -84,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     far, close = figures["far_margin"], figures["close_margin"]
     print(f"  around {FAR_COSINE}: nonsense with a known word up to {far['nonsense_with_words_max']}, real queries from {far['real_min']}")
     print(f"  around {CLOSE_COSINE}: nonsense without one up to {close['nonsense_without_words_max']}, real ones without one from {close['real_without_words_min']}")
-    for mode, wrong in figures["wrong"].items():
-        print(f"{mode:<7} real said weak: {len(wrong['real_said_weak']):>3}/{len(real)}   nonsense said close: {len(wrong['nonsense_said_close']):>3}/{len(nonsense)}")
+    for label, sets, (n_real, n_nonsense) in (("", figures, (len(real), len(nonsense))), ("held out: ", figures["held_out"], (len(held_real), len(held_nonsense)))):
+        for mode, wrong in sets["wrong"].items():
+            print(f"{label}{mode:<7} real said weak: {len(wrong['real_said_weak']):>3}/{n_real}   nonsense said close: {len(wrong['nonsense_said_close']):>3}/{n_nonsense}"
+                  + (f"   ({', '.join(wrong['real_said_weak'] + wrong['nonsense_said_close'])})" if label and mode != "text" and wrong['real_said_weak'] + wrong['nonsense_said_close'] else ""))
     if args.json:
-        args.json.write_text(json.dumps({"figures": figures, "queries": real + nonsense}, indent=2, ensure_ascii=False) + "\n")
+        queries = real + nonsense + held_real + held_nonsense
+        args.json.write_text(json.dumps({"figures": figures, "queries": queries}, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 
