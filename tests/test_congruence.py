@@ -1,7 +1,8 @@
 """The two backends answer alike: the 259-record sample uploaded by `scripts.upload`'s own code into
 Qdrant Edge and into qdrant-client's local mode (Qdrant's Python implementation of the server API,
-behind `ServerStorage`), then the same queries in every mode, page by page, must give the same ids in the same
-order, and see the same beyond the page (the signals of weak_match). Scores may differ in the last float digits (float32 on one engine, float64 on the other)."""
+behind `ServerStorage`), then the same queries in every mode, page by page, must give the same ids
+in the same order, and see the same beyond the page (the signals of weak_match). Scores may differ
+in the last float digits (float32 on one engine, float64 on the other)."""
 
 from __future__ import annotations
 

@@ -262,7 +262,7 @@ class Storage(ABC):
         Qdrant's full-text match) ranked by BM25, then those holding only some, ranked by BM25.
         `sparse` is the query's BM25 vector (computed here when not given). A query of stopwords
         alone, which BM25 cannot rank, gets the full-text match of all its words, by point id."""
-        from handler.bm25 import Bm25Encoder, query_words
+        from handler.bm25 import Bm25Encoder, query_words  # here: handler.bm25 imports this package
 
         sparse = sparse if sparse is not None else Bm25Encoder().query(text)
         n = offset + limit
