@@ -16,7 +16,7 @@ from handler.responses import error_response
 from handler.service import DEFAULT_MODE, MODES
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "results.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
 
 

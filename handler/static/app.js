@@ -1,5 +1,5 @@
 // The search page: no framework, no build step, no CDN, nothing inline (the page's CSP allows only
-// its own files). Every URL is relative to the page's <base>, so the page works at / and behind a
+// its own files); the result cards are handler/static/results.js. Every URL is relative to the page's <base>, so the page works at / and behind a
 // stage prefix such as /Prod/. The search state lives in the URL (?q=&city=&mode=, or
 // ?similar=<id>&name= with the last query kept), so a search can be shared and reloaded, and the
 // back button steps through searches. Text from the service is only ever set as text (DOM nodes).
@@ -94,109 +94,15 @@ async function getJson(url) {
   return body;
 }
 
-function safeUrl(value) {
-  try {
-    const url = new URL(value, location.href);
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch (error) {
-    return null;
-  }
-}
-
-// -- matched words -------------------------------------------------------------------------------
-// Words too common to mark (they mean nothing alone; the text search does not count them either).
-const COMMON = new Set("a an and are as at be by for from in into is it of on or so than that the their this to was we with you your".split(" "));
-
-// The query's words as a pattern that marks the same words in the text, with or without a common
-// ending ("deliveries" marks "delivery", "restaurant" marks "restaurants"), roughly as the text
-// search's stemming matches them; not other words that merely start alike ("food" leaves "Fooda").
-function wordPattern(query) {
-  const words = new Set();
-  for (const word of query.toLowerCase().match(/[\p{L}\p{N}]+/gu) || []) {
-    if (word.length < 2 || COMMON.has(word)) continue;
-    words.add(word.length >= 5 ? word.replace(/(?:ies|es|s|ing|ed)$/u, "") : word);
-  }
-  if (!words.size) return null;
-  const escaped = [...words].sort((a, b) => b.length - a.length).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-  return new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join("|")})(?:e|s|es|ies|y|ing|ed|er|ers)?(?![\\p{L}\\p{N}])`, "giu");
-}
-
-// `text` as nodes, the matched words in <mark> elements (never HTML: text nodes only).
-function marked(text, pattern) {
-  const fragment = document.createDocumentFragment();
-  let last = 0;
-  if (pattern) {
-    for (const match of text.matchAll(pattern)) {
-      fragment.append(text.slice(last, match.index));
-      const mark = document.createElement("mark");
-      mark.textContent = match[0];
-      fragment.append(mark);
-      last = match.index + match[0].length;
-    }
-  }
-  fragment.append(text.slice(last));
-  return fragment;
-}
-
-function card(record, hit, pattern) {
-  const item = document.createElement("li");
-  item.className = "card";
-  item.tabIndex = -1;  // focus lands here after "More results"
-  const name = record.name || "(no name)";
-  const initial = document.createElement("div");
-  initial.className = "initial";
-  initial.setAttribute("aria-hidden", "true");
-  initial.textContent = [...name.trim()][0] ? [...name.trim()][0].toUpperCase() : "?";
-  const logoUrl = safeUrl(record.images || "");
-  if (logoUrl) {
-    const logo = document.createElement("img");
-    logo.className = "logo";
-    logo.alt = `${name} logo`;
-    logo.loading = "lazy";
-    logo.src = logoUrl;
-    logo.addEventListener("error", () => logo.replaceWith(initial)); // broken images fall back to the initial
-    item.append(logo);
-  } else {
-    item.append(initial);
-  }
-  const body = document.createElement("div");
-  const title = document.createElement("h2");
-  title.append(marked(name, pattern));
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.textContent = record.city || "";
-  const text = document.createElement("p");
-  text.append(marked(record.description || record.alt || "", pattern));
-  const actions = document.createElement("div");
-  actions.className = "actions";
-  const link = safeUrl(record.link || "");
-  if (link) {
-    const a = document.createElement("a");
-    a.href = link;
-    a.rel = "noopener noreferrer";
-    a.target = "_blank";
-    a.textContent = new URL(link).host;
-    actions.append(a);
-  }
-  if (hit && hit.id) {
-    const similar = document.createElement("button");
-    similar.type = "button";
-    similar.className = "similar";
-    similar.textContent = "Similar";
-    similar.setAttribute("aria-label", `Startups similar to ${name}`);
-    similar.addEventListener("click", () => navigate({ similar: hit.id, name, city: citySelect.value, q: current.q, mode: current.mode }, true));
-    actions.append(similar);
-  }
-  body.append(title, meta, text, actions);
-  item.append(body);
-  return item;
-}
-
 // -- searching ---------------------------------------------------------------------------------------
 let generation = 0; // answers of superseded searches are dropped
 let current = stateFromUrl(); // what is shown
 let shown = new Set(); // ids on the page
 let pattern = null;
+
+function showSimilar(id, name) { // the last query and mode are kept: choosing a mode searches it again
+  navigate({ similar: id, name, city: citySelect.value, q: current.q, mode: current.mode }, true);
+}
 
 function request(state, offset) {
   const params = state.similar ? new URLSearchParams({ id: state.similar }) : new URLSearchParams({ q: state.q, mode: state.mode });
@@ -220,7 +126,7 @@ function busy(on) { // the Search button stays usable: a new search replaces a s
 
 function add(body, focusFirst) {
   const fresh = body.result.slice(0, PAGE).map((record, i) => [record, body.hits[i]]).filter(([, hit]) => !shown.has(hit.id));
-  const cards = fresh.map(([record, hit]) => { shown.add(hit.id); return card(record, hit, pattern); });
+  const cards = fresh.map(([record, hit]) => { shown.add(hit.id); return card(record, hit, pattern, showSimilar); });
   results.append(...cards);
   moreButton.hidden = body.result.length <= PAGE;
   if (focusFirst && cards.length) cards[0].focus();
