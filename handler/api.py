@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         version="0.2.0",
         description="Semantic search over startup descriptions with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
         "`mode=hybrid` (default) fuses meaning (the ONNX encoder) and words (Qdrant's BM25) by reciprocal rank; "
-        "`mode=neural` ranks by meaning alone; `mode=text` is Qdrant's full-text match on the description. "
+        "`mode=neural` ranks by meaning alone; `mode=text` by words alone (any of them, BM25, the startups holding all of them first). "
         "Text parameters follow one rule: control, format and whitespace characters are removed or "
         "collapsed first, and a `q` with nothing left is refused (422).",
         docs_url=None,  # served by handler/pages.py with local assets

@@ -69,3 +69,15 @@ class Bm25Encoder:
         norm = K * (1 - B + B * len(ids) / AVG_LEN)
         indices = tuple(sorted(counts))
         return SparseVector(indices, tuple(counts[i] * (K + 1) / (counts[i] + norm) for i in indices))
+
+
+def query_words(text: str, *, stopwords: bool = False) -> tuple[str, ...]:
+    """The distinct words of a query (split at whitespace, lowercased) that text mode requires a
+    record to hold: those with a token BM25 keeps (not a stopword), or with any token at all when
+    `stopwords` is true. Qdrant's full-text index tokenizes each word again on its side."""
+    words: dict[str, None] = {}
+    for word in text.lower().split():
+        tokens = TOKEN.findall(word)
+        if tokens and (stopwords or any(token not in STOPWORDS for token in tokens)):
+            words.setdefault(word)
+    return tuple(words)

@@ -20,7 +20,8 @@ from handler.responses import error_response
 from handler.service import DEFAULT_MODE, MODES
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8", "docs.js": "text/javascript; charset=utf-8"}
+PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "results.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
+              "docs.js": "text/javascript; charset=utf-8"}
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
 # The page's own script, styles and API; the startups' logos are images on their own sites (https).
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "

@@ -69,13 +69,17 @@ def _described(status: int, *edge: str) -> str:
 
 class HitInfo(BaseModel):
     id: str = Field(description="Qdrant point id (a UUID derived from the record's content): what /api/similar takes")
-    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), null for text (a full-text match has no score)")
+    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), BM25 score (text; the startups "
+                                            "holding every word come first, so scores may rise there; null for a query of stopwords alone, matched without ranking)")
 
 
 class SearchResponse(BaseModel):
     result: list[dict] = Field(description="the matching records (payloads), best first: the tutorial's response shape")
     hits: list[HitInfo] = Field(description="id and score of each entry of `result`, in the same order")
     mode: Literal[tuple(MODES) + ("similar",)]
+    weak_match: bool = Field(description="true when nothing is really close: the results are only the nearest there are (neural and hybrid: the best "
+                                         "cosine is low and, unless it is very low, no query word occurs in the collection; text: no startup holds "
+                                         "every word; similar: always false)")
     took_ms: dict[str, float] = Field(description="embed and search time inside the service")
 
 

@@ -22,10 +22,12 @@ from handler.service import DEFAULT_MODE, MODES, SearchRequest, SearchResult
 from handler.text import NOT_BLANK_PATTERN, normalize
 
 MAX_LIMIT = 100
+MAX_OFFSET = 100  # pages beyond the 200th result are not served
 MAX_CITY_CHARS = 100
 MAX_CITIES = 1000
 Mode = Literal[tuple(MODES)]
-# The tutorial's demo frontend (qdrant_demo) reads these names; DEMO_FIELD_ALIASES=1 adds them.
+# The tutorial's demo frontend (qdrant_demo) reads these names: a search that uses its `neural=`
+# parameter gets them, and DEMO_FIELD_ALIASES=1 adds them to every result.
 DEMO_ALIASES = {"document": "description", "short_description": "description", "logo_url": "images", "homepage_url": "link"}
 
 
@@ -73,20 +75,23 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
         examples=["Berlin"],
     )]
     Limit = Annotated[Count, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT} (digits only)")]
+    Offset = Annotated[Count, Query(ge=0, le=MAX_OFFSET, description=f"results to skip, 0 to {MAX_OFFSET} (digits only): the next page starts at "
+                                    "offset + limit (a page is the same slice of a longer `limit`)")]
     # an answer may be kept this long by a CDN or API Gateway's cache (errors: no-store, handler.middleware.PublicEdge)
     cached = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
     mode_help = "; ".join(f"`{mode}`{' (default)' if mode == DEFAULT_MODE else ''}: {text}" for mode, text in MODES.items())
 
-    def body(found: SearchResult, request: Request, q_chars: int = 0) -> JSONResponse:
+    def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
         embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
         request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=q_chars)
         result = [hit.payload for hit in found.hits]
-        if settings.demo_field_aliases:
+        if demo or settings.demo_field_aliases:
             result = [{**payload, **{alias: payload.get(field) for alias, field in DEMO_ALIASES.items()}, "uuid": hit.id} for payload, hit in zip(result, found.hits)]
         return JSONResponse({
             "result": result,
             "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
             "mode": found.mode,
+            "weak_match": found.weak_match,
             "took_ms": {"embed": embed_ms, "search": search_ms},
         }, headers=cached)
 
@@ -100,16 +105,19 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
         )],
         city: City = None,
         limit: Limit = 5,
+        offset: Offset = 0,
         mode: Mode | None = Query(None, description=mode_help),
-        neural: bool | None = Query(None, description="the tutorial demo's spelling of the mode: `true` = `mode=neural`, `false` = `mode=text`; must agree with `mode` when both are given"),
+        neural: bool | None = Query(None, description="the tutorial demo's spelling of the mode: `true` = `mode=neural`, `false` = `mode=text`; must agree "
+                                    "with `mode` when both are given; its results also carry the demo's field names (`document`, `short_description`, "
+                                    "`logo_url`, `homepage_url`, `uuid`)"),
     ):
         if neural is not None:
             implied = "neural" if neural else "text"
             if mode is not None and mode != implied:
                 return _invalid("neural", f"neural={str(neural).lower()} means mode={implied}, but mode={mode} was given", str(neural).lower())
             mode = implied
-        found = await request.app.state.runner.search(SearchRequest(q, limit, city or None, mode or DEFAULT_MODE))  # a blank city filters nothing
-        return body(found, request, len(q))
+        found = await request.app.state.runner.search(SearchRequest(q, limit, city or None, mode or DEFAULT_MODE, offset))  # a blank city filters nothing
+        return body(found, request, len(q), demo=neural is not None)
 
     @router.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, summary="Startups most like a stored one (itself excluded)")
     async def similar(
@@ -117,9 +125,10 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
         id: uuid.UUID = Query(description="a startup's point id: `hits[i].id` of a search", examples=["4467450f-6634-57d6-95f0-d72772dafaff"]),
         city: City = None,
         limit: Limit = 5,
+        offset: Offset = 0,
     ):
         state = request.app.state
-        return body(await state.runner.call(state.service.similar, str(id), limit=limit, city=city or None), request)
+        return body(await state.runner.call(state.service.similar, str(id), limit=limit, city=city or None, offset=offset), request)
 
     @router.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
                 summary="The cities in the collection, with their number of startups, biggest first")

@@ -74,8 +74,8 @@ class Worker:
         if request.needs_vector:
             vector, embed_ms = await self._bounded(self._embed(request.q, deadline), deadline)
         started = time.perf_counter()
-        hits = await self._in(self.io, deadline, self.service.ask, request, vector)
-        return SearchResult(hits, request.mode, embed_ms, (time.perf_counter() - started) * 1000)
+        hits, weak_match = await self._in(self.io, deadline, self.service.ask, request, vector)
+        return SearchResult(hits, request.mode, embed_ms, (time.perf_counter() - started) * 1000, weak_match)
 
     async def call(self, fn, *args, **kwargs):
         return await self._in(self.io, time.monotonic() + self.timeout, fn, *args, **kwargs)

@@ -10,15 +10,19 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from handler.artifact import check_artifact_mode
+from handler.bm25 import Bm25Encoder, Bm25Unavailable
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
 from handler.integrity import ModelCheck, ModelFileError
-from handler.storage import CollectionMismatch, CollectionMissing, Hit, ShardLocked, Storage, StorageError, StorageUnavailable, open_storage
+from handler.storage import (
+    CollectionMismatch, CollectionMissing, Hit, ShardLocked, SparseVector, Storage, StorageError, StorageUnavailable, open_storage,
+)
 
 log = logging.getLogger("handler")
 
@@ -28,9 +32,15 @@ log = logging.getLogger("handler")
 MODES = {
     "hybrid": "meaning and words together: the ONNX encoder's vector search and Qdrant's BM25, fused by reciprocal rank",
     "neural": "meaning alone: vector search with the ONNX encoder (the tutorial's search)",
-    "text": "words alone: Qdrant's full-text match on the description",
+    "text": "words alone: any of the words, ranked by BM25, the startups holding all of them first",
 }
 DEFAULT_MODE = "hybrid"
+# weak_match: "nothing is really close". The best dense score of a search (cosine) decides at
+# either end; between the two, a match counts as close only when some query word occurs in the
+# collection (BM25's vocabulary). Calibrated by `python -m scripts.calibrate_weak` on the queries
+# of scripts/weak_queries.py; README ("Weak matches") has the separation it measured.
+CLOSE_COSINE = 0.42
+FAR_COSINE = 0.29
 
 
 class StartupError(UsageError):
@@ -45,6 +55,7 @@ class SearchRequest:
     limit: int = 5
     city: str | None = None
     mode: str = DEFAULT_MODE
+    offset: int = 0  # the page: hits offset .. offset + limit - 1 of the ranking
 
     @property
     def needs_vector(self) -> bool:
@@ -57,6 +68,16 @@ class SearchResult:
     mode: str
     embed_ms: float
     search_ms: float
+    weak_match: bool = False  # nothing is really close: these are only the nearest
+
+
+def weak(nearest: float | None, words: Callable[[], bool | None]) -> bool:
+    """The weak_match rule for a search with a dense list (neural, hybrid): `nearest` is its best
+    cosine (None: no hit at all), `words()` whether any query word occurs in the collection (None:
+    the collection cannot tell), asked only when the cosine alone does not decide."""
+    if nearest is None or nearest < FAR_COSINE:
+        return True
+    return nearest < CLOSE_COSINE and not words()
 
 
 class SearchService:
@@ -142,41 +163,56 @@ class SearchService:
         self.storage.after_restore()
 
     # -- searching: the whole of it (Lambda), or its two steps (handler.runners.Worker) -----------------
-    def search(self, q: str, *, limit: int, city: str | None, mode: str) -> SearchResult:
+    def search(self, q: str, *, limit: int, city: str | None, mode: str, offset: int = 0) -> SearchResult:
         """One query: embed it (unless mode=text) and ask the store."""
-        return self.run(SearchRequest(q, limit, city, mode))
+        return self.run(SearchRequest(q, limit, city, mode, offset))
 
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
         vector = self.encoder.embed_one(request.q) if request.needs_vector else None
         embedded = time.perf_counter()
-        hits = self.ask(request, vector)
-        return SearchResult(hits, request.mode, (embedded - started) * 1000, (time.perf_counter() - embedded) * 1000)
+        hits, weak_match = self.ask(request, vector)
+        return SearchResult(hits, request.mode, (embedded - started) * 1000, (time.perf_counter() - embedded) * 1000, weak_match)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Several queries' vectors in one onnxruntime call (the int8 and fp32 variants are
         batch-invariant: each vector is the one embed_one gives)."""
         return self.encoder.embed(texts)
 
-    def ask(self, request: SearchRequest, vector: np.ndarray | None) -> list[Hit]:
-        """The storage step of a search, given the query's vector (None for text)."""
+    def ask(self, request: SearchRequest, vector: np.ndarray | None) -> tuple[list[Hit], bool]:
+        """The storage step of a search, given the query's vector (None for text): the page of hits
+        and whether the match is weak (text: no startup holds every word)."""
+        q, limit, city, offset = request.q, request.limit, request.city, request.offset
         if request.mode == "text":
-            return self.storage.text_search(request.q, request.limit, request.city)
+            hits = self.storage.text_search(q, limit, city, sparse=self._sparse(q) or SparseVector((), ()), offset=offset)
+            return hits, not hits.all_words
         if request.mode == "hybrid":
-            return self.storage.hybrid_search(vector, self.bm25().query(request.q), request.limit, request.city)
-        return self.storage.search(vector, request.limit, request.city)
+            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, city, offset=offset)
+            return hits, weak(hits.nearest, lambda: hits.words)
+        hits = self.storage.search(vector, limit, city, offset=offset)
+        return hits, weak(hits.nearest, lambda: self._words_found(q, city))
+
+    def _sparse(self, q: str) -> SparseVector | None:
+        """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""
+        try:
+            return self.bm25().query(q)
+        except Bm25Unavailable:
+            return None
+
+    def _words_found(self, q: str, city: str | None) -> bool | None:
+        sparse = self._sparse(q)
+        return None if sparse is None else self.storage.words_found(sparse, city)
 
     def bm25(self):
         """The BM25 query encoder, built on first use; Bm25Unavailable (503) without its libraries."""
         if self._bm25 is None:
-            from handler.bm25 import Bm25Encoder
-
             self._bm25 = Bm25Encoder()
         return self._bm25
 
-    def similar(self, point_id: str, *, limit: int, city: str | None) -> SearchResult:
+    def similar(self, point_id: str, *, limit: int, city: str | None, offset: int = 0) -> SearchResult:
+        """The startups most like a stored one (never a weak match: the anchor is a real startup)."""
         started = time.perf_counter()
-        hits = self.storage.similar(point_id, limit, city)
+        hits = self.storage.similar(point_id, limit, city, offset=offset)
         return SearchResult(hits, "similar", 0.0, (time.perf_counter() - started) * 1000)
 
     def cities(self, limit: int) -> list[tuple[str, int]]:

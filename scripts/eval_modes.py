@@ -4,11 +4,12 @@
 
 Two query sets, each with the startup it should find:
 - names: every startup's name alone (what a user types to find one they know);
-- meaning: descriptions in other words (the tutorial's kind of query; none shares a rare word
-  with its answer, so full-text matching has little to hold on to).
+- meaning: descriptions in other words (the tutorial's kind of query, written to share few
+  words with the answer, so full-text matching has little to hold on to).
 Prints hits@1 and hits@5 per mode and set (the share of queries whose startup is first / in the
 top 5), and writes them as JSON with --json FILE. It embeds and uploads the sample into its own
-Qdrant Edge directory when that is empty.
+Qdrant Edge directory when that is empty (`--vectors DIR` uploads an embed run of yours instead,
+for example one made with another `--text-template`; give it its own `--qdrant-path`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from handler.cli import cli, say
 from handler.config import env
+from handler.errors import UsageError
 from handler.service import MODES
 from scripts import benchkit
 from scripts.records import SAMPLE_FILE, read_records
@@ -40,6 +42,26 @@ MEANING = [
     ("book golf tee times and earn rewards", "Golfmiles"),
     ("get rewarded for good deeds", "GoodPays.me"),
     ("plan trips by saving places and comparing flight prices", "Tripnary"),
+    ("notifications about discounted airfare", "NowBoarding ✈️"),
+    ("book a hairdresser who comes to your home", "Stylisted"),
+    ("rent college course books by the day", "Packback"),
+    ("sell unwanted store vouchers to other people", "Raise"),
+    ("behavioural therapy help for kids with developmental disorders", "Special Learning, Inc."),
+    ("compare electricity suppliers to cut your power bill", "Power2Switch (acquired by Choose Energy)"),
+    ("property owners renting out homes without an agent", "Rentalutions"),
+    ("tip writers with tiny donations for their articles", "CentUp"),
+    ("discounted supplies for puppies and their owners", "Doggyloot"),
+    ("video job interviews to screen applicants", "RIVS"),
+    ("nutrition for people who cannot swallow", "Real Food Blends"),
+    ("monitor custom metrics of your application", "StatHat"),
+    ("find a film to watch through friends' recommendations", "MyZeus"),
+    ("get found on Google without hiring an agency", "UpCity (formerly DIYSEO)"),
+    ("recycling water from oil wells", "Digital H2O"),
+    ("reserve a table tonight at a discount", "TableSAVVY"),
+    ("rent a luxury holiday home", "Vaystays"),
+    ("buy and sell used sofas near you", "Furnishly"),
+    ("create interactive stories for kids without programming", "Demibooks"),
+    ("private social network for nurses and hospitals", "dxcare"),
 ]
 
 
@@ -61,25 +83,43 @@ def evaluate(service, input_path: Path) -> dict:
     return {mode: {"names": hits_at(service, names, mode), "meaning": hits_at(service, meaning, mode)} for mode in MODES}
 
 
-@cli()
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.eval_modes", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
-    parser.add_argument("--vectors", type=Path, default=None)
-    parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
-    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
-
+def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path):
+    """A SearchService over the input's records in a Qdrant Edge directory of its own under
+    `qdrant_path` (embedded and uploaded the first time; `vectors` reuses an embed run)."""
     from dataclasses import replace
 
     from handler.config import Settings
     from handler.service import SearchService
 
-    qdrant_path = (args.qdrant_path / f"{args.input.stem}-eval").absolute()
-    benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
-    settings = replace(Settings.from_env(), model_dir=str(args.model_dir), qdrant_path=str(qdrant_path), qdrant_url="", collection_name=COLLECTION, log_level="WARNING")
-    service = SearchService.start(settings)
+    from handler.storage import CollectionOutdated, EdgeStorage
+
+    shard_path = (qdrant_path / f"{input_path.stem}-eval").absolute()
+    benchkit.ensure_shard(input_path, vectors, shard_path, COLLECTION, model_dir)
+    storage = EdgeStorage(shard_path, COLLECTION)
+    try:
+        storage.check_layout()
+    except CollectionOutdated as exc:
+        raise UsageError(f"'{shard_path}' holds an evaluation collection uploaded before names were indexed; delete {shard_path}* and run again") from exc
+    finally:
+        storage.close()
+    settings = replace(Settings.from_env(), model_dir=str(model_dir), qdrant_path=str(shard_path), qdrant_url="", collection_name=COLLECTION, log_level="WARNING")
+    return SearchService.start(settings)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    parser.add_argument("--vectors", type=Path, default=None, help="an embed run of --input to upload (default: embedded once, with the default template)")
+    parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+
+
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.eval_modes", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir)
     try:
         figures = evaluate(service, args.input)
     finally:

@@ -23,7 +23,7 @@ import numpy as np
 from handler.cli import cli, say
 from handler.errors import UsageError
 from handler.files import sha256_file
-from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from handler.record import DEFAULT_TEXT_TEMPLATE, indexed_text
 from handler.storage import Layout, PointData, StorageUnavailable, open_storage
 from scripts.records import read_records
 
@@ -126,7 +126,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
-                points.append(PointData(pid, vector, record, bm25.document(record_text(record, template))))
+                points.append(PointData(pid, vector, record, bm25.document(indexed_text(record, template))))
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
             list(streams.map(lambda job: retried(f"upsert of points {job[0]}..{job[0] + len(job[1]) - 1}", lambda: storage.upsert(job[1])), batches))
             uploaded += len(points)

@@ -76,3 +76,31 @@ def client(service):
     from handler.api import create_app
 
     return TestClient(create_app(service.settings, service))
+
+
+# -- the page in Chromium (tests/test_browser.py, tests/test_browser_phone.py) ----------------------------------
+@pytest.fixture(scope="module")
+def site(service):
+    """The app with the sample on a real uvicorn server (worker runner, as `python -m handler`)."""
+    from handler.api import create_app
+    from tests.chromium import serve
+
+    with serve(create_app(service.settings, service, concurrency="worker")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from tests.chromium import start_browser
+
+    driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def screenshot(request, tmp_path):
+    """What the browser showed at the end of each test that used it, in the test's tmp dir."""
+    yield
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").save_screenshot(str(tmp_path / f"{request.node.name}.png"))

@@ -187,10 +187,39 @@ class HandlerProcess:
 
 def local_server(collection: str = "startups"):
     """`ServerStorage` on qdrant-client's local mode (`QdrantClient(":memory:")`, Qdrant's Python
-    implementation of the server API) through its client factory: one in-memory instance."""
-    from qdrant_client import QdrantClient
+    implementation of the server API) through its client factory: one in-memory instance. Local
+    mode builds no payload index and forgets them; a server lists them in the collection's
+    `payload_schema` (the storage reads its layout from them), so they are recorded here, as the
+    REST stand-in (tests/qdrant_standin.py) records them."""
+    from qdrant_client import QdrantClient, models
 
     from handler.storage import ServerStorage
 
-    local = QdrantClient(":memory:")
+    class RecordingIndexes(QdrantClient):
+        def __init__(self) -> None:
+            super().__init__(":memory:")
+            self.indexes: dict[str, dict] = {}
+
+        def create_payload_index(self, collection_name, field_name, field_schema=None, **kwargs):
+            self.indexes.setdefault(collection_name, {})[field_name] = field_schema
+            return super().create_payload_index(collection_name, field_name, field_schema=field_schema, **kwargs)
+
+        def delete_payload_index(self, collection_name, field_name, **kwargs):
+            self.indexes.get(collection_name, {}).pop(field_name, None)
+            return super().delete_payload_index(collection_name, field_name, **kwargs)
+
+        def delete_collection(self, collection_name, **kwargs):
+            self.indexes.pop(collection_name, None)
+            return super().delete_collection(collection_name, **kwargs)
+
+        def get_collection(self, collection_name):
+            info = super().get_collection(collection_name)
+            info.payload_schema = {
+                field: models.PayloadIndexInfo(data_type=models.PayloadSchemaType(schema.type.value) if hasattr(schema, "type") else schema,
+                                               params=schema if hasattr(schema, "type") else None, points=0)
+                for field, schema in self.indexes.get(collection_name, {}).items()
+            }
+            return info
+
+    local = RecordingIndexes()
     return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local)

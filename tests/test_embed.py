@@ -52,7 +52,7 @@ def test_bad_lines_are_reported_by_line_and_good_lines_go_through(model_dir, sam
         "",
         good[1],
         json.dumps([1, 2]),
-        json.dumps({**record, "alt": "", "description": "  "}),
+        json.dumps({**record, "name": "", "alt": "", "description": "  "}),
         good[2],
     ]
     path = tmp_path / "dirty.jsonl"

@@ -19,7 +19,7 @@ from handler.service import SearchRequest
 
 class ScriptedService:
     """Stand-in for SearchService's two steps: embed() returns each text's length as its vector;
-    ask() returns (q, vector) and can block until released, or fail for q == "boom"."""
+    ask() returns the hits [(q, vector)] (never a weak match) and can block until released, or fail for q == "boom"."""
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
@@ -44,7 +44,7 @@ class ScriptedService:
         self.asked.append(request.q)
         if request.q == "boom":
             raise RuntimeError("boom")
-        return [(request.q, None if vector is None else float(vector[0]))]
+        return [(request.q, None if vector is None else float(vector[0]))], False
 
     def health(self):
         return "healthy"

@@ -2,7 +2,8 @@
 engine in-process) and on `ServerStorage` over qdrant-client's local mode (`QdrantClient(":memory:")`,
 Qdrant's own Python implementation of the server API, passed in through the client factory), and on
 a real Qdrant server when QDRANT_URL is set. No model: small deterministic vectors and the real BM25 encoder. The same code over real HTTP is in
-test_server_mode.py; the two engines' answers on the real sample, in test_congruence.py.
+test_server_mode.py; the two engines' answers on the real sample, in test_congruence.py; text mode's
+tiers, pages and what a search sees beyond its page, in test_storage_search.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from handler.bm25 import Bm25Encoder
 from handler.storage import (
     CollectionMismatch,
     CollectionMissing,
+    CollectionOutdated,
     EdgeStorage,
     Layout,
     PointData,
@@ -153,12 +155,15 @@ def test_hybrid_fuses_both_lists_within_the_city(loaded):
     assert {h.payload["city"] for h in berlin} == {"Berlin"} and len(berlin) == 3
 
 
-def test_text_matches_every_word_within_the_city(loaded):
+def test_text_finds_any_word_ranked_by_bm25_within_the_city(loaded):
     hits = loaded.text_search("delivery", 10)
-    assert {h.payload["name"] for h in hits} == {"Brewly", "Cargoo", "Eatwell"} and all(h.score is None for h in hits)
-    assert [h.payload["name"] for h in loaded.text_search("delivery", 10, "Berlin")] == sorted(["Brewly", "Eatwell"], key=lambda n: point_id([t[0] for t in TEXTS].index(n)))
-    assert loaded.text_search("vegan delivery", 10)[0].payload["name"] == "Eatwell"
-    assert loaded.text_search("zeppelin", 10) == []
+    assert {h.payload["name"] for h in hits} == {"Brewly", "Cargoo", "Eatwell"} and hits.all_words and hits.words
+    assert all(h.score > 0 for h in hits) and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert {h.payload["name"] for h in loaded.text_search("delivery", 10, "Berlin")} == {"Brewly", "Eatwell"}
+    vegan = loaded.text_search("vegan delivery", 10)  # any of the words, the startup holding both first
+    assert [h.payload["name"] for h in vegan][0] == "Eatwell" and {h.payload["name"] for h in vegan} == {"Brewly", "Cargoo", "Eatwell"}
+    nothing = loaded.text_search("zeppelin", 10)
+    assert nothing == [] and not nothing.words and not nothing.all_words
 
 
 def test_similar_excludes_itself_filters_and_refuses_unknown_ids(loaded):
@@ -210,7 +215,21 @@ def test_without_bm25_hybrid_is_refused_and_the_rest_works(storage):
     with pytest.raises(SparseMissing, match="--recreate"):
         storage.ensure_collection(DIM)
     assert storage.search(dense(0), 1)[0].id == point_id(0)
-    assert len(storage.text_search("delivery", 10)) == 3
+    assert len(storage.text_search("delivery", 10)) == 3  # without BM25: the full-text match of every word, by id
+    assert storage.words_found(Bm25Encoder().query("delivery")) is None  # cannot tell
+
+
+def test_a_collection_from_before_names_were_indexed_is_refused_until_recreated(loaded):
+    """The name's full-text index marks the current layout; without it an upload is refused, naming the fix."""
+    if isinstance(loaded, EdgeStorage):
+        import qdrant_edge as q
+
+        loaded._call("update", q.UpdateOperation.delete_field_index("name"))
+    else:
+        loaded._client.delete_payload_index(loaded.collection, "name")
+    with pytest.raises(CollectionOutdated, match="before names were indexed.*--recreate"):
+        loaded.ensure_collection(DIM)
+    assert loaded.ensure_collection(DIM, recreate=True) is True and loaded.ensure_collection(DIM) is False
 
 
 def test_a_sparse_vector_travels_as_its_own_type():

@@ -12,7 +12,7 @@ from handler.cli import cli
 from handler.errors import NeuralSearchError, UsageError
 from handler.storage import StorageError, StorageUnavailable
 from scripts.upload import with_retries
-from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from handler.record import DEFAULT_TEXT_TEMPLATE, indexed_text, record_text
 from scripts.records import TemplateError, read_records, template_fields, validate
 
 RECORD = {"name": "Acme", "images": "https://x/logo.png", "alt": "Acme", "description": "rockets", "link": "https://acme.example", "city": "Berlin"}
@@ -33,12 +33,20 @@ def test_validate_names_the_field(data, reason):
 
 
 def test_template_fields_and_text():
-    assert template_fields(DEFAULT_TEXT_TEMPLATE) == ["alt", "description"]
-    assert record_text(RECORD) == "Acme. rockets"
+    assert template_fields(DEFAULT_TEXT_TEMPLATE) == ["name", "alt", "description"]
+    assert record_text(RECORD) == "Acme. Acme. rockets"
     with pytest.raises(TemplateError, match="unknown: nope"):
         template_fields("{alt} {nope}")
     with pytest.raises(TemplateError, match="not valid"):
         template_fields("{alt")
+
+
+def test_the_indexed_text_always_holds_the_name():
+    """BM25 indexes the embedded text with the name in front, unless the template embeds it already."""
+    assert indexed_text(RECORD) == record_text(RECORD)
+    assert indexed_text(RECORD, "{alt}. {description}") == "Acme. Acme. rockets"
+    assert indexed_text({**RECORD, "name": "NowBoarding ✈️"}, "{description}") == "NowBoarding ✈️. rockets"
+    assert indexed_text({**RECORD, "name": "  "}, "{description}") == "rockets"
 
 
 def test_read_records_counts_every_line(tmp_path):

@@ -1,22 +1,36 @@
-// The search page: no framework, no build step, no CDN. Every URL is relative to the page's
-// <base>, so the page works at / and behind a stage prefix such as /Prod/. The search state
-// lives in the URL (?q=&city=&mode=, or ?similar=<id>&name=), so a search can be shared and
-// reloaded, and the back button steps through searches.
+// The search page: no framework, no build step, no CDN, nothing inline (the page's CSP allows only
+// its own files); the result cards are handler/static/results.js. Every URL is relative to the page's <base>, so the page works at / and behind a
+// stage prefix such as /Prod/. The search state lives in the URL (?q=&city=&mode=, or
+// ?similar=<id>&name= with the last query kept), so a search can be shared and reloaded, and the
+// back button steps through searches. Text from the service is only ever set as text (DOM nodes).
 "use strict";
 
 const form = document.getElementById("search");
 const qInput = document.getElementById("q");
 const citySelect = document.getElementById("city");
 const statusLine = document.getElementById("status");
+const notice = document.getElementById("notice");
 const results = document.getElementById("results");
+const moreButton = document.getElementById("more");
+const PAGE = 10;
+const MAX_CHARS = Number(qInput.getAttribute("maxlength")) || 1000;
 // The modes and the default come from the server, rendered into the form (handler/pages.py).
 const MODE_RADIOS = [...form.querySelectorAll("input[name=mode]")];
 const MODES = MODE_RADIOS.map((radio) => radio.value);
 const DEFAULT_MODE = (MODE_RADIOS.find((radio) => radio.defaultChecked) || MODE_RADIOS[0]).value;
 
-function say(text, isError = false) {
+function say(text, kind = "") {
   statusLine.textContent = text;
-  statusLine.className = isError ? "error" : "";
+  statusLine.className = kind;
+}
+
+function quoted(q) { // the box holds the whole query; the status line echoes its start
+  const chars = [...q];
+  return `“${chars.length > 100 ? `${chars.slice(0, 100).join("")}…` : q}”`;
+}
+
+function plural(n) {
+  return `${n} result${n === 1 ? "" : "s"}`;
 }
 
 function currentMode() {
@@ -39,7 +53,7 @@ function showState(state) {
   qInput.value = state.q;
   ensureCityOption(state.city);
   citySelect.value = state.city;
-  for (const radio of form.querySelectorAll("input[name=mode]")) radio.checked = radio.value === state.mode;
+  for (const radio of MODE_RADIOS) radio.checked = radio.value === state.mode;
 }
 
 function ensureCityOption(city) {
@@ -48,14 +62,23 @@ function ensureCityOption(city) {
   }
 }
 
-// What an error body says, in words: 422 names the parameter, 503 says what is unavailable.
+// An error body, in words a person can act on (the API's own wording is for developers).
 function describeError(status, body) {
-  if (status === 422 && body && Array.isArray(body.detail)) {
-    return body.detail.map((d) => `${(d.loc || []).slice(-1)[0] || "input"}: ${d.msg}`).join("; ");
+  const issue = status === 422 && body && Array.isArray(body.detail) ? body.detail[0] || {} : null;
+  if (issue) {
+    const parameter = (issue.loc || []).slice(-1)[0];
+    if (parameter === "q") {
+      return /too_long$/.test(issue.type || "") ? `That search is too long: use at most ${MAX_CHARS} characters.` : "Type something to search for.";
+    }
+    if (parameter === "id") return "That startup link is broken. Search for the startup by its name instead.";
+    if (parameter === "city") return "That city name is too long. Pick a city from the list.";
+    return "That search link is broken. Start a new search.";
   }
-  if (body && body.detail && typeof body.detail === "string") return body.detail;
-  if (status === 503) return "The search service is not available right now; try again in a moment.";
-  return `The service answered ${status}.`;
+  const code = body && body.error;
+  if (code === "not_found") return "That startup is not in the index any more. Search for it by its name.";
+  if (code === "hybrid_unavailable") return "Hybrid search is not available here right now. Choose Neural or Text.";
+  if (status === 503) return "Search is not available right now. Try again in a moment.";
+  return "Something went wrong on our side. Try again in a moment.";
 }
 
 async function getJson(url) {
@@ -63,7 +86,7 @@ async function getJson(url) {
   try {
     response = await fetch(url, { headers: { accept: "application/json" } });
   } catch (error) {
-    throw new Error("The search service could not be reached; check your connection and try again.");
+    throw new Error("The search service could not be reached. Check your connection and try again.");
   }
   let body = null;
   try { body = await response.json(); } catch (error) { body = null; }
@@ -71,102 +94,95 @@ async function getJson(url) {
   return body;
 }
 
-function safeUrl(value) {
-  try {
-    const url = new URL(value, location.href);
-    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-  } catch (error) {
-    return null;
-  }
-}
-
-function card(record, hit) {
-  const item = document.createElement("li");
-  item.className = "card";
-  const name = record.name || "(no name)";
-  const initial = document.createElement("div");
-  initial.className = "initial";
-  initial.setAttribute("aria-hidden", "true");
-  initial.textContent = [...name.trim()][0] ? [...name.trim()][0].toUpperCase() : "?";
-  const logoUrl = safeUrl(record.images || "");
-  if (logoUrl) {
-    const logo = document.createElement("img");
-    logo.className = "logo";
-    logo.alt = `${name} logo`;
-    logo.loading = "lazy";
-    logo.src = logoUrl;
-    logo.addEventListener("error", () => logo.replaceWith(initial)); // broken images fall back to the initial
-    item.append(logo);
-  } else {
-    item.append(initial);
-  }
-  const body = document.createElement("div");
-  const title = document.createElement("h2");
-  title.textContent = name;
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  meta.textContent = [record.city, hit && hit.score != null ? `score ${hit.score.toFixed(3)}` : ""].filter(Boolean).join(" · ");
-  const text = document.createElement("p");
-  text.textContent = record.description || record.alt || "";
-  const actions = document.createElement("div");
-  actions.className = "actions";
-  const link = safeUrl(record.link || "");
-  if (link) {
-    const a = document.createElement("a");
-    a.href = link;
-    a.rel = "noopener noreferrer";
-    a.target = "_blank";
-    a.textContent = new URL(link).host;
-    actions.append(a);
-  }
-  if (hit && hit.id) {
-    const more = document.createElement("button");
-    more.type = "button";
-    more.className = "similar";
-    more.textContent = "Similar";
-    more.setAttribute("aria-label", `Startups similar to ${name}`);
-    more.addEventListener("click", () => navigate({ similar: hit.id, name, city: citySelect.value }));
-    actions.append(more);
-  }
-  body.append(title, meta, text, actions);
-  item.append(body);
-  return item;
-}
-
+// -- searching ---------------------------------------------------------------------------------------
 let generation = 0; // answers of superseded searches are dropped
+let current = stateFromUrl(); // what is shown
+let shown = new Set(); // ids on the page
+let pattern = null;
 
-async function run(state) {
+function showSimilar(id, name) { // the last query and mode are kept: choosing a mode searches it again
+  navigate({ similar: id, name, city: citySelect.value, q: current.q, mode: current.mode }, true);
+}
+
+function request(state, offset) {
+  const params = state.similar ? new URLSearchParams({ id: state.similar }) : new URLSearchParams({ q: state.q, mode: state.mode });
+  params.set("limit", String(PAGE + 1)); // one more than shown: is there a next page?
+  if (offset) params.set("offset", String(offset));
+  if (state.city) params.set("city", state.city);
+  return `api/${state.similar ? "similar" : "search"}?${params}`;
+}
+
+function summary(state, count, body) {
+  const where = state.city ? ` in ${state.city}` : "";
+  if (state.similar) return `Startups like ${state.name || "this one"}${where}: ${plural(count)}`;
+  const took = body && body.took_ms ? Math.round(body.took_ms.embed + body.took_ms.search) : null;
+  return `${quoted(state.q)}${where}: ${plural(count)}${took === null ? "" : ` (${body.mode}, ${took} ms)`}`;
+}
+
+function busy(on) { // the Search button stays usable: a new search replaces a slow one
+  results.setAttribute("aria-busy", on ? "true" : "false");
+  moreButton.disabled = on;
+}
+
+function add(body, focusFirst) {
+  const fresh = body.result.slice(0, PAGE).map((record, i) => [record, body.hits[i]]).filter(([, hit]) => !shown.has(hit.id));
+  const cards = fresh.map(([record, hit]) => { shown.add(hit.id); return card(record, hit, pattern, showSimilar); });
+  results.append(...cards);
+  moreButton.hidden = body.result.length <= PAGE;
+  if (focusFirst && cards.length) cards[0].focus();
+}
+
+async function run(state, focus = false) {
   const mine = ++generation;
+  current = state;
+  shown = new Set();
   results.replaceChildren();
-  let url;
-  let what;
-  if (state.similar) {
-    const params = new URLSearchParams({ id: state.similar, limit: "10" });
-    if (state.city) params.set("city", state.city);
-    url = `api/similar?${params}`;
-    what = `Startups like ${state.name || "this one"}`;
-  } else if (state.q.trim()) {
-    const params = new URLSearchParams({ q: state.q, mode: state.mode, limit: "10" });
-    if (state.city) params.set("city", state.city);
-    url = `api/search?${params}`;
-    what = `“${state.q}”`;
-  } else {
-    say("Type what you are looking for and press Enter.");
+  notice.hidden = true;
+  moreButton.hidden = true;
+  if (!state.similar && !state.q.trim()) {
+    say(state.q ? "Type something to search for." : "Type what you are looking for, or try an example.", state.q ? "error" : "");
     return;
   }
-  say("Searching…");
+  pattern = state.similar ? null : wordPattern(state.q);
+  document.body.classList.add("searched");
+  say("Searching…", "loading");
+  busy(true);
   try {
-    const body = await getJson(url);
+    const body = await getJson(request(state, 0));
     if (mine !== generation) return;
-    const took = body.took_ms ? body.took_ms.embed + body.took_ms.search : 0;
     if (!body.result.length) {
-      say(`No results for ${what}${state.city ? ` in ${state.city}` : ""}. Try other words, another mode or any city.`);
+      say(`No results${state.similar ? "" : ` for ${quoted(state.q)}`}${state.city ? ` in ${state.city}` : ""}. Try other words, another mode or any city.`);
       return;
     }
-    say(`${body.result.length} results for ${what}${state.city ? ` in ${state.city}` : ""} (${body.mode}, ${took.toFixed(1)} ms)`);
-    results.replaceChildren(...body.result.map((record, i) => card(record, body.hits[i])));
+    add(body, false);
+    notice.hidden = !body.weak_match;
+    say(summary(state, shown.size, body));
+    if (focus) results.focus();
   } catch (error) {
-    if (mine === generation) say(error.message, true);
+    if (mine === generation) say(error.message, "error");
+  } finally {
+    if (mine === generation) busy(false);
+  }
+}
+
+async function more() {
+  const mine = generation;
+  const state = current;
+  const before = statusLine.textContent;
+  moreButton.textContent = "Loading…";
+  busy(true);
+  try {
+    const body = await getJson(request(state, shown.size));
+    if (mine !== generation) return;
+    add(body, true);
+    say(summary(state, shown.size, body));
+  } catch (error) {
+    if (mine === generation) say(`${error.message} (${before})`, "error");
+  } finally {
+    if (mine === generation) {
+      busy(false);
+      moreButton.textContent = "More results";
+    }
   }
 }
 
@@ -175,7 +191,8 @@ function urlFor(state) {
   if (state.similar) {
     params.set("similar", state.similar);
     if (state.name) params.set("name", state.name);
-  } else if (state.q) {
+  }
+  if (state.q) {
     params.set("q", state.q);
     if (state.mode !== DEFAULT_MODE) params.set("mode", state.mode);
   }
@@ -184,24 +201,34 @@ function urlFor(state) {
   return query ? `./?${query}` : "./";
 }
 
-function navigate(partial) {
+function navigate(partial, focus = false) {
   const state = { q: "", city: "", mode: currentMode(), similar: "", name: "", ...partial };
+  if (!state.similar && !state.q.trim()) { // nothing to search: say so, stay in the box
+    say("Type something to search for.", "error");
+    qInput.focus();
+    return;
+  }
   history.pushState(null, "", urlFor(state));
   showState(state);
-  run(state);
+  run(state, focus);
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  navigate({ q: qInput.value, city: citySelect.value, mode: currentMode() });
+  navigate({ q: qInput.value, city: citySelect.value, mode: currentMode() }, true);
 });
+for (const example of document.querySelectorAll(".example")) {
+  example.addEventListener("click", () => navigate({ q: example.textContent, city: citySelect.value, mode: currentMode() }, true));
+}
 citySelect.addEventListener("change", () => {
-  const state = stateFromUrl();
-  if (state.q || state.similar) navigate({ ...state, city: citySelect.value, mode: currentMode(), q: state.similar ? "" : qInput.value });
+  if (current.similar) navigate({ ...current, city: citySelect.value });
+  else if (current.q) navigate({ q: current.q, city: citySelect.value, mode: currentMode() });
 });
-for (const radio of form.querySelectorAll("input[name=mode]")) {
+for (const radio of MODE_RADIOS) {
+  // a mode is a way to search: choosing one searches the box's words (the last query, while viewing similar startups)
   radio.addEventListener("change", () => { if (qInput.value.trim()) navigate({ q: qInput.value, city: citySelect.value, mode: currentMode() }); });
 }
+moreButton.addEventListener("click", more);
 window.addEventListener("popstate", () => { const state = stateFromUrl(); showState(state); run(state); });
 
 async function loadCities() {
@@ -214,11 +241,10 @@ async function loadCities() {
     citySelect.value = chosen;
   } catch (error) {
     // the search still works without the list; say so once
-    if (!statusLine.textContent) say(`City list unavailable: ${error.message}`, true);
+    if (!statusLine.textContent) say("The list of cities is not available; search works without it.", "error");
   }
 }
 
-const initial = stateFromUrl();
-showState(initial);
+showState(current);
 loadCities().then(() => showState(stateFromUrl()));
-run(initial);
+run(current);

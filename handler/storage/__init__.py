@@ -11,13 +11,16 @@ from handler.storage.base import Storage, fuse, ranked
 from handler.storage.contract import (
     DISTANCE,
     HNSW_M,
+    HYBRID_DEPTH,
     PAYLOAD_INDEXES,
     RRF_K,
     SPARSE,
     CollectionInfo,
     CollectionMismatch,
     CollectionMissing,
+    CollectionOutdated,
     Hit,
+    Hits,
     Layout,
     PointData,
     PointNotFound,
@@ -26,15 +29,14 @@ from handler.storage.contract import (
     SparseVector,
     StorageError,
     StorageUnavailable,
-    prefetch_limit,
 )
 from handler.storage.edge import EdgeStorage
 from handler.storage.server import ServerStorage
 
 __all__ = [
-    "DISTANCE", "HNSW_M", "PAYLOAD_INDEXES", "RRF_K", "SPARSE", "CollectionInfo", "CollectionMismatch", "CollectionMissing", "EdgeStorage",
-    "Hit", "Layout", "PointData", "PointNotFound", "ServerStorage", "ShardLocked", "SparseMissing", "SparseVector", "Storage", "StorageError",
-    "StorageUnavailable", "fuse", "open_storage", "prefetch_limit", "ranked",
+    "DISTANCE", "HNSW_M", "HYBRID_DEPTH", "PAYLOAD_INDEXES", "RRF_K", "SPARSE", "CollectionInfo", "CollectionMismatch", "CollectionMissing",
+    "CollectionOutdated", "EdgeStorage", "Hit", "Hits", "Layout", "PointData", "PointNotFound", "ServerStorage", "ShardLocked", "SparseMissing",
+    "SparseVector", "Storage", "StorageError", "StorageUnavailable", "fuse", "open_storage", "ranked",
 ]
 
 

@@ -18,19 +18,22 @@ import numpy as np
 
 from handler.storage.contract import (
     DISTANCE,
+    HYBRID_DEPTH,
+    LAYOUT_MARK,
     RRF_K,
     SPARSE,
     CollectionInfo,
     CollectionMismatch,
     CollectionMissing,
+    CollectionOutdated,
     Hit,
+    Hits,
     Layout,
     Nearest,
     PointData,
     PointNotFound,
     SparseMissing,
     SparseVector,
-    prefetch_limit,
 )
 
 
@@ -106,8 +109,12 @@ class Storage(ABC):
     def _vector(self, point_id: str) -> np.ndarray | None: ...
 
     @abstractmethod
-    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
-        """Points whose TEXT_FIELD holds every word of `text`, by id, at most `limit`."""
+    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
+        """Points holding every one of `words` (each in one of TEXT_FIELDS), by id, at most `limit`, with payloads."""
+
+    @abstractmethod
+    def _full_text_fields(self) -> set[str]:
+        """The payload fields that have a full-text index."""
 
     @abstractmethod
     def upsert(self, points: Sequence[PointData]) -> None: ...
@@ -150,6 +157,14 @@ class Storage(ABC):
             "search existed); upload it again with `python -m scripts.upload --input FILE --vectors DIR --recreate`"
         )
 
+    def check_layout(self) -> None:
+        """CollectionOutdated when the collection was uploaded before names were indexed."""
+        if LAYOUT_MARK not in self._full_text_fields():
+            raise CollectionOutdated(
+                f"collection '{self.collection}' at {self.where} was uploaded before names were indexed (no full-text index on "
+                f"'{LAYOUT_MARK}'); upload it again with `python -m scripts.upload --input FILE --vectors DIR --recreate`"
+            )
+
     def check_collection(self, dim: int) -> int:
         """The point count; CollectionMissing / CollectionMismatch when the collection is not usable."""
         info = self.collection_info()
@@ -166,6 +181,7 @@ class Storage(ABC):
             self.require_match(info, dim)
             if SPARSE not in info.sparse:
                 raise SparseMissing(self.sparse_missing_message())
+            self.check_layout()
             return False
         if info is not None:
             self._drop()
@@ -174,47 +190,97 @@ class Storage(ABC):
         self._has_sparse = True
         return True
 
-    def _require_sparse(self) -> None:
+    def _sparse_present(self) -> bool:
+        """Whether the collection has the SPARSE vectors (CollectionMissing when there is no collection)."""
         if not self._has_sparse:
-            info = self.collection_info()
-            if info is None:
+            if self.collection_info() is None:
                 raise CollectionMissing(self.missing_message())
-            if not self._has_sparse:
-                raise SparseMissing(self.sparse_missing_message())
+        return self._has_sparse
+
+    def _require_sparse(self) -> None:
+        if not self._sparse_present():
+            raise SparseMissing(self.sparse_missing_message())
 
     # -- searches ----------------------------------------------------------------------------------
+    # Each takes `limit` and `offset`: the best offset + limit hits, cut after sorting by (score, id),
+    # then the page from `offset` on; so a page is the same slice of a longer `limit`.
     def _ranked(self, query: Nearest) -> list[Hit]:
         return ranked(lambda n: self._query([replace(query, limit=n)])[0], query.limit)
 
-    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, hnsw_ef: int | None = None, exact: bool = False) -> list[Hit]:
-        """Nearest neighbours by cosine; hnsw_ef / exact tune the search (scripts.quality measures them)."""
-        return self._ranked(Nearest(np.asarray(vector, dtype=np.float32), limit, city, hnsw_ef=hnsw_ef, exact=exact))
-
-    def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, city: str | None = None) -> list[Hit]:
-        """Dense and BM25 candidates (each filtered by city), fused by reciprocal rank."""
-        self._require_sparse()
-        depth = prefetch_limit(limit)
-        queries = [Nearest(np.asarray(vector, dtype=np.float32), depth + 1, city, with_payload=False),
-                   Nearest(sparse, depth + 1, city, with_payload=False)]
+    def _ranked_all(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
+        """Each query's best hits in one order (see `ranked`), all in one round trip unless a run of
+        equal scores crosses a query's cut."""
         lists = []
-        for query, hits in zip(queries, self._query(queries)):  # both in one round trip
-            if len(hits) == depth + 1 and hits[-1].score == hits[depth - 1].score:  # a tie at the cut: ask again, past it
-                hits = self._ranked(replace(query, limit=depth))
-            lists.append(sorted(hits, key=lambda hit: (-hit.score, hit.id))[:depth])
-        fused = fuse(lists, limit)
-        payloads = self._payloads([hit.id for hit in fused])
-        return [replace(hit, payload=payloads.get(hit.id, {})) for hit in fused]
+        for query, hits in zip(queries, self._query([replace(query, limit=query.limit + 1) for query in queries])):
+            if len(hits) == query.limit + 1 and hits[-1].score == hits[query.limit - 1].score:  # a tie at the cut: ask again, past it
+                hits = self._ranked(query)
+            lists.append(sorted(hits, key=lambda hit: (-hit.score, hit.id))[:query.limit])
+        return lists
 
-    def similar(self, point_id: str, limit: int, city: str | None = None) -> list[Hit]:
+    def _page(self, hits: Sequence[Hit], offset: int, fetched: bool) -> list[Hit]:
+        """hits[offset:], with their payloads (read now unless the query `fetched` them)."""
+        page = list(hits[offset:])
+        if fetched:
+            return page
+        payloads = self._payloads([hit.id for hit in page])
+        return [replace(hit, payload=payloads.get(hit.id, {})) for hit in page]
+
+    def search(self, vector: np.ndarray, limit: int, city: str | None = None, *, offset: int = 0, hnsw_ef: int | None = None,
+               exact: bool = False) -> Hits:
+        """Nearest neighbours by cosine; hnsw_ef / exact tune the search (scripts.quality measures them)."""
+        query = Nearest(np.asarray(vector, dtype=np.float32), offset + limit, city, with_payload=not offset, hnsw_ef=hnsw_ef, exact=exact)
+        hits = self._ranked(query)
+        return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
+
+    def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, city: str | None = None, *, offset: int = 0) -> Hits:
+        """The best HYBRID_DEPTH dense and BM25 candidates (each filtered by city), fused by
+        reciprocal rank; past them, the rest of the dense list in its order, each scored as its rank
+        would be (1 / (k + rank): below every fused score), so that any page has one place in one ranking."""
+        self._require_sparse()
+        n = offset + limit
+        queries = [Nearest(np.asarray(vector, dtype=np.float32), HYBRID_DEPTH if n <= HYBRID_DEPTH else n + HYBRID_DEPTH, city, with_payload=False)]
+        if sparse.indices:  # a query without a word BM25 knows has no BM25 list
+            queries.append(Nearest(sparse, HYBRID_DEPTH, city, with_payload=False))
+        lists = self._ranked_all(queries)
+        dense, words = lists[0], lists[1] if len(lists) > 1 else []
+        fused = fuse([dense[:HYBRID_DEPTH], words], n)
+        if len(fused) < n:
+            seen = {hit.id for hit in fused}
+            fused += [Hit(hit.id, 1.0 / (RRF_K + rank)) for rank, hit in enumerate(dense) if rank >= HYBRID_DEPTH and hit.id not in seen][:n - len(fused)]
+        return Hits(self._page(fused, offset, False), nearest=dense[0].score if dense else None, words=bool(words))
+
+    def similar(self, point_id: str, limit: int, city: str | None = None, *, offset: int = 0) -> Hits:
         """The points nearest to a stored one, itself excluded."""
         vector = self._vector(point_id)
         if vector is None:
             raise PointNotFound(f"no point with id {point_id}")
-        return self._ranked(Nearest(vector, limit, city, exclude=point_id))
+        hits = self._ranked(Nearest(vector, offset + limit, city, exclude=point_id, with_payload=not offset))
+        return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
 
-    def text_search(self, text: str, limit: int, city: str | None = None) -> list[Hit]:
-        """Qdrant's full-text match on TEXT_FIELD (every word), by point id."""
-        return self._text_ids(text, city, limit)
+    def text_search(self, text: str, limit: int, city: str | None = None, *, sparse: SparseVector | None = None, offset: int = 0) -> Hits:
+        """Any of the words, best first: the records holding every word (each in one of TEXT_FIELDS,
+        Qdrant's full-text match) ranked by BM25, then those holding only some, ranked by BM25.
+        `sparse` is the query's BM25 vector (computed here when not given). A query of stopwords
+        alone, which BM25 cannot rank, gets the full-text match of all its words, by point id."""
+        from handler.bm25 import Bm25Encoder, query_words  # here: handler.bm25 imports this package
+
+        sparse = sparse if sparse is not None else Bm25Encoder().query(text)
+        n = offset + limit
+        if not sparse.indices or not self._sparse_present():  # (a collection uploaded before hybrid search has no BM25 either)
+            words = query_words(text, stopwords=True)
+            hits = self._text_ids(words, city, n) if words else []
+            return Hits(self._page(hits, offset, True), words=bool(hits), all_words=bool(hits))
+        words = query_words(text)
+        tiers = self._ranked_all([Nearest(sparse, n, city, words=words, holding=holding, with_payload=not offset) for holding in (True, False)])
+        found = (tiers[0] + tiers[1])[:n]
+        return Hits(self._page(found, offset, not offset), words=bool(found), all_words=bool(tiers[0]))
+
+    def words_found(self, sparse: SparseVector, city: str | None = None) -> bool | None:
+        """Whether any of the query's BM25 tokens occurs in the collection (in that city); None when
+        the collection has no BM25 vectors to tell."""
+        if not self._sparse_present():
+            return None
+        return bool(sparse.indices) and bool(self._query([Nearest(sparse, 1, city, with_payload=False)])[0])
 
     def cities(self, limit: int) -> list[tuple[str, int]]:
         """Each city with its number of points, biggest first, then by name."""

@@ -9,20 +9,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from handler.errors import NeuralSearchError
-from handler.record import CITY_FIELD, TEXT_FIELD
+from handler.record import CITY_FIELD, NAME_FIELD, TEXT_FIELDS
 
 # -- the collection's schema, declared once for both backends -----------------------------------------
 DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
 SPARSE = "bm25"  # the named sparse vector beside the default dense one, with Qdrant's IDF modifier
 HNSW_M = 16  # Qdrant's default graph degree; an upload with a deferred index builds with m=0 first
 KEYWORD, FULL_TEXT = "keyword", "text"
-PAYLOAD_INDEXES = ((CITY_FIELD, KEYWORD), (TEXT_FIELD, FULL_TEXT))  # full text: Qdrant's word tokenizer, lowercased
+PAYLOAD_INDEXES = ((CITY_FIELD, KEYWORD), *((name, FULL_TEXT) for name in TEXT_FIELDS))  # full text: Qdrant's word tokenizer, lowercased
+LAYOUT_MARK = NAME_FIELD  # only a collection uploaded since names were indexed has a full-text index on it
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
-
-
-def prefetch_limit(limit: int) -> int:
-    """How many candidates each side of a hybrid query contributes to the fusion."""
-    return min(max(4 * limit, 40), 400)
+# How many candidates each side of a hybrid query brings to the fusion: one number for every limit
+# and offset, so that every page of a search is cut from one ranking (past the fused lists, the
+# ranking goes on by the dense list alone).
+HYBRID_DEPTH = 40
 
 
 # -- errors --------------------------------------------------------------------------------------------
@@ -55,6 +55,11 @@ class PointNotFound(StorageError):
     """No point has that id."""
 
 
+class CollectionOutdated(StorageError):
+    """The collection was uploaded with an older layout (before names were indexed): an upload
+    into it is refused until run with --recreate."""
+
+
 # -- data ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SparseVector:
@@ -69,6 +74,20 @@ class Hit:
     id: str
     score: float | None  # None for text mode: a full-text match has no similarity score
     payload: dict = field(default_factory=dict)
+
+
+class Hits(list):
+    """A page of ranked hits (a list of Hit), with what the search saw beyond the page, from which
+    the service tells a close match from the nearest of nothing close:
+
+    - nearest: the best dense (cosine) score among all candidates; None without a dense list;
+    - words: whether any query word (BM25 token) occurs in a candidate; None when not asked;
+    - all_words: whether some candidate holds every query word (text mode); None when not asked.
+    """
+
+    def __init__(self, hits=(), *, nearest: float | None = None, words: bool | None = None, all_words: bool | None = None) -> None:
+        super().__init__(hits)
+        self.nearest, self.words, self.all_words = nearest, words, all_words
 
 
 @dataclass(frozen=True)
@@ -103,13 +122,17 @@ class Layout:
 
 @dataclass(frozen=True)
 class Nearest:
-    """One ranked query: the points nearest to a dense or sparse vector, filtered by city and
-    without one point (similar). What each backend executes; the base class composes them."""
+    """One ranked query: the points nearest to a dense or sparse vector, filtered by city, without
+    one point (similar), and by whether a record holds every one of `words` (each in one of the
+    record's TEXT_FIELDS): `holding` True keeps those that do, False those that do not, None all.
+    What each backend executes; the base class composes them."""
 
     vector: np.ndarray | SparseVector
     limit: int
     city: str | None = None
     exclude: str | None = None
+    words: tuple[str, ...] = ()
+    holding: bool | None = None
     with_payload: bool = True
     hnsw_ef: int | None = None
     exact: bool = False

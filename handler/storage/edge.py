@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.record import CITY_FIELD, TEXT_FIELD
+from handler.record import CITY_FIELD, TEXT_FIELDS
 from handler.storage.base import Storage
 from handler.storage.contract import (
     FULL_TEXT,
@@ -139,15 +139,20 @@ class EdgeStorage(Storage):
         return int(self._call("count", q.CountRequest(exact=True, filter=flt)))
 
     # -- queries -----------------------------------------------------------------------------------
-    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
+    def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
         q = self._q
-        must = []
+        must, must_not = [], []
         if city is not None:
             must.append(q.FieldCondition(key=CITY_FIELD, match=q.MatchValue(city)))
-        if text is not None:
-            must.append(q.FieldCondition(key=TEXT_FIELD, match=q.MatchText(text)))
-        must_not = [q.HasIdCondition({exclude})] if exclude is not None else None
-        return q.Filter(must=must or None, must_not=must_not) if must or must_not else None
+        if words and holding is not None:  # every word, each in one of the fields
+            every = [q.Filter(should=[q.FieldCondition(key=field, match=q.MatchText(word)) for field in TEXT_FIELDS]) for word in words]
+            if holding:
+                must.extend(every)
+            else:
+                must_not.append(q.Filter(must=every))
+        if exclude is not None:
+            must_not.append(q.HasIdCondition({exclude}))
+        return q.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
     def _request(self, query: Nearest):
         q = self._q
@@ -157,7 +162,7 @@ class EdgeStorage(Storage):
             nearest = q.Query.Nearest(np.asarray(query.vector, dtype=np.float32).tolist())
         params = q.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
         return q.QueryRequest(limit=query.limit, query=nearest, with_payload=query.with_payload,
-                              filter=self._filter(query.city, exclude=query.exclude), params=params)
+                              filter=self._filter(query.city, query.words, query.holding, query.exclude), params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
         q = self._q
@@ -174,9 +179,13 @@ class EdgeStorage(Storage):
         vector = found[0].vector
         return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
 
-    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
-        records, _ = self._call("scroll", self._q.ScrollRequest(limit=limit, filter=self._filter(city, text), with_payload=True))
+    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
+        records, _ = self._call("scroll", self._q.ScrollRequest(limit=limit, filter=self._filter(city, words, True), with_payload=True))
         return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+
+    def _full_text_fields(self) -> set[str]:
+        schema = self._call("info").payload_schema
+        return {field for field, index in schema.items() if index.data_type == self._q.PayloadSchemaType.Text}
 
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
         response = self._call("facet", self._q.FacetRequest(key=field, limit=limit, exact=True))

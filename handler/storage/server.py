@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from handler.config import redact_url
-from handler.record import CITY_FIELD, TEXT_FIELD
+from handler.record import CITY_FIELD, TEXT_FIELDS
 from handler.storage.base import Storage
 from handler.storage.breaker import Breaker, CircuitOpen
 from handler.storage.contract import (
@@ -171,21 +171,26 @@ class ServerStorage(Storage):
         return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
 
     # -- queries -----------------------------------------------------------------------------------
-    def _filter(self, city: str | None, text: str | None = None, exclude: str | None = None):
+    def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
         m = self._models
-        must = []
+        must, must_not = [], []
         if city is not None:
             must.append(m.FieldCondition(key=CITY_FIELD, match=m.MatchValue(value=city)))
-        if text is not None:
-            must.append(m.FieldCondition(key=TEXT_FIELD, match=m.MatchText(text=text)))
-        must_not = [m.HasIdCondition(has_id=[exclude])] if exclude is not None else None
-        return m.Filter(must=must or None, must_not=must_not) if must or must_not else None
+        if words and holding is not None:  # every word, each in one of the fields
+            every = [m.Filter(should=[m.FieldCondition(key=field, match=m.MatchText(text=word)) for field in TEXT_FIELDS]) for word in words]
+            if holding:
+                must.extend(every)
+            else:
+                must_not.append(m.Filter(must=every))
+        if exclude is not None:
+            must_not.append(m.HasIdCondition(has_id=[exclude]))
+        return m.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
     def _request(self, query: Nearest):
         m = self._models
         vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
         params = m.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
-        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.city, exclude=query.exclude), limit=query.limit,
+        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.city, query.words, query.holding, query.exclude), limit=query.limit,
                               with_payload=query.with_payload, params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
@@ -206,9 +211,13 @@ class ServerStorage(Storage):
         vector = found[0].vector
         return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
 
-    def _text_ids(self, text: str, city: str | None, limit: int) -> list[Hit]:
-        records, _ = self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=self._filter(city, text), limit=limit, with_payload=True))
+    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
+        records, _ = self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=self._filter(city, words, True), limit=limit, with_payload=True))
         return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+
+    def _full_text_fields(self) -> set[str]:
+        schema = self._call("get_collection", lambda: self._client.get_collection(self.collection)).payload_schema or {}
+        return {field for field, index in schema.items() if str(getattr(index.data_type, "value", index.data_type)) == "text"}
 
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
         response = self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True))
