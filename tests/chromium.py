@@ -35,8 +35,9 @@ def serve(app):
         app.state.runner.close()
 
 
-def start_browser(profile_dir):
-    """Headless Chromium in a DESKTOP window, with its own profile."""
+def start_browser(profile_dir, console: bool = False):
+    """Headless Chromium in a DESKTOP window, with its own profile; `console` keeps the browser's
+    console log (driver.get_log("browser")), where CSP violations are reported."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -46,6 +47,8 @@ def start_browser(profile_dir):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
                  f"--user-data-dir={profile_dir}"):
         options.add_argument(flag)
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     return driver

@@ -1,6 +1,5 @@
 """/docs and the page in a real browser, under their Content-Security-Policy (issue 18 item 6,
-issue 19 item 8): Debian's Chromium through Debian's chromedriver (flags as in
-tests/test_browser.py), against a real uvicorn serving the app with the real model and Qdrant
+issue 19 item 8): Debian's Chromium through Debian's chromedriver (tests/chromium.py), against a real uvicorn serving the app with the real model and Qdrant
 Edge. Swagger UI must render every operation of the OpenAPI 3.1 document, and the browser's
 console must report no CSP violation. Screenshots at 1280 and 390 px wide land in the test's tmp dir.
 """
@@ -9,32 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from handler.api import create_app
-from tests.test_browser import CHROMEDRIVER, CHROMIUM, pytestmark, serve, status, wait_for, wait_results  # noqa: F401  (pytestmark: skip without Chromium)
+from tests.chromium import needs_chromium, start_browser, wait_for, wait_results
 
+pytestmark = needs_chromium
 WIDTHS = (1280, 390)
 
 
 @pytest.fixture(scope="module")
-def site(service):
-    with serve(create_app(service.settings, service, concurrency="worker")) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1280,1600",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile-docs')}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: where CSP violations are reported
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    """Chromium with its console kept: a CSP violation is a SEVERE console message."""
+    driver = start_browser(tmp_path_factory.mktemp("chromium-profile-docs"), console=True)
     yield driver
     driver.quit()
 
