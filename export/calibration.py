@@ -49,3 +49,9 @@ def activation_ranges(model, tokenizer_file: Path, calibration: list[str], names
             lo, hi = value.min(axis=0), value.max(axis=0)
             ranges[name] = (np.minimum(ranges[name][0], lo), np.maximum(ranges[name][1], hi)) if name in ranges else (lo, hi)
     return ranges
+
+
+def matmul_inputs(model) -> list[str]:
+    """The activations weight MatMuls multiply: what calibration measures."""
+    inits = {i.name for i in model.graph.initializer}
+    return sorted({n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits})

@@ -112,7 +112,7 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_f
     if embedding.quantize_word_table(model):
         steps.append("8-bit word table")
         tidy.drop_dead_nodes(model)
-    ranges = calib.activation_ranges(model, tokenizer_file, calibration, int8_graph.matmul_inputs(model))
+    ranges = calib.activation_ranges(model, tokenizer_file, calibration, calib.matmul_inputs(model))
     int8_graph.quantize(model, ranges)
     onnx.checker.check_model(model)
     onnx.save(model, str(out_file))

@@ -14,11 +14,9 @@ GEMM input one of two batch-independent quantizations:
 - one scale per row (GELU output, FFN-out, heavy-tailed): shifted by 0.17 (GELU >= -0.16997)
   it is non-negative and uses all 256 levels; smoothed per channel (SmoothQuant) first.
 
-Weights are int8, symmetric, one scale per output column. Q, K and V share one packed GEMM; biases
-ride in MultiHeadAttention, BiasGelu or the GEMM itself. Residual sums stay Add + LayerNormalization:
-onnxruntime's SkipLayerNormalization kernel is several times slower here (README, Measured).
-uint8 x int8 products are summed exactly by VNNI; x86 CPUs without it add pairs in int16 and
-saturate, so this variant declares that it needs VNNI (handler/cpu.py).
+Weights: int8, one scale per output column; Q, K, V in one packed GEMM; biases ride in the next
+op. Residual sums stay Add + LayerNormalization (onnxruntime's SkipLayerNormalization is several
+times slower on CPU). x86 without VNNI saturates uint8 x int8 sums in int16: see handler/cpu.py.
 """
 
 from __future__ import annotations
@@ -80,7 +78,6 @@ class _Rewrite:
 
     def add(self, op: str, inputs: list[str], output: str, domain: str = "", **attrs) -> str:
         from onnx import helper
-
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attrs))
         return output
 
@@ -91,7 +88,6 @@ class _Rewrite:
 
     def weight(self, node) -> np.ndarray:
         return self.init(node.input[1])
-
     def is_weight_matmul(self, node) -> bool:
         return node.op_type == "MatMul" and node.input[1] in self.inits
 
@@ -128,8 +124,7 @@ class _Rewrite:
 
     # -- quantizing a GEMM's input ---------------------------------------------------------------
     def quantize_input(self, x: str) -> dict:
-        """x -> uint8 (built once per activation): its name, how to undo it, what the GEMM's
-        weight rows must be multiplied by."""
+        """x -> uint8, once per activation: its name, how to undo it, what W's rows are scaled by."""
         if x in self.quantized:
             return self.quantized[x]
         tag, one, zero = _name(x), self.const("int8_one", np.float32(1)), self.const("int8_zero", np.uint8(0))
@@ -224,8 +219,7 @@ class _Rewrite:
         return projections
 
     def _qkv(self, mha) -> None:
-        """Q, K, V -> one packed integer GEMM, split for MultiHeadAttention (their MatMuls come
-        earlier in the graph and were skipped; they are written here)."""
+        """Q, K, V -> one packed integer GEMM, split for MultiHeadAttention (written here)."""
         projections = self._projections(mha)
         weights = [self.weight(p) for p in projections]
         tag = _name(mha.name) + "_qkv"
@@ -280,9 +274,8 @@ class _Rewrite:
         if not bias or len(after) != 1 or after[0].op_type != "Add":
             return None
         norm = self.consumers[after[0].output[0]]
-        if len(norm) != 1 or norm[0].op_type != "LayerNormalization" or len(norm[0].input) != 3:
-            return None
-        return bias_add, bias, after[0], norm[0]
+        ok = len(norm) == 1 and norm[0].op_type == "LayerNormalization" and len(norm[0].input) == 3
+        return (bias_add, bias, after[0], norm[0]) if ok else None
 
     def fold_into_norm(self, x: str, bias: np.ndarray, residual_add) -> bool:
         """Add a bias to x where x is made, when x's other readers take its int8 grid (built from
@@ -299,12 +292,6 @@ def _node(op, inputs, outputs, domain="", **attrs):
     from onnx import helper
 
     return helper.make_node(op, inputs, outputs, name=outputs[0] + f"_{op}", domain=domain, **attrs)
-
-
-def matmul_inputs(model) -> list[str]:
-    """The activations weight MatMuls multiply: what calibration measures."""
-    inits = {i.name for i in model.graph.initializer}
-    return sorted({n.input[0] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits})
 
 
 def quantize(model, ranges: dict):
