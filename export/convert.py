@@ -11,19 +11,20 @@ OPSET = 18
 VARIANT_FILES = {
     "fp32": "model.onnx",
     "int8": "model_int8.onnx",
+    "int8_blocks": "model_int8_blocks.onnx",
     "fp16": "model_fp16.onnx",
 }
 # What each device embeds with unless told otherwise (written into the manifest's `defaults`).
-DEFAULT_VARIANTS = {"cpu": "int8", "cuda": "fp16"}
-# int8: every linear layer's weights in 8-bit blocks of INT8_BLOCK (MatMulNBits, symmetric,
-# round-to-nearest: no calibration data, deterministic) computed with int8 activations quantized
-# per row and block (accuracy level 4), attention projections included (the graph is fused with
-# MultiHeadAttention, so Q, K and V stay plain MatMuls), and the word-embedding table in int8.
-# Measured against sentence-transformers (README, closing note of the ONNX issue): per-tensor
-# dynamic int8 reached top-10 0.892 (0.939 with the sensitive layers kept fp32, 41 MB); this
-# reaches 0.965 at 24 MB, and a query runs in 1.08 ms instead of 1.38.
-INT8_BLOCK = 32
-INT8_ACCURACY_LEVEL = 4
+# int8's integer products are exact only where the CPU adds them in int32 (handler/cpu.py):
+# elsewhere the encoder takes `cpu_without_int8_dot` instead, and says so.
+DEFAULT_VARIANTS = {"cpu": "int8", "cpu_without_int8_dot": "int8_blocks", "cuda": "fp16"}
+# What a variant needs from the CPU, written into its manifest entry and checked by the encoder.
+REQUIRES = {"int8": "int8_dot"}
+# int8_blocks: 8-bit block-wise weights (MatMulNBits) whose kernel quantizes activations per row
+# and block itself and sums signed products without saturating on any x86 CPU; slower per token
+# than int8, the CPU default where int8 cannot run exactly.
+BLOCK = 32
+BLOCK_ACCURACY_LEVEL = 4  # int8 compute
 
 
 def model_config(source_dir: Path) -> dict:
@@ -99,16 +100,42 @@ def optimize_fp32(source_dir: Path, fp32_file: Path, out_file: Path | None, *, f
     return model
 
 
-def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, workdir: Path) -> dict:
+def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_file: Path, calibration: list[str]) -> dict:
+    """The fused fp32 graph, tidied (export/tidy.py), with an 8-bit word table (export/embedding.py)
+    and int8 GEMMs on batch-independent activation grids (export/int8_graph.py)."""
+    import onnx
+
+    from export import calibration as calib, embedding, int8_graph, tidy
+
+    model = optimize_fp32(source_dir, fp32_file, None, separate_qkv=True).model
+    steps = tidy.tidy(model)
+    if embedding.quantize_word_table(model):
+        steps.append("8-bit word table")
+        tidy.drop_dead_nodes(model)
+    ranges = calib.activation_ranges(model, tokenizer_file, calibration, calib.matmul_inputs(model))
+    int8_graph.quantize(model, ranges)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out_file))
+    gemms = sum(1 for node in model.graph.node if node.op_type == "MatMulIntegerToFloat")
+    return {
+        "method": f"{gemms} int8 GEMMs (MatMulIntegerToFloat, uint8 activations x int8 weights per column) on fixed per-channel "
+                  f"grids (normalization and attention outputs) or one scale per row (GELU output, shifted and smoothed): "
+                  f"no scale depends on another row; " + ", ".join(steps),
+        "source": "fp32, fused with MultiHeadAttention",
+        "requires": REQUIRES["int8"],
+    }
+
+
+def quantize_int8_blocks(source_dir: Path, fp32_file: Path, out_file: Path, workdir: Path) -> dict:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
     fused, blocked = workdir / "int8-fused.onnx", workdir / "int8-blocked.onnx"
     optimize_fp32(source_dir, fp32_file, fused, separate_qkv=True)
-    config = DefaultWeightOnlyQuantConfig(block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=INT8_ACCURACY_LEVEL, bits=8)
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(fused)), bits=8, block_size=INT8_BLOCK, is_symmetric=True,
-                                     accuracy_level=INT8_ACCURACY_LEVEL, algo_config=config)
+    config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, accuracy_level=BLOCK_ACCURACY_LEVEL, bits=8)
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fused)), bits=8, block_size=BLOCK, is_symmetric=True,
+                                     accuracy_level=BLOCK_ACCURACY_LEVEL, algo_config=config)
     quantizer.process()
     quantizer.model.save_model_to_file(str(blocked), use_external_data_format=False)
     quantize_dynamic(  # the word-embedding table (a Gather inside EmbedLayerNormalization) to int8
@@ -117,7 +144,7 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, workdir: Pa
     )
     matmuls = sum(1 for node in onnx.load(str(out_file)).graph.node if node.op_type == "MatMulNBits")
     return {
-        "method": f"8-bit block-wise weights (MatMulNBits, block {INT8_BLOCK}, symmetric, accuracy level {INT8_ACCURACY_LEVEL}: "
+        "method": f"8-bit block-wise weights (MatMulNBits, block {BLOCK}, symmetric, accuracy level {BLOCK_ACCURACY_LEVEL}: "
                   f"int8 compute) on all {matmuls} linear layers; int8 word embeddings",
         "source": "fp32, fused with MultiHeadAttention",
     }

@@ -16,7 +16,7 @@ import warnings
 from importlib import metadata
 from pathlib import Path
 
-from export import convert, parity
+from export import calibration, convert, parity
 from export.source import ModelSource, resolve_source
 from handler.cli import say
 from handler.errors import NeuralSearchError, UsageError
@@ -112,7 +112,7 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         encoder = Encoder(staging / file_name, tokenizer_file, device=device, batch_size=32, variant=variant)
         measured = parity.figures(reference, encoder.embed(probes.texts))
         measured["provider"] = encoder.provider
-        if variant in ("fp32", "int8"):
+        if any(name == "batch_invariance_max_abs_diff" for name, _, _ in parity.THRESHOLDS.get(variant, [])):
             # Batch invariance: the same texts, unsorted and in one big mixed-length batch.
             mixed = Encoder(staging / file_name, tokenizer_file, batch_size=len(probes.texts)).embed(probes.texts, sort_by_length=False)
             measured["batch_invariance_max_abs_diff"] = float(abs(mixed - encoder.embed(probes.texts)).max())
@@ -137,8 +137,17 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
     try:
         say(f"source: {source.requested} ({source.directory}), weights sha256 {source.weights_sha256[:12]}…"
             + (" = official revision" if source.official else ""))
+        from handler.cpu import missing
+
         files = dict(convert.VARIANT_FILES)
+        defaults = dict(convert.DEFAULT_VARIANTS)
+        cannot = missing(convert.REQUIRES["int8"])
+        if cannot:  # its gate would measure other arithmetic than the CPUs it is meant for
+            say(f"int8 left out: {cannot}; CPU default {defaults['cpu_without_int8_dot']}")
+            del files["int8"]
+            defaults["cpu"] = defaults["cpu_without_int8_dot"]
         details: dict[str, dict] = {v: {} for v in files}
+        calibration_texts, calibration_set = calibration.texts(held_out_file, parity.HELD_OUT["first_line"])
         with tempfile.TemporaryDirectory(prefix="export-work-") as work:
             work = Path(work)
             say("[1/4] exporting fp32 ONNX with optimum (pooling + normalization in the graph)")
@@ -148,9 +157,14 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
             tokenizer_file = staging / "tokenizer.json"
             # Fused graphs are intermediates of int8 and fp16, not variants: onnxruntime applies the
             # same fusions when it loads the plain fp32 graph (measured: a tie).
-            say("[2/4] int8: fusions, 8-bit block weights, int8 embeddings")
+            if "int8" in files:
+                say(f"[2/4] int8: fusions, fewer nodes, int8 GEMMs calibrated on {calibration_set}")
+                with quiet():
+                    details["int8"].update(convert.quantize_int8(source.directory, staging / files["fp32"], staging / files["int8"],
+                                                                 tokenizer_file, calibration_texts))
+            say("[2/4] int8_blocks: 8-bit block weights (for CPUs without an exact int8 dot product)")
             with quiet():
-                details["int8"].update(convert.quantize_int8(source.directory, staging / files["fp32"], staging / files["int8"], work))
+                details["int8_blocks"].update(convert.quantize_int8_blocks(source.directory, staging / files["fp32"], staging / files["int8_blocks"], work))
             say("[3/4] fp16 variant for CUDA")
             with quiet():
                 details["fp16"].update(convert.convert_fp16(source.directory, staging / files["fp32"], staging / files["fp16"]))
@@ -206,8 +220,10 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 "python": platform.python_version(),
                 **{pkg: _version(pkg) for pkg in ("onnx", "onnxruntime", "transformers", "optimum", "optimum-onnx", "sentence-transformers", "torch", "tokenizers")},
             },
-            # The variant each device embeds with when none is named: read by the encoder and the Lambda build.
-            "defaults": dict(convert.DEFAULT_VARIANTS),
+            # The variant each device embeds with when none is named: read by the encoder and the Lambda
+            # build; `cpu_without_int8_dot` where the CPU cannot run int8 exactly (handler/cpu.py).
+            "defaults": defaults,
+            "calibration_set": calibration_set if "int8" in files else None,
             "probe_set": probes.description,
             "held_out_set": held_out.description if held_out else None,
             "variants": rows,

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from handler.cpu import missing
 from handler.errors import UsageError
 from handler.files import sha256_file
 
@@ -21,6 +22,9 @@ CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cuda", "cpu")
 # The graph's one output: mean-pooled, L2-normalized sentence vectors [batch, dim].
 OUTPUT_NAME = "sentence_embedding"
+# onnxruntime fuses Add + LayerNormalization into SkipLayerNormalization at load; on CPU that
+# kernel costs several times the two ops it replaces (README, Measured), so it stays off there.
+CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 # The fp16 CUDA graph must agree with CPU fp32 at least this well before it embeds anything.
 CUDA_PARITY_MIN_COSINE = 0.999
 _CUDA_PROBE_TEXTS = [
@@ -89,10 +93,14 @@ class Encoder:
         expected_sha256: str | None = None,
         expected_bytes: int | None = None,
         variant: str | None = None,
+        requires: str | None = None,
+        profile_prefix: str | None = None,
     ) -> None:
-        """expected_sha256 reads the whole file (about 50 ms for int8): the batch jobs pay it;
-        the service checks expected_bytes only, since a Lambda artifact cannot change after
-        its build checked the hash and every 10 ms of cold start counts."""
+        """expected_sha256 reads the whole file (about 50 ms for int8): the batch jobs pay it; the
+        service checks expected_bytes only (a Lambda artifact cannot change after its build checked
+        the hash, and cold start counts). requires: what the variant needs from the CPU (manifest
+        "requires"), refused where missing. profile_prefix: onnxruntime profiles this session (each
+        node with the provider that ran it; `session.end_profiling()` names the file)."""
         ort = _import_onnxruntime()
         from tokenizers import Tokenizer
 
@@ -115,6 +123,10 @@ class Encoder:
                     "the file is corrupt or from another export; export again"
                 )
         self.variant = variant or self.model_path.stem
+        self.fallback: str | None = None  # why from_export took another variant than the default
+        cannot = missing(requires)
+        if cannot:
+            raise EncoderError(f"variant '{self.variant}' needs {requires}, and {cannot}: its vectors would differ from the gated ones; use fp32")
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
@@ -125,7 +137,11 @@ class Encoder:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
-        self.session = ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device))
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_prefix)
+        disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device), disabled_optimizers=disabled)
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]
         if self.device == "cuda" and self.provider != CUDA:
@@ -160,12 +176,14 @@ class Encoder:
         batch_size: int = 32,
         announce: bool = False,
         verify: str = "sha256",
+        profile_prefix: str | None = None,
     ) -> "Encoder":
         """Load a variant listed in MODEL_DIR/manifest.json.
 
-        variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16
-        on CUDA). verify "sha256" hashes the file, "size" only compares its length (see
-        __init__). announce=True prints the provider that actually runs to stderr.
+        variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16 on
+        CUDA); on a CPU that lacks what that needs, `defaults["cpu_without_<need>"]`, the reason in
+        `fallback`. verify "sha256" hashes the file, "size" only compares its length (see
+        __init__). announce=True prints the variant and the provider that actually runs to stderr.
         """
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
@@ -173,6 +191,11 @@ class Encoder:
         resolved = resolve_device(device, ort.get_available_providers())
         name = variant or manifest["defaults"][resolved]
         variants = manifest["variants"]
+        fallback = None
+        if variant is None and resolved == "cpu" and name in variants and missing(variants[name].get("requires")):
+            need = variants[name]["requires"]
+            fallback = f"default '{name}' needs {need}: {missing(need)}"
+            name = manifest["defaults"].get(f"cpu_without_{need}", "fp32")
         if name not in variants:
             raise EncoderError(f"variant '{name}' is not in {model_dir / 'manifest.json'} (has: {', '.join(sorted(variants))})")
         if verify not in ("sha256", "size"):
@@ -187,14 +210,18 @@ class Encoder:
             expected_sha256=entry["sha256"] if verify == "sha256" else None,
             expected_bytes=entry["bytes"],
             variant=name,
+            requires=entry.get("requires"),
+            profile_prefix=profile_prefix,
         )
+        encoder.fallback = fallback
         encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
         if device == "auto" and CUDA in ort.get_available_providers() and encoder.provider != CUDA:
             print(f"WARNING: CUDA is available but onnxruntime runs on {encoder.provider}", file=sys.stderr)
         if announce:
             print(
                 f"embedding with variant '{name}' on {encoder.provider}"
-                + (" (no CUDA here: CPU)" if device == "auto" and resolved == "cpu" else ""),
+                + (" (no CUDA here: CPU)" if device == "auto" and resolved == "cpu" else "")
+                + (f" ({fallback})" if fallback else ""),
                 file=sys.stderr,
             )
         if encoder.provider == CUDA:
@@ -268,4 +295,5 @@ class Encoder:
         return self._run(ids, np.ones_like(ids))[0]
 
     def describe(self) -> dict:
-        return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim}
+        return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim,
+                **({"fallback": self.fallback} if self.fallback else {})}

@@ -104,20 +104,33 @@ def copy_code(out: Path) -> None:
         shutil.copytree(ROOT / "handler" / extra, package / extra, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def copy_model(model_dir: Path, out: Path) -> str:
-    """Only the served variant (the manifest's CPU default), its tokenizer and a manifest listing
-    just that variant. Its sha256 is checked here, once, so the function's start need not."""
+def shipped_variants(manifest: dict, arch: str) -> list[str]:
+    """The CPU default, and on x86_64 the default for CPUs it cannot run on (an x86 Lambda host
+    need not have the int8 dot product the default needs: handler/cpu.py); arm64 has it."""
+    served = [manifest["defaults"]["cpu"]]
+    need = manifest["variants"][served[0]].get("requires")
+    fallback = manifest["defaults"].get(f"cpu_without_{need}") if need else None
+    if arch == "x86_64" and fallback and fallback in manifest["variants"]:
+        served.append(fallback)
+    return served
+
+
+def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
+    """The served variants (shipped_variants), their tokenizer and a manifest listing just them.
+    Their sha256 is checked here, once, so the function's start need not."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    served = manifest["defaults"]["cpu"]
-    entry = manifest["variants"][served]
-    if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
-        raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
+    names = shipped_variants(manifest, arch)
     target = out / MODEL_DIR
     target.mkdir()
-    shutil.copy2(model_dir / entry["file"], target / entry["file"])
+    for name in names:
+        entry = manifest["variants"][name]
+        if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
+            raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
+        shutil.copy2(model_dir / entry["file"], target / entry["file"])
     shutil.copy2(model_dir / manifest["tokenizer"], target / manifest["tokenizer"])
-    manifest["variants"] = {served: entry}
-    manifest["artifact"] = f"Lambda artifact: only the {served} variant is shipped"
+    served = names[0]
+    manifest["variants"] = {name: manifest["variants"][name] for name in names}
+    manifest["artifact"] = f"Lambda artifact: only {' and '.join(names)} shipped"
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return served
 
@@ -220,7 +233,7 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     pip_install(out, arch, [arg for requirements in MODES[mode] for arg in ("-r", str(requirements))])
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
-    served = copy_model(model_dir, out)
+    served = copy_model(model_dir, out, arch)
     write_info(out, mode, arch, served)  # the runtime refuses a configuration of the other mode
     shard_mb = bake_shard(shard, out)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6

@@ -4,10 +4,13 @@ vectors) for each ONNX variant, in one run, with where the time goes.
 
     python -m scripts.bench_embed [--input ../shared/data/bench_corpus_40k.jsonl] [--limit 4000]
                                   [--batch-size 32] [--threads N] [--model-dir model] [--skip-reference]
+                                  [--baseline-model-dir DIR]
 
-Prints texts/s per engine and the ratio to sentence-transformers, and for each variant the
-split between reading, tokenizing, onnxruntime and writing, plus the padding the batches carry.
-On a machine whose onnxruntime sees a GPU, the CUDA fp16 variant is timed too.
+Prints texts/s per engine and the ratio to sentence-transformers, one row per CPU variant of the
+manifest (named as there; the CPU default marked), and for each the split between reading,
+tokenizing, onnxruntime and writing, plus the padding the batches carry. On a machine whose
+onnxruntime sees a GPU, the CUDA fp16 variant is timed too. --baseline-model-dir adds an older
+export's CPU default, run as an older checkout ran it.
 """
 
 from __future__ import annotations
@@ -73,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for each engine (default: every core)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--skip-reference", action="store_true", help="leave sentence-transformers out")
+    parser.add_argument("--baseline-model-dir", type=Path, default=None, help="an older export whose CPU default is timed too")
     args = parser.parse_args(argv)
     benchkit.existing_file(args.input)
 
     import onnxruntime
 
-    from handler.encoder import CUDA, Encoder
+    from handler.encoder import CUDA, Encoder, read_manifest
     from scripts.embed import embed_file
 
     with open(args.input, "rb") as handle:
@@ -100,22 +104,29 @@ def main(argv: list[str] | None = None) -> int:
         model.encode(texts, batch_size=args.batch_size)
         rows.append(("sentence-transformers (torch, CPU), encode() only", len(texts) / (time.perf_counter() - started), ""))
 
-    engines = [("fp32", "cpu"), ("int8", "cpu")]
+    manifest = read_manifest(args.model_dir)
+    engines = [(args.model_dir, v, "cpu", v + (" (defaults.cpu)" if v == manifest["defaults"]["cpu"] else "")) for v in manifest["variants"] if v != "fp16"]
     if CUDA in onnxruntime.get_available_providers():
-        engines.append(("fp16", "cuda"))
-    for variant, device in engines:
-        encoder = Encoder.from_export(args.model_dir, variant, device=device, threads=args.threads, batch_size=args.batch_size)
+        engines.append((args.model_dir, "fp16", "cuda", "fp16"))
+    if args.baseline_model_dir:
+        old = read_manifest(args.baseline_model_dir)["defaults"]["cpu"]
+        engines.append((args.baseline_model_dir, old, "cpu", f"before: {old}"))
+    for model_dir, variant, device, label in engines:
+        encoder = Encoder.from_export(model_dir, variant, device=device, threads=args.threads, batch_size=args.batch_size)
+        if label.startswith("before"):
+            encoder.session = benchkit.plain_session(encoder.model_path, args.threads)
         encoder.embed(texts[:64])  # warm-up
         timed = Timed(encoder)
         started = time.perf_counter()
-        report = embed_file(slice_file, work / f"out-{variant}", encoder, progress=False)
+        out = work / f"out-{len(rows)}"
+        report = embed_file(slice_file, out, encoder, progress=False)
         total = time.perf_counter() - started
-        assert report["embedded"] == len(texts) and np.load(work / f"out-{variant}" / "vectors.npy").shape[0] == len(texts)
+        assert report["embedded"] == len(texts) and np.load(out / "vectors.npy").shape[0] == len(texts)
         other = total - timed.onnx_s - timed.tokenize_s
         split = (f"onnxruntime {timed.onnx_s / total:.0%}, tokenize {timed.tokenize_s / total:.0%}, read + sort + checkpoint + write {other / total:.0%}; "
                  f"padding {timed.padded_tokens / max(timed.real_tokens, 1) - 1:.1%} of {timed.real_tokens / len(texts):.0f} tokens/text; "
                  f"onnxruntime alone {len(texts) / timed.onnx_s:.0f} texts/s")
-        rows.append((f"scripts.embed, {variant} ({encoder.provider})", len(texts) / total, split))
+        rows.append((f"scripts.embed, {label} ({encoder.provider})", len(texts) / total, split))
 
     reference = next((speed for name, speed, _ in rows if name.startswith("sentence-transformers")), None)
     print(f"{'engine':<56} {'texts/s':>9} {'vs ST':>7}")

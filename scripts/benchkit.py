@@ -121,6 +121,19 @@ def run_child(code: str, *args: str, cwd: Path, env: dict[str, str], timeout: fl
     return json.loads(result.stdout.strip().splitlines()[-1]), wall
 
 
+def plain_session(path: Path, threads: int | None):
+    """The onnxruntime session an older checkout's encoder built (all load-time fusions on), for
+    timing an older export as it ran then."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def write_events(events: list[dict]) -> Path:
     handle = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(events, handle)

@@ -1,7 +1,7 @@
 """Offline batch embedding: JSON-lines records -> DIR/vectors.npy (the tutorial's startup_vectors.npy).
 
     python -m scripts.embed --input FILE_OR_URL --out DIR [--model-dir DIR] [--device auto|cuda|cpu]
-                            [--variant int8|fp32|fp16] [--batch-size N] [--limit N]
+                            [--variant int8|int8_blocks|fp32|fp16] [--batch-size N] [--limit N]
 
 Resumable: vectors are checkpointed in chunks under DIR/chunks; run the same command again after
 a crash or Ctrl-C and it continues where it stopped, ending with the same vectors.

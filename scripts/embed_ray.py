@@ -1,7 +1,7 @@
 """Bulk embedding at scale on Ray Data: many JSON-lines files, many workers (CPU or GPU), resumable.
 
     python -m scripts.embed_ray --input PATH_OR_GLOB --out DIR [--address auto|local|ray://...]
-                                [--workers N] [--gpus-per-worker 1] [--variant int8|fp32|fp16]
+                                [--workers N] [--gpus-per-worker 1] [--variant int8|int8_blocks|fp32|fp16]
                                 [--batch-size N] [--shard-lines 20000] [--model-dir DIR]
 
 Needs the `scale` extra (ray[data]); nothing here ships in the Lambda artifact.

@@ -69,11 +69,15 @@ def test_each_mode_carries_only_its_backend(embedded, server):
     assert (embedded[0] / "qdrant_shard.zip").is_file() and not (server[0] / "qdrant_shard.zip").exists()
 
 
-def test_only_the_served_variant_ships(embedded):
+def test_only_the_served_variants_ship(embedded):
+    """The CPU default, plus on x86_64 the default for hosts whose CPU the first cannot run on."""
     out, report = embedded
     manifest = json.loads((out / "model" / "manifest.json").read_text())
-    assert list(manifest["variants"]) == [report["variant"]] == [manifest["defaults"]["cpu"]]
-    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", manifest["variants"][report["variant"]]["file"]])
+    default = manifest["defaults"]["cpu"]
+    need = manifest["variants"][default].get("requires")
+    expected = [default] + ([manifest["defaults"][f"cpu_without_{need}"]] if need else [])
+    assert report["variant"] == default and list(manifest["variants"]) == expected
+    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", *(manifest["variants"][v]["file"] for v in expected)])
 
 
 @pytest.mark.parametrize("which", ["embedded", "server"])

@@ -43,3 +43,11 @@ def test_bench_embed_prints_every_engine(model_dir):
     result = run_module("scripts.bench_embed", "--model-dir", str(model_dir), "--limit", "120", "--skip-reference", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "scripts.embed, fp32" in result.stdout and "scripts.embed, int8" in result.stdout and "onnxruntime alone" in result.stdout
+
+
+def test_bench_tokens_prints_every_variant_and_a_profile(model_dir):
+    result = run_module("scripts.bench_tokens", "--model-dir", str(model_dir), "--rounds", "1", "--block", "1", "--tokens", "3,8", "--profile", "3", timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0] for line in result.stdout.splitlines() if line and line[0].isalpha()}
+    assert {"variant", "fp32", "int8", "int8_blocks"} <= rows
+    assert "int8, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout

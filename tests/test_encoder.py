@@ -12,12 +12,6 @@ import pytest
 from handler.encoder import CPU, CUDA, Encoder, EncoderError, providers_for, resolve_device
 
 
-def test_auto_picks_what_this_onnxruntime_really_offers():
-    available = onnxruntime.get_available_providers()
-    expected = "cuda" if CUDA in available else "cpu"
-    assert resolve_device("auto", available) == expected
-
-
 def test_auto_prefers_cuda_when_present():
     # Pretend: this machine has no GPU, so the provider list below is written by hand.
     assert resolve_device("auto", [CUDA, CPU]) == "cuda"
@@ -41,20 +35,59 @@ def test_asking_for_cuda_on_this_cpu_machine_raises_instead_of_falling_back(mode
         Encoder.from_export(model_dir, device="cuda")
 
 
-def test_session_really_runs_on_the_provider_reported(model_dir, tmp_path):
-    """onnxruntime's own profile names the provider that executed each node: every node of a
-    run must have run on the provider the encoder reports (not on one it fell back to)."""
-    encoder = Encoder.from_export(model_dir, device="auto")
+@pytest.mark.skipif(CUDA in onnxruntime.get_available_providers(), reason="this machine really has CUDA")
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_a_cuda_onnxruntime_that_cannot_build_a_cuda_session_is_refused(model_dir, monkeypatch, device):
+    """onnxruntime says CUDA is available (as onnxruntime-gpu does on a machine whose CUDA
+    libraries are missing) but the session it builds cannot run there: onnxruntime quietly gives
+    a CPU session, and the encoder must refuse it with the reason, never embed on CPU instead."""
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    with pytest.raises(EncoderError, match=r"CUDA asked for, but onnxruntime built the session on \['CPUExecutionProvider'\]"):
+        Encoder.from_export(model_dir, device=device)
+
+
+def test_every_node_of_the_encoders_own_session_runs_on_the_provider_it_reports(model_dir, tmp_path):
+    """onnxruntime's profile of the encoder's own session names the provider that executed each
+    node: all of them, the heavy ones included, ran where the encoder says it runs."""
+    encoder = Encoder.from_export(model_dir, device="auto", profile_prefix=str(tmp_path / "profile"))
     assert encoder.variant == ("fp16" if encoder.provider == CUDA else "int8")
-    options = onnxruntime.SessionOptions()
-    options.enable_profiling = True
-    options.profile_file_prefix = str(tmp_path / "profile")
-    encoder.session = onnxruntime.InferenceSession(str(encoder.model_path), options, providers=encoder.providers)
     encoder.embed(["vegan food delivery", "a second, longer text to make a real batch"])
     events = json.loads(open(encoder.session.end_profiling()).read())
     nodes = [e["args"] for e in events if e.get("cat") == "Node" and "provider" in e.get("args", {})]
-    heavy = {n["provider"] for n in nodes if "MatMul" in n["op_name"] or n["op_name"] in ("Attention", "MultiHeadAttention")}
-    assert heavy == {encoder.provider}, sorted({(n["op_name"], n["provider"]) for n in nodes})
+    assert any(n["op_name"] in ("MatMulIntegerToFloat", "MatMul", "MultiHeadAttention") for n in nodes)
+    assert {n["provider"] for n in nodes} == {encoder.provider}, sorted({(n["op_name"], n["provider"]) for n in nodes})
+
+
+AVX2_ONLY = "flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma avx512f avx512bw avx512vl\n"
+
+
+def test_int8_needs_an_exact_int8_dot_product():
+    from handler.cpu import INT8_DOT, missing
+
+    assert missing(None) is None
+    assert missing(INT8_DOT, machine="x86_64", cpuinfo=AVX2_ONLY + "").startswith("this x86 CPU has neither AVX512-VNNI nor AVX-VNNI")
+    assert missing(INT8_DOT, machine="x86_64", cpuinfo=AVX2_ONLY.replace("avx512vl", "avx512vl avx512_vnni")) is None
+    assert missing(INT8_DOT, machine="x86_64", cpuinfo=AVX2_ONLY.replace("avx2", "avx2 avx_vnni")) is None
+    assert missing(INT8_DOT, machine="aarch64", cpuinfo="") is None
+    assert "unknown CPU requirement" in missing("quantum")
+
+
+def test_on_a_cpu_without_it_the_default_falls_back_by_name_and_says_why(model_dir, monkeypatch, capsys):
+    """An x86 CPU without VNNI: the manifest's fallback default is taken and named; int8 asked for
+    by name is refused. (This machine has VNNI: /proc/cpuinfo is replaced by an AVX2 one.)"""
+    import handler.cpu
+    import handler.encoder
+
+    real = handler.cpu.missing
+    monkeypatch.setattr(handler.encoder, "missing", lambda need: real(need, machine="x86_64", cpuinfo=AVX2_ONLY))
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["variants"]["int8"]["requires"] == "int8_dot"
+    encoder = Encoder.from_export(model_dir, announce=True)
+    assert encoder.variant == manifest["defaults"]["cpu_without_int8_dot"] == "int8_blocks"
+    assert "neither AVX512-VNNI nor AVX-VNNI" in encoder.describe()["fallback"]
+    assert "embedding with variant 'int8_blocks'" in capsys.readouterr().err
+    with pytest.raises(EncoderError, match="variant 'int8' needs int8_dot"):
+        Encoder.from_export(model_dir, "int8")
 
 
 def test_output_contract(model_dir):

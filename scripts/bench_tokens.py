@@ -1,0 +1,128 @@
+"""Where a query's time goes: each variant's model time per token count, fitted to a fixed cost
+plus a cost per token, on one thread, in one run.
+
+    taskset -c 0 python -m scripts.bench_tokens [--model-dir model] [--baseline-model-dir DIR]
+                                                [--tokens 3,6,10,18,34,66] [--rounds 20] [--threads 1]
+                                                [--profile 3]
+
+Times `Encoder._run` (the onnxruntime call the service makes, nothing else) on real token ids of
+each length. Variants take turns in blocks of runs (a block warms its weights into the cache, as
+consecutive queries do), rounds repeat the turns, and every figure is a median over all rounds,
+so other load on the machine falls on every variant alike. --profile N prints onnxruntime's own
+per-operator profile of an N-token query for each variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from handler.cli import cli, say
+from handler.config import env
+from scripts import benchkit
+
+TEXT = ("Neural search finds documents by meaning rather than by shared words, and a vector database returns "
+        "the nearest vectors to a query, filtered by payload fields such as the city of a startup. ") * 4
+
+
+def token_ids(encoder, count: int) -> np.ndarray:
+    """[CLS] + count - 2 real word pieces + [SEP]."""
+    ids = encoder.tokenizer.encode(TEXT).ids
+    return np.asarray([ids[: count - 1] + ids[-1:]], dtype=np.int64)
+
+
+def engines(model_dir: Path, baseline_dir: Path | None, threads: int) -> dict:
+    from handler.encoder import Encoder, read_manifest
+
+    found = {}
+    for label, directory in (("", model_dir), ("before: ", baseline_dir)):
+        if directory is None:
+            continue
+        for variant in read_manifest(directory)["variants"]:
+            if variant == "fp16":
+                continue  # a CUDA variant; on CPU it only measures a conversion
+            encoder = Encoder.from_export(directory, variant, threads=threads, verify="size")
+            if label:
+                encoder.session = benchkit.plain_session(encoder.model_path, threads)
+            found[label + variant] = encoder
+    return found
+
+
+def profile(encoder, ids: np.ndarray, runs: int = 300, as_before: bool = False) -> list[tuple[str, float, int]]:
+    """(operator, microseconds per run, nodes) from onnxruntime's profile of this encoder's model,
+    in a session built as the encoder builds it (as_before: as an older checkout built it)."""
+    import onnxruntime as ort
+
+    from handler.encoder import CPU_DISABLED_OPTIMIZERS
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = encoder.session.get_session_options().intra_op_num_threads
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "profile")
+    disabled = [] if as_before else list(CPU_DISABLED_OPTIMIZERS)
+    session = ort.InferenceSession(str(encoder.model_path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    for _ in range(runs):
+        session.run(None, feeds)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    kept = runs // 2  # the second half: warm
+    starts = sorted(e["ts"] for e in events if e.get("name") == "model_run")[-kept:]
+    per_op, count = collections.defaultdict(float), collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time") and event["ts"] >= starts[0]:
+            per_op[event["args"]["op_name"]] += event["dur"]
+            count[event["args"]["op_name"]] += 1
+    return sorted(((op, total / kept, count[op] // kept) for op, total in per_op.items()), key=lambda row: -row[1])
+
+
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_tokens", description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
+    parser.add_argument("--baseline-model-dir", type=Path, default=None, help="an older export, timed in the same run")
+    parser.add_argument("--tokens", default="3,6,8,10,18,34,66")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--block", type=int, default=10, help="consecutive runs of one variant and length per turn")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", type=int, default=0, help="token count to profile per operator (0: none)")
+    args = parser.parse_args(argv)
+    counts = [int(t) for t in args.tokens.split(",")]
+    found = engines(args.model_dir, args.baseline_model_dir, args.threads)
+    say(f"{', '.join(found)} on {args.threads} thread(s), {benchkit.cpu_name()}")
+    feeds = {(name, n): token_ids(encoder, n) for name, encoder in found.items() for n in counts}
+    times = {key: [] for key in feeds}
+    for _ in range(args.rounds):
+        for name, encoder in found.items():
+            for n in counts:
+                ids = feeds[name, n]
+                mask = np.ones_like(ids)
+                for i in range(args.block + 2):
+                    started = time.perf_counter()
+                    encoder._run(ids, mask)
+                    if i >= 2:  # the first two of a block warm the cache
+                        times[name, n].append((time.perf_counter() - started) * 1000)
+    print(f"{'variant':<16}" + "".join(f"{n:>8}" for n in counts) + f"{'ms/token':>10}{'fixed ms':>10}")
+    for name in found:
+        medians = [statistics.median(times[name, n]) for n in counts]
+        per_token, fixed = np.polyfit(counts, medians, 1)
+        print(f"{name:<16}" + "".join(f"{m:>8.3f}" for m in medians) + f"{per_token:>10.4f}{fixed:>10.3f}")
+    if args.profile:
+        for name, encoder in found.items():
+            rows = profile(encoder, token_ids(encoder, args.profile), as_before=name.startswith("before"))
+            print(f"\n{name}, {args.profile} tokens, onnxruntime profile (its own timer adds ~2-3 us per node): "
+                  f"{sum(r[2] for r in rows)} nodes, {sum(r[1] for r in rows):.0f} us in kernels")
+            for op, micros, nodes in rows:
+                print(f"  {op:<28}{micros:>9.1f} us {nodes:>4} nodes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
