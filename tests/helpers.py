@@ -223,3 +223,15 @@ def local_server(collection: str = "startups"):
 
     local = RecordingIndexes()
     return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local)
+
+
+def int8_dot_here() -> bool:
+    """Whether this CPU runs the `int8` variant exactly (handler/cpu.py): its export has `int8` and
+    serves it; elsewhere the export leaves it out and `int8_blocks` is the CPU default."""
+    from handler.cpu import INT8_DOT, missing
+
+    return missing(INT8_DOT) is None
+
+
+def cpu_variant() -> str:
+    return "int8" if int8_dot_here() else "int8_blocks"

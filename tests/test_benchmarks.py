@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.helpers import run_module
+from tests.helpers import cpu_variant, int8_dot_here, run_module
 
 
 def test_bench_search_prints_every_row(model_dir, tmp_path):
@@ -49,5 +49,7 @@ def test_bench_tokens_prints_every_variant_and_a_profile(model_dir):
     result = run_module("scripts.bench_tokens", "--model-dir", str(model_dir), "--rounds", "1", "--block", "1", "--tokens", "3,8", "--profile", "3", timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0] for line in result.stdout.splitlines() if line and line[0].isalpha()}
-    assert {"variant", "fp32", "int8", "int8_blocks"} <= rows
-    assert "int8, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout
+    assert {"variant", "fp32", "int8_blocks", cpu_variant()} <= rows
+    if int8_dot_here():
+        assert "int8, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout
+    assert "int8_blocks, 3 tokens, onnxruntime profile" in result.stdout and "MatMulNBits" in result.stdout
