@@ -259,9 +259,9 @@ def test_delete_removes_points_from_every_answer(loaded):
 
 
 def test_deleted_and_replaced_points_leave_bm25s_idf(loaded, tmp_path):
-    """After deletes and an in-place update, finish_upload() leaves a collection that scores exactly
-    as a fresh load of the same points: Qdrant counts deleted points in BM25's IDF until their
-    segment is vacuumed (Qdrant Edge: the shard's vacuum thresholds; local mode: live statistics)."""
+    """After deletes and an in-place update, finish_upload() leaves a collection that scores as a
+    fresh load of the same points: Qdrant counts deleted points in BM25's IDF until their segment
+    is vacuumed (Qdrant Edge: the shard's vacuum thresholds; local mode: live statistics)."""
     final = [p for p in points() if p.id not in (point_id(1), point_id(6))]
     changed = PointData(point_id(3), dense(30), {"name": "Dosely", "city": "Paris", "description": "delivery of medication"},
                         Bm25Encoder().document("Dosely. delivery of medication"))
@@ -275,12 +275,15 @@ def test_deleted_and_replaced_points_leave_bm25s_idf(loaded, tmp_path):
         fresh.upsert(final)
         fresh.finish_upload()
         bm25 = Bm25Encoder()
+
+        def same(a: list, b: list) -> bool:  # two fresh loads differ by float32 rounding (Qdrant Edge's sums vary in order)
+            return [h.id for h in a] == [h.id for h in b] and [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-6)
+
         for words in ("delivery", "city bike", "small businesses payments", "medication"):
             for limit in (1, 3, 6):
-                synced = [(h.id, h.score) for h in loaded.hybrid_search(dense(2), bm25.query(words), limit)]
-                assert synced == [(h.id, h.score) for h in fresh.hybrid_search(dense(2), bm25.query(words), limit)], words
+                assert same(loaded.hybrid_search(dense(2), bm25.query(words), limit), fresh.hybrid_search(dense(2), bm25.query(words), limit)), words
             sparse = Nearest(bm25.query(words), len(TEXTS), with_payload=False)
-            assert [(h.id, h.score) for h in loaded._ranked(sparse)] == [(h.id, h.score) for h in fresh._ranked(sparse)], words
+            assert same(loaded._ranked(sparse), fresh._ranked(sparse)), words
             assert loaded.text_search(words, 10) == fresh.text_search(words, 10)
         assert loaded.cities(10) == fresh.cities(10)
     finally:

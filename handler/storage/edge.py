@@ -114,23 +114,23 @@ class EdgeStorage(Storage):
                 schema = q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True) if kind == FULL_TEXT else q.PayloadSchemaType.Keyword
                 self._shard.update(q.UpdateOperation.create_field_index(field, schema))
 
-    def _config(self, dim: int):
+    def _config(self, dim: int, optimizers: dict | None = None):
         q = self._q
         return q.EdgeConfig(
             vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
             sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
-            optimizers=q.EdgeOptimizersConfig(**VACUUM),
+            optimizers=q.EdgeOptimizersConfig(**{**(optimizers or {}), **VACUUM}),
         )
 
     def _require_vacuum(self) -> None:
-        """A shard created before VACUUM (or by other code) gets it: reopened once with it, which
-        persists it in the shard's config."""
+        """A shard created before VACUUM (or by other code) gets it, its other optimizer settings
+        kept: reopened once with it, which persists it in the shard's config."""
         persisted = json.loads((self.shard_dir / CONFIG_FILE).read_text()).get("optimizers") or {}
         if all(persisted.get(key) == value for key, value in VACUUM.items()):
             return
         info = self._info()
         self.close()
-        self._shard = self._q.EdgeShard.load(str(self.shard_dir), self._config(info.dim))
+        self._shard = self._q.EdgeShard.load(str(self.shard_dir), self._config(info.dim, persisted))
 
     def _drop(self) -> None:
         with self._lock:
