@@ -47,8 +47,9 @@ def load_embedded(input_path: Path, vectors_dir: Path):
         raise UsageError(f"--input '{input_path}' is not the file these vectors were made from ({report['input']}, sha256 {report['input_sha256'][:12]}…); embed it again")
     vectors = np.load(vectors_dir / "vectors.npy")
     lines = np.load(vectors_dir / "lines.npy")
-    if len(vectors) != len(lines) or len(vectors) != report["embedded"]:
-        raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {report['embedded']}")
+    expected = report["embedded"] + report.get("reused", 0)  # an earlier version's report has no `reused`: all were embedded
+    if len(vectors) != len(lines) or len(vectors) != expected:
+        raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {expected}")
     records, _ = read_records(input_path, report["template"])
     by_line = {r.line: r.data for r in records}
     missing = [int(n) for n in lines if int(n) not in by_line]
@@ -60,9 +61,9 @@ def load_embedded(input_path: Path, vectors_dir: Path):
 def load_sharded(vectors_dir: Path):
     """The output of scripts.embed_ray: (template, dim, chunks) where each chunk is one shard's
     ((file, line), record) items and vectors, read shard by shard from the input files."""
-    from scripts.embed_ray import MANIFEST, read_shard
+    from scripts.embed_ray import read_shard
 
-    manifest = json.loads((vectors_dir / MANIFEST).read_text())
+    manifest = json.loads(sharded_manifest(vectors_dir).read_text())
     template = manifest["fingerprint"]["template"]
     for source in manifest["fingerprint"]["inputs"]:
         path = Path(source["file"])
@@ -81,6 +82,22 @@ def load_sharded(vectors_dir: Path):
 
     dim = len(np.load(vectors_dir / "shards" / f"{manifest['shards'][0]['shard']}.vectors.npy", mmap_mode="r")[0]) if manifest["shards"] else 384
     return template, dim, chunks()
+
+
+def sharded_manifest(vectors_dir: Path) -> Path | None:
+    """The manifest of scripts.embed_ray's output, under its name or its earlier one (manifest.json,
+    also the name of a model export's manifest: refused clearly)."""
+    from scripts.embed_ray import LEGACY_MANIFEST, MANIFEST
+
+    if (vectors_dir / MANIFEST).is_file():
+        return vectors_dir / MANIFEST
+    legacy = vectors_dir / LEGACY_MANIFEST
+    if not legacy.is_file():
+        return None
+    if "shards" not in json.loads(legacy.read_text()):
+        raise UsageError(f"--vectors '{vectors_dir}' holds a {LEGACY_MANIFEST} that is not scripts.embed_ray's (a model export?): "
+                         "pass the --out directory of scripts.embed or scripts.embed_ray")
+    return legacy
 
 
 def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=None):
@@ -180,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"{', '.join(server_only)} configure a Qdrant server's collection: set QDRANT_URL (the embedded Qdrant Edge is one shard in one process)")
     layout = Layout(args.shards, args.replicas, args.defer_index)
 
-    sharded = (args.vectors / "manifest.json").is_file()
-    if sharded:
+    if sharded_manifest(args.vectors):
         template, dim, chunks = load_sharded(args.vectors)
         items = vectors = None
         what = f"the shards of {args.vectors}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -88,3 +89,9 @@ def test_upload_twice_to_a_real_server(sample_file, sample_vectors):
 def test_server_only_upload_options_need_a_server(tmp_path):
     result = run_module("scripts.upload", "--vectors", str(tmp_path), "--shards", "4", env={"QDRANT_URL": ""})
     assert result.returncode == 2 and "--shards configure a Qdrant server's collection: set QDRANT_URL" in result.stderr
+
+
+def test_a_model_export_passed_as_vectors_is_refused_clearly(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"variants": {}, "defaults": {}}))
+    result = run_module("scripts.upload", "--vectors", str(tmp_path), env={"QDRANT_URL": "", "QDRANT_PATH": str(tmp_path / "q")})
+    assert result.returncode == 2 and "holds a manifest.json that is not scripts.embed_ray's (a model export?)" in result.stderr
