@@ -263,3 +263,13 @@ def test_qdrant_edge_vacuums_deleted_points_out_of_bm25s_idf_across_reopening(sa
     finally:
         synced.close()
         fresh.close()
+
+
+def test_bench_sync_prints_every_row(model_dir, tmp_path):
+    """scripts.bench_sync as documented, on a tiny slice (figures are for people, not judged here)."""
+    result = run_module("scripts.bench_sync", "--model-dir", str(model_dir), "--limit", "120", "--change", "0.1", "--work", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "update: scripts.embed v2" in result.stdout and "faster than the full run" in result.stdout
+    assert "read 120 lines = 8 embedded + 112 reused + 0 rejected" in result.stdout  # 4 reworded + 4 added
+    for what in ("hybrid", "neural (exact)", "text", "BM25 alone"):
+        assert f"  {what:<16} 20/20" in result.stdout, what
