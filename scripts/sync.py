@@ -52,10 +52,12 @@ class PointIds:
     def of(self, record: dict, where) -> str:
         if self.id_field is None:
             return point_id(record)
-        value = record.get(self.id_field)
+        if self.id_field not in record:
+            raise UsageError(f"--id-field {self.id_field}: {where_text(where)} has no field '{self.id_field}' (it has: {', '.join(record)})")
+        value = record[self.id_field]
         if not (isinstance(value, (str, int)) and not isinstance(value, bool)) or (isinstance(value, str) and not value.strip()):
-            raise UsageError(f"--id-field {self.id_field}: {where_text(where)} has no usable key ({self.id_field}={json.dumps(value)[:40]}); "
-                             "every record needs a non-empty string or integer there")
+            raise UsageError(f"--id-field {self.id_field}: {where_text(where)} has {self.id_field}={json.dumps(value)[:40]}; "
+                             "a stable key is a non-empty string or an integer")
         pid = point_id(record, self.id_field)
         digest = hashlib.sha256(canonical(record).encode()).digest()
         first = self._first.setdefault(pid, (where, digest))

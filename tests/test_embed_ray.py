@@ -116,6 +116,10 @@ def test_killed_part_way_then_resumed_to_the_single_process_vectors(model_dir, i
     single = run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(changed / "a-bench.jsonl"), "--out", str(out))
     assert "read 2000 lines = 0 embedded + 2000 reused + 0 rejected" in single.stdout, single.stderr
 
+    # synced into the first collection: the three reworded records replace their points
+    synced = run_module("scripts.upload", "--vectors", str(out), "--sync", env={"QDRANT_PATH": str(tmp_path / "q"), "QDRANT_URL": ""})
+    assert "3 added, 0 updated (0 payload only), 1999 unchanged, 3 deleted; collection holds 2002" in synced.stdout, synced.stderr
+
     # the manifest under its earlier name (an output directory of an earlier version) is still read
     (out / "vectors_manifest.json").rename(out / "manifest.json")
     legacy = run_module("scripts.upload", "--vectors", str(out), env={"QDRANT_PATH": str(tmp_path / "q2"), "QDRANT_URL": ""})

@@ -196,6 +196,16 @@ def test_a_sync_that_would_delete_most_of_the_collection_is_refused(versions, sa
     shutil.copytree(sample_vectors, vectors)
     assert run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(few), "--out", str(vectors)).returncode == 0
 
+    typo = upload(few, vectors, "--sync", "--id-field", "nmae", env=env)
+    assert typo.returncode == 2 and "--id-field nmae: line 1 has no field 'nmae' (it has: name, images," in typo.stderr
+    twice = tmp_path / "twice.jsonl"
+    first = json.loads(few.read_text().splitlines()[0])
+    twice.write_text(few.read_text() + json.dumps({**first, "city": "Atlantis"}) + "\n")
+    assert run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(twice), "--out", str(vectors)).returncode == 0
+    clash = upload(twice, vectors, "--sync", "--id-field", "name", env=env)
+    assert clash.returncode == 2 and f"--id-field name is not unique: line 1 and line 101 are different records with name=\"{first['name']}\"" in clash.stderr
+    assert run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(few), "--out", str(vectors)).returncode == 0
+
     refused = upload(few, vectors, "--sync", env=env)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--sync would delete 159 of the 259 points in 'startups' (61%, more than --max-delete 50%); nothing was changed" in refused.stderr
