@@ -159,7 +159,9 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
                 held.extend(points)  # a sync writes nothing before it has compared the whole input with the collection
             uploaded += len(points)
         if sync is not None:
+            read = time.perf_counter()
             plan = retried("reading the collection", lambda: make_plan(storage, held, dim))
+            compared = time.perf_counter()
             check_deletions(plan, sync, storage.collection)
             if sync.dry_run:
                 return {"collection": storage.collection, "backend": storage.backend, "plan": plan, "dry_run": True, "points": uploaded,
@@ -180,6 +182,8 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
         "created": created,
         "points": uploaded,
         "plan": plan,
+        **({"prepare_seconds": round(read - started, 2), "compare_seconds": round(compared - read, 2),
+            "write_seconds": round(upserted - compared, 2)} if sync else {}),
         "duplicates": duplicates,
         "counted": counted,
         "collection_total": storage.count(),
@@ -274,7 +278,8 @@ def report_sync(result: dict) -> int:
         print(f"dry run: '{result['collection']}' ({result['backend']}) holds {plan.before} points; a sync would make it "
               f"{plan.counts()}; nothing was changed")
         return 0
-    print(f"synced '{result['collection']}' ({result['backend']}) in {result['seconds']} s (write {result['upsert_seconds']} s, "
+    print(f"synced '{result['collection']}' ({result['backend']}) in {result['seconds']} s (points {result['prepare_seconds']} s, "
+          f"reading the collection back and comparing {result['compare_seconds']} s, writing {result['write_seconds']} s, "
           f"index {result['index_seconds']} s): {plan.counts()}; collection holds {result['collection_total']}")
     if result["counted"] != result["points"] or result["collection_total"] != result["points"]:
         say(f"error: count check failed: the input has {result['points']} points, the collection holds {result['collection_total']} "
