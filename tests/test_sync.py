@@ -282,4 +282,4 @@ def test_bench_sync_prints_every_row(model_dir, tmp_path):
     assert "update: scripts.embed v2" in result.stdout and "faster than the full run" in result.stdout
     assert "read 120 lines = 8 embedded + 112 reused + 0 rejected" in result.stdout  # 4 reworded + 4 added
     for what in ("hybrid", "neural (exact)", "text", "BM25 alone"):
-        assert f"  {what:<16} 20/20" in result.stdout, what
+        assert f"  {what:<16}  20/20" in result.stdout, what
