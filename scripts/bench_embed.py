@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         out = work / f"out-{len(rows)}"
         report = embed_file(slice_file, out, encoder, progress=False)
         total = time.perf_counter() - started
-        assert report["embedded"] == len(texts) and np.load(out / "vectors.npy").shape[0] == len(texts)
+        assert report["embedded"] == len(texts) and report["reused"] == 0 and np.load(out / "vectors.npy").shape[0] == len(texts)
         other = total - timed.onnx_s - timed.tokenize_s
         split = (f"onnxruntime {timed.onnx_s / total:.0%}, tokenize {timed.tokenize_s / total:.0%}, read + sort + checkpoint + write {other / total:.0%}; "
                  f"padding {timed.padded_tokens / max(timed.real_tokens, 1) - 1:.1%} of {timed.real_tokens / len(texts):.0f} tokens/text; "

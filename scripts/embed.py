@@ -3,18 +3,17 @@
     python -m scripts.embed --input FILE_OR_URL --out DIR [--model-dir DIR] [--device auto|cuda|cpu]
                             [--variant int8|int8_blocks|fp32|fp16] [--batch-size N] [--limit N]
 
-Resumable: vectors are checkpointed in chunks under DIR/chunks; run the same command again after
-a crash or Ctrl-C and it continues where it stopped, ending with the same vectors.
+Incremental and resumable: DIR/cache keeps every vector under its model file and exact text
+(scripts/vector_cache.py), so a run on an updated file embeds only new and changed texts, and a
+run stopped by a crash or Ctrl-C continues from its last finished chunk when run again.
 
-Exit status: 0 every line embedded; 3 done, but some lines were rejected (listed in the report);
+Exit status: 0 every line embedded or reused; 3 done, but some lines were rejected (listed in the report);
 2 bad arguments or input; 1 unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import time
 import urllib.request
@@ -27,10 +26,11 @@ from handler.config import env
 from handler.errors import UsageError
 from handler.files import atomic_save_npy, atomic_write_json, sha256_file
 from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
 from scripts.records import read_records
+from scripts.vector_cache import VectorCache, keep_only
 
 TUTORIAL_URL = "https://storage.googleapis.com/generall-shared-data/startups_demo.json"
-EXIT_OK, EXIT_REJECTED = 0, 3
 
 
 def default_cache_dir() -> Path:
@@ -87,7 +87,8 @@ def embed_file(
     chunk_size: int = 2048,
     progress: bool = True,
 ) -> dict:
-    """Embed every valid record of input_path into out_dir; returns the report (also written)."""
+    """Embed every valid record of input_path into out_dir, reusing the vectors its cache holds;
+    returns the report (also written, last: an --out without report.json holds no finished run)."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -95,80 +96,53 @@ def embed_file(
     if limit is not None:
         records = [r for r in records if r.line <= limit]
         rejected = [r for r in rejected if r.line <= limit]
-    lines_read = len(records) + len(rejected)
-    fingerprint = {
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").unlink(missing_ok=True)
+    drop_legacy(out_dir, ("state.json", "chunks"))
+    cache = VectorCache(out_dir, encoder.sha256, encoder.dim)
+    texts = [record_text(r.data, template) for r in records]
+
+    with tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=not progress or None) as bar:
+        def on_start(reused: int, to_embed: int) -> None:
+            if reused:
+                say(f"reusing {reused} of {len(texts)} vectors from the cache ({cache.folder}); {to_embed} texts to embed")
+            bar.reset(total=to_embed)
+
+        embed_started = time.perf_counter()
+        result = embed_with_cache(texts, cache, encoder, chunk_size=chunk_size, checkpoint=True, on_start=on_start, on_chunk=bar.update)
+        embed_seconds = time.perf_counter() - embed_started
+
+    atomic_save_npy(out_dir / "vectors.npy", result.vectors)
+    atomic_save_npy(out_dir / "lines.npy", np.asarray([r.line for r in records], dtype=np.int64))
+    distinct, first = np.unique(result.keys, return_index=True)
+    keep_only(out_dir, {cache.add(distinct, result.vectors[first])})  # the cache now holds exactly this run's vectors
+    report = {
         "input": str(input_path),
         "input_sha256": sha256_file(input_path),
         "limit": limit,
         "template": template,
         "model_sha256": encoder.sha256,
         "variant": encoder.variant,
-        "chunk_size": chunk_size,
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state_file, chunk_dir = out_dir / "state.json", out_dir / "chunks"
-    if state_file.is_file():
-        previous = json.loads(state_file.read_text())
-        if previous != fingerprint:
-            changed = sorted(k for k in fingerprint if previous.get(k) != fingerprint[k])
-            raise UsageError(
-                f"--out '{out_dir}' holds an earlier run with other settings ({', '.join(changed)} differ); "
-                "use another --out, or delete that directory to start over"
-            )
-    else:
-        for stale in ("vectors.npy", "lines.npy", "report.json"):
-            (out_dir / stale).unlink(missing_ok=True)
-        shutil.rmtree(chunk_dir, ignore_errors=True)
-        atomic_write_json(state_file, fingerprint)
-    chunk_dir.mkdir(exist_ok=True)
-
-    # Chunks are fixed slices of the valid records, so a resumed run embeds exactly the same batches.
-    starts = list(range(0, len(records), chunk_size))
-    done = {s for s in starts if (chunk_dir / f"{s:09d}.npy").is_file()}
-    if done:
-        say(f"resuming: {len(done)} of {len(starts)} chunks already embedded")
-    embed_started = time.perf_counter()
-    embedded_now = 0
-    with tqdm(total=len(records), unit="text", desc="embedding", file=sys.stderr, disable=not progress or None) as bar:
-        bar.update(sum(min(chunk_size, len(records) - s) for s in done))
-        for start in starts:
-            if start in done:
-                continue
-            chunk = records[start : start + chunk_size]
-            vectors = encoder.embed([record_text(r.data, template) for r in chunk])
-            atomic_save_npy(chunk_dir / f"{start:09d}.npy", vectors)
-            embedded_now += len(chunk)
-            bar.update(len(chunk))
-    embed_seconds = time.perf_counter() - embed_started
-
-    dim = encoder.dim
-    vectors = np.concatenate([np.load(chunk_dir / f"{s:09d}.npy") for s in starts]) if starts else np.empty((0, dim), np.float32)
-    lines = np.asarray([r.line for r in records], dtype=np.int64)
-    atomic_save_npy(out_dir / "vectors.npy", vectors.astype(np.float32, copy=False))
-    atomic_save_npy(out_dir / "lines.npy", lines)
-    report = {
-        **fingerprint,
         "provider": encoder.provider,
-        "dim": dim,
-        "lines_read": lines_read,
-        "embedded": int(len(records)),
+        "dim": encoder.dim,
+        "lines_read": len(records) + len(rejected),
+        "embedded": result.embedded,
+        "reused": result.reused,
         "rejected": len(rejected),
         "rejected_lines": [{"line": r.line, "reason": r.reason} for r in rejected],
-        "embedded_this_run": embedded_now,
-        "texts_per_second_this_run": round(embedded_now / embed_seconds, 1) if embedded_now else None,
+        "texts_per_second": round(result.embedded / embed_seconds, 1) if result.embedded else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    assert report["lines_read"] == report["embedded"] + report["rejected"]
+    assert report["lines_read"] == report["embedded"] + report["reused"] + report["rejected"]
     atomic_write_json(out_dir / "report.json", report)
-    shutil.rmtree(chunk_dir, ignore_errors=True)  # vectors.npy now holds them all
     return report
 
 
-@cli(interrupted="finished chunks are kept; run the same command again to resume")
+@cli(interrupted="finished chunks are kept in the vector cache; run the same command again to resume")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.embed", description=__doc__.splitlines()[0])
     parser.add_argument("--input", help=f"JSON-lines file or URL (default: download {TUTORIAL_URL})")
-    parser.add_argument("--out", required=True, type=Path, help="output directory: vectors.npy, lines.npy, report.json")
+    parser.add_argument("--out", required=True, type=Path, help="output directory: vectors.npy, lines.npy, report.json and the vector cache")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR or ./model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (said out loud)")
     parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU and fp16 on CUDA)")
@@ -191,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for item in report["rejected_lines"]:
         say(f"rejected: {input_path}: line {item['line']}: {item['reason']}")
-    speed = f", {report['texts_per_second_this_run']} texts/s" if report["texts_per_second_this_run"] else ""
+    speed = f", {report['texts_per_second']} texts/s" if report["texts_per_second"] else ""
     print(
-        f"read {report['lines_read']} lines = {report['embedded']} embedded + {report['rejected']} rejected "
+        f"{summary(report['lines_read'], report['embedded'], report['reused'], report['rejected'])} "
         f"({report['provider']}, variant {report['variant']}{speed}); wrote {args.out}/vectors.npy {tuple(np.load(args.out / 'vectors.npy', mmap_mode='r').shape)}"
     )
-    return EXIT_REJECTED if report["rejected"] else EXIT_OK
+    return exit_status(report["rejected"])
 
 
 if __name__ == "__main__":

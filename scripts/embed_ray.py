@@ -10,15 +10,18 @@ The input is cut into shards of --shard-lines lines (a file, its byte offset, it
 Ray Data hands the shards to a pool of actors (`ActorPoolStrategy`); each actor builds the
 project's Encoder once (CUDA fp16 with its parity probe on a GPU worker, CPU otherwise, and says
 which), reads its shard's lines, keeps the ones `scripts.embed` would keep (the same record rules
-and text template; a bad line is reported with its file and line), embeds them and writes the
-shard's vectors, line numbers and report atomically under DIR/shards. A run that is stopped or
-loses a worker is resumed by running the same command: finished shards are skipped.
-DIR/manifest.json lists every shard; `scripts.upload --vectors DIR` reads it.
+and text template; a bad line is reported with its file and line), takes every vector the cache
+in DIR/cache holds (scripts/vector_cache.py, shared with scripts.embed: keyed by model file and
+exact text), embeds the rest, and writes the shard's vectors, line numbers and report atomically
+under DIR/shards, and its vectors as one cache segment. So a run on updated files embeds only new
+and changed texts, and a run that is stopped or loses a worker is resumed by running the same
+command: finished shards come from the cache. DIR/vectors_manifest.json (written last) lists every
+shard; `scripts.upload --vectors DIR` reads it.
 
 Why not `ray.data.read_json`: one malformed line fails its whole file there, and line numbers are
 lost; reading byte ranges inside the actors keeps both the per-line report and the streaming.
 
-Exit status: 0 every line embedded; 3 done, but some lines were rejected; 2 bad arguments; 1 failure.
+Exit status: 0 every line embedded or reused; 3 done, but some lines were rejected; 2 bad arguments; 1 failure.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from handler.config import env
 from handler.errors import UsageError
 from handler.files import atomic_save_npy, atomic_write_json
 from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
 from scripts.records import Record, parse_line, template_fields
+from scripts.vector_cache import VectorCache, keep_only, new_name
 
-EXIT_OK, EXIT_REJECTED = 0, 3
-MANIFEST = "manifest.json"
+MANIFEST = "vectors_manifest.json"
+LEGACY_MANIFEST = "manifest.json"  # its name before: the model export's manifest has that name too
 
 
 def expand(spec: str) -> list[Path]:
@@ -86,22 +91,16 @@ def read_shard(shard: dict, template: str) -> tuple[list[Record], list[dict]]:
     return good, bad
 
 
-def shard_done(out: Path, shard: dict) -> bool:
-    report = out / "shards" / f"{shard['shard']}.json"
-    if not report.is_file():
-        return False
-    done = json.loads(report.read_text())
-    return all(done.get(k) == shard[k] for k in ("file", "offset", "first_line", "lines"))
-
-
 class ShardEmbedder:
-    """A Ray actor: one Encoder for its life, one shard per call."""
+    """A Ray actor: one Encoder and one view of the cache for its life, one shard per call."""
 
-    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, template: str, out: str) -> None:
+    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, template: str, out: str,
+                 run: str) -> None:
         from handler.encoder import Encoder
 
         self.encoder = Encoder.from_export(model_dir, variant, device=device, threads=threads, batch_size=batch_size)
-        self.template, self.out = template, Path(out)
+        self.template, self.out, self.run = template, Path(out), run
+        self.cache = VectorCache(self.out, self.encoder.sha256, self.encoder.dim)
         # said out loud, per worker (Ray forwards actor output to the driver's stderr)
         print(f"embed_ray worker pid {os.getpid()}: variant '{self.encoder.variant}' on {self.encoder.provider}", file=sys.stderr, flush=True)
 
@@ -111,19 +110,39 @@ class ShardEmbedder:
             shard = {key: (value[row].item() if hasattr(value[row], "item") else value[row]) for key, value in batch.items()}
             started = time.perf_counter()
             good, bad = read_shard(shard, self.template)
-            vectors = self.encoder.embed([record_text(r.data, self.template) for r in good]) if good else np.empty((0, self.encoder.dim), np.float32)
+            done = embed_with_cache([record_text(r.data, self.template) for r in good], self.cache, self.encoder)
+            self.cache.add(done.keys, done.vectors, name=f"{self.run}-{shard['shard']}")
             base = self.out / "shards" / shard["shard"]
-            atomic_save_npy(base.with_suffix(".vectors.npy"), vectors)
+            atomic_save_npy(base.with_suffix(".vectors.npy"), done.vectors)
             atomic_save_npy(base.with_suffix(".lines.npy"), np.asarray([r.line for r in good], dtype=np.int64))
-            report = {**shard, "embedded": len(good), "rejected": bad, "provider": self.encoder.provider,
-                      "variant": self.encoder.variant, "seconds": round(time.perf_counter() - started, 3)}
+            report = {**shard, "run": self.run, "records": len(good), "embedded": done.embedded, "reused": done.reused, "rejected": bad,
+                      "provider": self.encoder.provider, "variant": self.encoder.variant, "seconds": round(time.perf_counter() - started, 3)}
             atomic_write_json(base.with_suffix(".json"), report)  # written last: the shard is done
             summaries.append(json.dumps({k: v for k, v in report.items() if k != "rejected"} | {"rejected": len(bad)}))
         return {"summary": np.asarray(summaries, dtype=object)}
 
 
+def shard_report(out: Path, shard: dict, run: str) -> dict | None:
+    """The shard's report when this run wrote it, else None."""
+    path = out / "shards" / f"{shard['shard']}.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    return report if report.get("run") == run and all(report.get(k) == shard[k] for k in ("file", "offset", "first_line", "lines")) else None
+
+
+def uncommit(out: Path) -> None:
+    """Before a run: no manifest (scripts.upload reads none of a half-made run), no state of an
+    earlier version; a model export's manifest.json is never touched, and refused as --out."""
+    legacy = out / LEGACY_MANIFEST
+    if legacy.is_file():
+        if "shards" not in json.loads(legacy.read_text()):
+            raise UsageError(f"--out '{out}' holds a {LEGACY_MANIFEST} that is not scripts.embed_ray's (a model export?); use another --out")
+        legacy.unlink()
+    (out / MANIFEST).unlink(missing_ok=True)
+    drop_legacy(out, ("state.json",))
+
+
 def fingerprint(files: list[Path], model_sha256: str, variant: str, template: str, shard_lines: int) -> dict:
-    """What a resumed run must share with the first: inputs (path, size, mtime), model, settings."""
+    """What the vectors were made from: inputs (path, size, mtime; scripts.upload checks them), model, settings."""
     return {
         "inputs": [{"file": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files],
         "model_sha256": model_sha256, "variant": variant, "template": template, "shard_lines": shard_lines,
@@ -143,20 +162,13 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
     variant = variant or manifest["defaults"][device]
     if variant not in manifest["variants"]:
         raise UsageError(f"variant '{variant}' is not in {model_dir}/manifest.json (has: {', '.join(sorted(manifest['variants']))})")
-    expected = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
+    made_from = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
     out.mkdir(parents=True, exist_ok=True)
+    uncommit(out)
     (out / "shards").mkdir(exist_ok=True)
-    state = out / "state.json"
-    if state.is_file() and json.loads(state.read_text()) != expected:
-        previous = json.loads(state.read_text())
-        changed = sorted(k for k in expected if previous.get(k) != expected[k])
-        raise UsageError(f"--out '{out}' holds a run with other settings ({', '.join(changed)} differ); use another --out or delete it")
-    atomic_write_json(state, expected)
+    run_name = new_name()
 
     shards = plan_shards(files, shard_lines)
-    todo = [s for s in shards if not shard_done(out, s)]
-    if len(todo) < len(shards):
-        say(f"resuming: {len(shards) - len(todo)} of {len(shards)} shards already embedded")
     started = time.perf_counter()
     ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=True,
              ignore_reinit_error=True, **({"_temp_dir": ray_temp_dir} if ray_temp_dir else {}))
@@ -164,11 +176,11 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
     per_worker_threads = (threads or max(1, (os.cpu_count() or 1) // workers)) if device == "cpu" else threads
     embed_started = time.perf_counter()
     try:
-        if todo:
-            dataset = ray.data.from_items(todo).map_batches(
+        if shards:
+            dataset = ray.data.from_items(shards).map_batches(
                 ShardEmbedder,
                 fn_constructor_kwargs={"model_dir": str(model_dir.resolve()), "variant": variant, "device": device, "batch_size": batch_size,
-                                       "threads": per_worker_threads, "template": template, "out": str(out.resolve())},
+                                       "threads": per_worker_threads, "template": template, "out": str(out.resolve()), "run": run_name},
                 batch_size=1,
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_gpus=gpus_per_worker if gpus_per_worker > 0 else None,
@@ -179,33 +191,36 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         embed_seconds = time.perf_counter() - embed_started
         ray.shutdown()
 
-    reports = [json.loads((out / "shards" / f"{s['shard']}.json").read_text()) for s in shards if shard_done(out, s)]
-    missing = [s["shard"] for s in shards if not shard_done(out, s)]
+    reports = [shard_report(out, s, run_name) for s in shards]
+    missing = [s["shard"] for s, r in zip(shards, reports) if r is None]
     if missing:
         raise UsageError(f"{len(missing)} shards were not embedded ({', '.join(missing[:5])}); run the same command again to resume")
-    embedded_now = sum(r["embedded"] for r in reports if r["shard"] in {s["shard"] for s in todo})
-    summary = {
-        "fingerprint": expected,
-        "shards": [{k: r[k] for k in ("shard", "file", "offset", "first_line", "lines", "embedded", "provider", "variant")} for r in reports],
-        "lines_read": sum(r["lines"] for r in reports) - sum(_blank_lines(r) for r in reports),
-        "embedded": sum(r["embedded"] for r in reports),
+    planned = {s["shard"] for s in shards}
+    for stale in (out / "shards").iterdir():  # shards of an earlier, longer input
+        if stale.name.split(".")[0] not in planned:
+            stale.unlink()
+    keep_only(out, {f"{run_name}-{s['shard']}" for s in shards})  # the cache now holds exactly this run's vectors
+    embedded = sum(r["embedded"] for r in reports)
+    result = {
+        "fingerprint": made_from,
+        "shards": [{k: r[k] for k in ("shard", "file", "offset", "first_line", "lines", "records", "embedded", "reused", "provider", "variant")}
+                   for r in reports],
+        "lines_read": sum(r["records"] + len(r["rejected"]) for r in reports),  # blank lines are not records
+        "embedded": embedded,
+        "reused": sum(r["reused"] for r in reports),
         "rejected_lines": [bad for r in reports for bad in r["rejected"]],
         "workers": workers, "gpus_per_worker": gpus_per_worker,
         "ray_start_seconds": round(ray_start_s, 2),
         "embed_seconds": round(embed_seconds, 2),
-        "texts_per_second_this_run": round(embedded_now / embed_seconds, 1) if embedded_now else None,
+        "texts_per_second": round(embedded / embed_seconds, 1) if embedded else None,
     }
-    summary["rejected"] = len(summary["rejected_lines"])
-    atomic_write_json(out / MANIFEST, summary)
-    return summary
+    result["rejected"] = len(result["rejected_lines"])
+    assert result["lines_read"] == result["embedded"] + result["reused"] + result["rejected"]
+    atomic_write_json(out / MANIFEST, result)  # last: the run is done
+    return result
 
 
-def _blank_lines(report: dict) -> int:
-    """Lines of a shard that were neither embedded nor rejected: blank lines (not records)."""
-    return report["lines"] - report["embedded"] - len(report["rejected"])
-
-
-@cli(interrupted="finished shards are kept; run the same command again to resume")
+@cli(interrupted="finished shards are kept in the vector cache; run the same command again to resume")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.embed_ray", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="a JSON-lines file or a glob of them (quote it)")
@@ -215,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per actor (0 = CPU workers)")
     parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU and fp16 on CUDA)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of resuming)")
+    parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of what a killed run keeps)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per CPU actor (default: cores / workers)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--text-template", default=DEFAULT_TEXT_TEMPLATE)
@@ -229,15 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     template_fields(args.text_template)
     files = expand(args.input)
 
-    summary = run(files, args.out, model_dir=args.model_dir, variant=args.variant, address=args.address, workers=args.workers,
+    done = run(files, args.out, model_dir=args.model_dir, variant=args.variant, address=args.address, workers=args.workers,
                   gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size, shard_lines=args.shard_lines,
                   template=args.text_template, threads=args.threads, ray_temp_dir=args.ray_temp_dir)
-    for bad in summary["rejected_lines"]:
+    for bad in done["rejected_lines"]:
         say(f"rejected: {bad['file']}: line {bad['line']}: {bad['reason']}")
-    speed = f", {summary['texts_per_second_this_run']} texts/s in {summary['embed_seconds']} s (Ray start {summary['ray_start_seconds']} s)" if summary["texts_per_second_this_run"] else ""
-    print(f"read {summary['lines_read']} lines = {summary['embedded']} embedded + {summary['rejected']} rejected in {len(summary['shards'])} shards "
+    speed = f", {done['texts_per_second']} texts/s in {done['embed_seconds']} s (Ray start {done['ray_start_seconds']} s)" if done["texts_per_second"] else ""
+    print(f"{summary(done['lines_read'], done['embedded'], done['reused'], done['rejected'])} in {len(done['shards'])} shards "
           f"({args.workers} workers{speed}); wrote {args.out}/{MANIFEST}")
-    return EXIT_REJECTED if summary["rejected"] else EXIT_OK
+    return exit_status(done["rejected"])
 
 
 if __name__ == "__main__":

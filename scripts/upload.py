@@ -1,10 +1,14 @@
 """Upload embedded records into Qdrant: embedded Qdrant Edge by default, a server when QDRANT_URL is set.
 
     python -m scripts.upload --input FILE --vectors DIR [--collection startups] [--batch-size N]
+                             [--sync [--dry-run] [--max-delete 0.5] [--allow-mass-delete]] [--id-field NAME]
 
-Idempotent: a record's point id is derived from its content, so uploading again overwrites the
-same points instead of adding duplicates. Exit status: 0 uploaded and counted; 2 bad arguments
-or input; 1 Qdrant failed (unreachable after retries, wrong collection, count mismatch).
+Idempotent: a record's point id is derived from its content (or from its --id-field, a stable
+key), so uploading again overwrites the same points instead of adding duplicates. With --sync the
+collection ends holding exactly the input: unchanged points are not written, points whose records
+are gone are deleted (scripts/sync.py). Exit status: 0 uploaded and counted; 2 bad arguments or
+input (a refused mass delete included); 1 Qdrant failed (unreachable after retries, wrong
+collection, count mismatch).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import json
 import random
 import sys
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,13 +29,9 @@ from handler.files import sha256_file
 from handler.record import DEFAULT_TEXT_TEMPLATE, indexed_text
 from handler.storage import Layout, PointData, StorageUnavailable, open_storage
 from scripts.records import read_records
+from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
 
-# Fixed namespace: the same record gets the same point id on every run and every machine.
-POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
-
-
-def point_id(record: dict) -> str:
-    return str(uuid.uuid5(POINT_ID_NAMESPACE, json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))))
+DELETE_BATCH = 1000  # point ids per delete request
 
 
 def load_embedded(input_path: Path, vectors_dir: Path):
@@ -47,8 +46,9 @@ def load_embedded(input_path: Path, vectors_dir: Path):
         raise UsageError(f"--input '{input_path}' is not the file these vectors were made from ({report['input']}, sha256 {report['input_sha256'][:12]}…); embed it again")
     vectors = np.load(vectors_dir / "vectors.npy")
     lines = np.load(vectors_dir / "lines.npy")
-    if len(vectors) != len(lines) or len(vectors) != report["embedded"]:
-        raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {report['embedded']}")
+    expected = report["embedded"] + report.get("reused", 0)  # an earlier version's report has no `reused`: all were embedded
+    if len(vectors) != len(lines) or len(vectors) != expected:
+        raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {expected}")
     records, _ = read_records(input_path, report["template"])
     by_line = {r.line: r.data for r in records}
     missing = [int(n) for n in lines if int(n) not in by_line]
@@ -60,9 +60,9 @@ def load_embedded(input_path: Path, vectors_dir: Path):
 def load_sharded(vectors_dir: Path):
     """The output of scripts.embed_ray: (template, dim, chunks) where each chunk is one shard's
     ((file, line), record) items and vectors, read shard by shard from the input files."""
-    from scripts.embed_ray import MANIFEST, read_shard
+    from scripts.embed_ray import read_shard
 
-    manifest = json.loads((vectors_dir / MANIFEST).read_text())
+    manifest = json.loads(sharded_manifest(vectors_dir).read_text())
     template = manifest["fingerprint"]["template"]
     for source in manifest["fingerprint"]["inputs"]:
         path = Path(source["file"])
@@ -83,6 +83,22 @@ def load_sharded(vectors_dir: Path):
     return template, dim, chunks()
 
 
+def sharded_manifest(vectors_dir: Path) -> Path | None:
+    """The manifest of scripts.embed_ray's output, under its name or its earlier one (manifest.json,
+    also the name of a model export's manifest: refused clearly)."""
+    from scripts.embed_ray import LEGACY_MANIFEST, MANIFEST
+
+    if (vectors_dir / MANIFEST).is_file():
+        return vectors_dir / MANIFEST
+    legacy = vectors_dir / LEGACY_MANIFEST
+    if not legacy.is_file():
+        return None
+    if "shards" not in json.loads(legacy.read_text()):
+        raise UsageError(f"--vectors '{vectors_dir}' holds a {LEGACY_MANIFEST} that is not scripts.embed_ray's (a model export?): "
+                         "pass the --out directory of scripts.embed or scripts.embed_ray")
+    return legacy
+
+
 def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=None):
     """Retry transient failures (StorageUnavailable) with exponential backoff and jitter."""
     for attempt in range(1, attempts + 1):
@@ -97,12 +113,17 @@ def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=Non
 
 
 def upload(storage, items, vectors: np.ndarray | None = None, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
-           recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, layout: Layout = Layout()) -> dict:
+           recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, layout: Layout = Layout(),
+           id_field: str | None = None, sync: SyncRules | None = None) -> dict:
     """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of the
     same text (`template`), into a collection created (or, with recreate, replaced) as needed.
     `chunks` (an iterable of (items, vectors), one per shard of scripts.embed_ray) replaces
     items/vectors for sharded input; `parallel` upsert streams (a Qdrant server's bulk advice:
-    about one per shard); `layout` (shards, replicas, a deferred index) goes to a server."""
+    about one per shard); `layout` (shards, replicas, a deferred index) goes to a server;
+    `id_field` names a stable key for the point ids (default: each record's content). With `sync`,
+    points are held until the whole input is read and compared with the collection's
+    (scripts/sync.py); then only the added and updated are upserted and the ones whose records are
+    gone are deleted (with sync.dry_run, nothing is written)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from handler.bm25 import Bm25Encoder
@@ -111,25 +132,46 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
     bm25 = Bm25Encoder()
     chunks = chunks if chunks is not None else [(items, vectors)]
     dim = dim or int(vectors.shape[1])
+    ids = PointIds(id_field)
 
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
 
-    created = retried("creating the collection", lambda: storage.ensure_collection(dim, recreate=recreate, layout=layout))
-    seen, duplicates, uploaded = {}, [], 0
+    created = None if sync else retried("creating the collection", lambda: storage.ensure_collection(dim, recreate=recreate, layout=layout))
+    seen, duplicates, uploaded, held, plan = {}, [], 0, [], None
     with ThreadPoolExecutor(max_workers=parallel) as streams:
+        def upsert(batches):
+            list(streams.map(lambda job: retried(f"upsert of points {job[0]}..{job[0] + len(job[1]) - 1}", lambda: storage.upsert(job[1])), batches))
+
         for chunk_items, chunk_vectors in chunks:
             points = []
             for (where, record), vector in zip(chunk_items, chunk_vectors):
-                pid = point_id(record)
+                pid = ids.of(record, where)
                 if pid in seen:
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
                 points.append(PointData(pid, vector, record, bm25.document(indexed_text(record, template))))
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
-            list(streams.map(lambda job: retried(f"upsert of points {job[0]}..{job[0] + len(job[1]) - 1}", lambda: storage.upsert(job[1])), batches))
+            if sync is None:
+                upsert(batches)
+            else:
+                held.extend(points)  # a sync writes nothing before it has compared the whole input with the collection
             uploaded += len(points)
+        if sync is not None:
+            read = time.perf_counter()
+            plan = retried("reading the collection", lambda: make_plan(storage, held, dim))
+            compared = time.perf_counter()
+            check_deletions(plan, sync, storage.collection)
+            if sync.dry_run:
+                return {"collection": storage.collection, "backend": storage.backend, "plan": plan, "dry_run": True, "points": uploaded,
+                        "duplicates": duplicates, "seconds": round(time.perf_counter() - started, 2)}
+            created = retried("creating the collection", lambda: storage.ensure_collection(dim, layout=layout))
+            writes = plan.writes
+            upsert([(start, writes[start : start + batch_size]) for start in range(0, len(writes), batch_size)])
+            for start in range(0, len(plan.deleted), DELETE_BATCH):
+                gone = plan.deleted[start : start + DELETE_BATCH]
+                retried(f"deleting points {start}..{start + len(gone) - 1} of {len(plan.deleted)}", lambda: storage.delete(gone))
     upserted = time.perf_counter()
     storage.finish_upload()
     indexed = time.perf_counter()
@@ -139,6 +181,9 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
         "backend": storage.backend,
         "created": created,
         "points": uploaded,
+        "plan": plan,
+        **({"prepare_seconds": round(read - started, 2), "compare_seconds": round(compared - read, 2),
+            "write_seconds": round(upserted - compared, 2)} if sync else {}),
         "duplicates": duplicates,
         "counted": counted,
         "collection_total": storage.count(),
@@ -166,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--replicas", type=int, default=None, help="replication_factor")
     scale.add_argument("--parallel", type=int, default=1, help="concurrent upsert streams (about one per shard)")
     scale.add_argument("--defer-index", action="store_true", help="build no HNSW graph while uploading (m=0), then restore m=16 and let the server index once")
+    parser.add_argument("--id-field", default=None, help="a record field holding a stable key: point ids come from it, not from the whole record")
+    follow = parser.add_argument_group("the collection follows the input (--sync)")
+    follow.add_argument("--sync", action="store_true", help="write only added and changed points, and delete those whose records are gone")
+    follow.add_argument("--dry-run", action="store_true", help="print the added / updated / unchanged / deleted counts and change nothing")
+    follow.add_argument("--max-delete", type=float, default=None, help="refuse to delete more than this fraction of the collection (default 0.5)")
+    follow.add_argument("--allow-mass-delete", action="store_true", help="delete past --max-delete")
     args = parser.parse_args(argv)
     settings = replace(settings, collection_name=args.collection)
 
@@ -179,9 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     if server_only and not settings.qdrant_url:
         raise UsageError(f"{', '.join(server_only)} configure a Qdrant server's collection: set QDRANT_URL (the embedded Qdrant Edge is one shard in one process)")
     layout = Layout(args.shards, args.replicas, args.defer_index)
+    sync_only = [f"--{n.replace('_', '-')}" for n in ("dry_run", "max_delete", "allow_mass_delete") if getattr(args, n) not in (None, False)]
+    if sync_only and not args.sync:
+        raise UsageError(f"{', '.join(sync_only)} only apply with --sync")
+    if args.sync and args.recreate:
+        raise UsageError("--sync keeps the collection and --recreate drops it: use one of them")
+    if args.max_delete is not None and not 0 <= args.max_delete <= 1:
+        raise UsageError(f"--max-delete is a fraction of the collection, from 0 to 1, got {args.max_delete}")
+    rules = SyncRules(args.dry_run, 0.5 if args.max_delete is None else args.max_delete, args.allow_mass_delete) if args.sync else None
 
-    sharded = (args.vectors / "manifest.json").is_file()
-    if sharded:
+    if sharded_manifest(args.vectors):
         template, dim, chunks = load_sharded(args.vectors)
         items = vectors = None
         what = f"the shards of {args.vectors}"
@@ -192,15 +250,17 @@ def main(argv: list[str] | None = None) -> int:
         template, dim, chunks = report["template"], None, None
         what = f"{len(items)} points"
     storage = open_storage(settings, cooldown=0)  # transient failures are retried with backoff here
-    say(f"uploading {what} into '{args.collection}' ({storage.backend}, {storage.where})")
+    say(f"{'syncing' if rules else 'uploading'} {what} into '{args.collection}' ({storage.backend}, {storage.where})")
     try:
         result = upload(storage, items, vectors, template=template, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
-                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout)
+                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout, id_field=args.id_field, sync=rules)
     finally:
         storage.close()
 
     for where, first in result["duplicates"]:
-        say(f"duplicate: line {_where(where)} is identical to line {_where(first)}; stored once")
+        say(f"duplicate: {where_text(where)} is identical to {where_text(first)}; stored once")
+    if rules:
+        return report_sync(result)
     print(
         f"uploaded {result['points']} points into '{result['collection']}' ({result['backend']}) in {result['seconds']} s "
         f"(upsert {result['upsert_seconds']} s, index {result['index_seconds']} s); "
@@ -212,8 +272,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _where(where) -> str:
-    return f"{where[1]} of {where[0]}" if isinstance(where, tuple) else str(where)
+def report_sync(result: dict) -> int:
+    plan = result["plan"]
+    if result.get("dry_run"):
+        print(f"dry run: '{result['collection']}' ({result['backend']}) holds {plan.before} points; a sync would make it "
+              f"{plan.counts()}; nothing was changed")
+        return 0
+    print(f"synced '{result['collection']}' ({result['backend']}) in {result['seconds']} s (points {result['prepare_seconds']} s, "
+          f"reading the collection back and comparing {result['compare_seconds']} s, writing {result['write_seconds']} s, "
+          f"index {result['index_seconds']} s): {plan.counts()}; collection holds {result['collection_total']}")
+    if result["counted"] != result["points"] or result["collection_total"] != result["points"]:
+        say(f"error: count check failed: the input has {result['points']} points, the collection holds {result['collection_total']} "
+            f"({result['counted']} of the input's)")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -75,16 +75,19 @@ def test_killed_part_way_then_resumed_to_the_single_process_vectors(model_dir, i
     finished = len(list((out / "shards").glob("*.json")))
     assert 2 <= finished < 9, "the run should have been killed part-way"
 
+    finished_records = sum(json.loads(f.read_text())["records"] for f in (out / "shards").glob("*.json"))
+    assert not (out / "vectors_manifest.json").exists()
+
     resumed = run_module(*args, env=env, timeout=300)
     assert resumed.returncode == 3, resumed.stderr  # done, with the dirty file's lines rejected
-    assert f"resuming: {finished} of 9 shards already embedded" in resumed.stderr
     assert "worker pid" in resumed.stderr and "CPUExecutionProvider" in resumed.stderr  # said per worker
-    assert "read 2004 lines = 2002 embedded + 2 rejected in 9 shards" in resumed.stdout
+    manifest = json.loads((out / "vectors_manifest.json").read_text())
+    assert manifest["reused"] >= finished_records > 0 and manifest["embedded"] + manifest["reused"] == 2002  # finished shards: from the cache
+    assert f"read 2004 lines = {manifest['embedded']} embedded + {manifest['reused']} reused + 2 rejected in 9 shards" in resumed.stdout
     assert (tmp_path / "home" / ".ray" / "auth_token").is_file()  # Ray's token landed in the test's HOME
     dirty = str(inputs / "b-dirty.jsonl")
     assert f"rejected: {dirty}: line 2: invalid JSON" in resumed.stderr and f"rejected: {dirty}: line 3: missing field(s)" in resumed.stderr
 
-    manifest = json.loads((out / "manifest.json").read_text())
     bench_shards = [s for s in manifest["shards"] if s["file"].endswith("a-bench.jsonl")]
     vectors = np.concatenate([np.load(out / "shards" / f"{s['shard']}.vectors.npy") for s in bench_shards])
     lines = np.concatenate([np.load(out / "shards" / f"{s['shard']}.lines.npy") for s in bench_shards])
@@ -92,20 +95,45 @@ def test_killed_part_way_then_resumed_to_the_single_process_vectors(model_dir, i
     assert np.array_equal(lines, ref_lines)
     cosine = np.sum(vectors * ref_vectors, axis=1)
     assert cosine.min() >= 0.99999, "row by row, the same vectors as scripts.embed"
-    print(f"ray: {manifest['texts_per_second_this_run']} texts/s this run, Ray start {manifest['ray_start_seconds']} s; total {time.time() - started:.0f} s")
+    print(f"ray: {manifest['texts_per_second']} texts/s this run, Ray start {manifest['ray_start_seconds']} s; total {time.time() - started:.0f} s")
 
     uploaded = run_module("scripts.upload", "--vectors", str(out), env={"QDRANT_PATH": str(tmp_path / "q"), "QDRANT_URL": ""})
     assert uploaded.returncode == 0, uploaded.stderr
     assert "uploaded 2002 points" in uploaded.stdout and "2002 of them found by count" in uploaded.stdout
 
+    # an updated input into the same --out: only the changed texts are embedded, the cache is shared with scripts.embed
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    bench = (inputs / "a-bench.jsonl").read_text().splitlines()
+    for number in (5, 600, 1500):
+        record = json.loads(bench[number])
+        bench[number] = json.dumps({**record, "description": record["description"] + " Now on Ray."})
+    (changed / "a-bench.jsonl").write_text("\n".join(bench) + "\n")
+    shutil.copy(inputs / "b-dirty.jsonl", changed)
+    again = run_module(*command(model_dir, changed, out, session), env=env, timeout=300)
+    assert again.returncode == 3, again.stderr
+    assert "read 2004 lines = 3 embedded + 1999 reused + 2 rejected in 9 shards" in again.stdout
+    single = run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(changed / "a-bench.jsonl"), "--out", str(out))
+    assert "read 2000 lines = 0 embedded + 2000 reused + 0 rejected" in single.stdout, single.stderr
 
-def test_a_different_run_into_the_same_out_is_refused(model_dir, inputs, ray_env, tmp_path):
+    # synced into the first collection: the three reworded records replace their points
+    synced = run_module("scripts.upload", "--vectors", str(out), "--sync", env={"QDRANT_PATH": str(tmp_path / "q"), "QDRANT_URL": ""})
+    assert "3 added, 0 updated (0 payload only), 1999 unchanged, 3 deleted; collection holds 2002" in synced.stdout, synced.stderr
+
+    # the manifest under its earlier name (an output directory of an earlier version) is still read
+    (out / "vectors_manifest.json").rename(out / "manifest.json")
+    legacy = run_module("scripts.upload", "--vectors", str(out), env={"QDRANT_PATH": str(tmp_path / "q2"), "QDRANT_URL": ""})
+    assert legacy.returncode == 0 and "2002 of them found by count" in legacy.stdout, legacy.stderr
+
+
+def test_an_out_holding_a_model_export_is_refused_and_left_alone(model_dir, inputs, ray_env, tmp_path):
     env, session = ray_env
     out = tmp_path / "o"
     out.mkdir()
-    (out / "state.json").write_text(json.dumps({"inputs": [], "model_sha256": "x", "variant": "int8", "template": "{alt}", "shard_lines": 1}))
+    (out / "manifest.json").write_text(json.dumps({"variants": {}, "defaults": {}}))
     result = run_module(*command(model_dir, inputs, out, session), env=env, timeout=120)
-    assert result.returncode == 2 and "holds a run with other settings" in result.stderr
+    assert result.returncode == 2 and "holds a manifest.json that is not scripts.embed_ray's (a model export?)" in result.stderr
+    assert json.loads((out / "manifest.json").read_text()) == {"variants": {}, "defaults": {}}
 
 
 @pytest.mark.parametrize("args, message", [

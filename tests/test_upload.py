@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -88,3 +89,21 @@ def test_upload_twice_to_a_real_server(sample_file, sample_vectors):
 def test_server_only_upload_options_need_a_server(tmp_path):
     result = run_module("scripts.upload", "--vectors", str(tmp_path), "--shards", "4", env={"QDRANT_URL": ""})
     assert result.returncode == 2 and "--shards configure a Qdrant server's collection: set QDRANT_URL" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dry-run"], "--dry-run only apply with --sync"),
+    (["--max-delete", "0.9", "--allow-mass-delete"], "--max-delete, --allow-mass-delete only apply with --sync"),
+    (["--sync", "--recreate"], "--sync keeps the collection and --recreate drops it"),
+    (["--sync", "--max-delete", "1.5"], "--max-delete is a fraction of the collection, from 0 to 1, got 1.5"),
+])
+def test_sync_options_are_checked_before_anything_is_read(args, message, tmp_path):
+    result = run_module("scripts.upload", "--vectors", str(tmp_path), *args, env={"QDRANT_URL": "", "QDRANT_PATH": str(tmp_path / "q")})
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_model_export_passed_as_vectors_is_refused_clearly(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"variants": {}, "defaults": {}}))
+    result = run_module("scripts.upload", "--vectors", str(tmp_path), env={"QDRANT_URL": "", "QDRANT_PATH": str(tmp_path / "q")})
+    assert result.returncode == 2 and "holds a manifest.json that is not scripts.embed_ray's (a model export?)" in result.stderr

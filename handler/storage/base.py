@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -127,6 +127,16 @@ class Storage(ABC):
     def count(self, ids: Sequence[str] | None = None) -> int: ...
 
     @abstractmethod
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove these points (an absent id is no error). They leave BM25's IDF at the next
+        finish_upload(), where the backend can (see each backend)."""
+
+    @abstractmethod
+    def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
+        """Up to `limit` points from `offset` on, in id order, with payload, dense and BM25
+        vectors, and the id the next page starts at (None after the last page)."""
+
+    @abstractmethod
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]: ...
 
     # -- the collection ----------------------------------------------------------------------------
@@ -172,6 +182,16 @@ class Storage(ABC):
             raise CollectionMissing(self.missing_message())
         self.require_match(info, dim)
         return self.count()
+
+    def points(self, page: int = 1000) -> Iterator[PointData]:
+        """Every point of the collection as stored (payload, dense and BM25 vectors), page by page
+        in id order: what `scripts.upload --sync` compares its input with."""
+        offset = None
+        while True:
+            found, offset = self._scroll(offset, page)
+            yield from found
+            if offset is None:
+                return
 
     def ensure_collection(self, dim: int, recreate: bool = False, layout: Layout = Layout()) -> bool:
         """Create the collection when absent (True if created). An existing one of another schema is

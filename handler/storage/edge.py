@@ -34,6 +34,11 @@ from handler.storage.contract import (
 )
 
 CONFIG_FILE = "edge_config.json"  # every shard directory has it
+# Qdrant counts a deleted or replaced point in BM25's IDF until the vacuum optimizer rewrites its
+# segment, by default only past 20% deleted in a segment of 1000+ vectors. With 0 and 0, every
+# optimize (finish_upload) vacuums each segment that holds one: the collection then scores as a
+# fresh load of the same points would.
+VACUUM = {"deleted_threshold": 0.0, "vacuum_min_vector_number": 0}
 
 
 class EdgeStorage(Storage):
@@ -101,16 +106,31 @@ class EdgeStorage(Storage):
         if not layout.is_default:
             raise StorageError("the embedded Qdrant Edge is one shard in one process: shards, replicas and a deferred index need a Qdrant server (QDRANT_URL)")
         q = self._q
-        config = q.EdgeConfig(
-            vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
-            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
-        )
+        config = self._config(dim)
         with self._lock:
             self.root.mkdir(parents=True, exist_ok=True)
             self._shard = q.EdgeShard.create(str(self.shard_dir), config)
             for field, kind in PAYLOAD_INDEXES:
                 schema = q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True) if kind == FULL_TEXT else q.PayloadSchemaType.Keyword
                 self._shard.update(q.UpdateOperation.create_field_index(field, schema))
+
+    def _config(self, dim: int, optimizers: dict | None = None):
+        q = self._q
+        return q.EdgeConfig(
+            vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine),
+            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+            optimizers=q.EdgeOptimizersConfig(**{**(optimizers or {}), **VACUUM}),
+        )
+
+    def _require_vacuum(self) -> None:
+        """A shard created before VACUUM (or by other code) gets it, its other optimizer settings
+        kept: reopened once with it, which persists it in the shard's config."""
+        persisted = json.loads((self.shard_dir / CONFIG_FILE).read_text()).get("optimizers") or {}
+        if all(persisted.get(key) == value for key, value in VACUUM.items()):
+            return
+        info = self._info()
+        self.close()
+        self._shard = self._q.EdgeShard.load(str(self.shard_dir), self._config(info.dim, persisted))
 
     def _drop(self) -> None:
         with self._lock:
@@ -127,8 +147,11 @@ class EdgeStorage(Storage):
         self._call("update", q.UpdateOperation.upsert_points(batch))
 
     def finish_upload(self) -> None:
-        """Build the HNSW index and merge segments, then persist: searches are fast from the first one."""
+        """Build the HNSW index, merge segments and vacuum deleted points (VACUUM), then persist:
+        searches are fast from the first one, and score as on a fresh load."""
         with self._lock:
+            self._open()
+            self._require_vacuum()
             shard = self._open()
             shard.optimize()
             shard.flush()
@@ -137,6 +160,20 @@ class EdgeStorage(Storage):
         q = self._q
         flt = q.Filter(must=[q.HasIdCondition(set(ids))]) if ids is not None else None
         return int(self._call("count", q.CountRequest(exact=True, filter=flt)))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call("update", self._q.UpdateOperation.delete_points(list(ids)))
+
+    def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
+        request = self._q.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
+        records, next_offset = self._call("scroll", request)
+        found = []
+        for r in records:
+            sparse = r.vector.get(SPARSE)
+            found.append(PointData(str(r.id), np.asarray(r.vector[""], dtype=np.float32), r.payload or {},
+                                   SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse is not None else None))
+        return found, None if next_offset is None else str(next_offset)
 
     # -- queries -----------------------------------------------------------------------------------
     def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):

@@ -170,6 +170,24 @@ class ServerStorage(Storage):
         flt = m.Filter(must=[m.HasIdCondition(has_id=list(ids))]) if ids is not None else None
         return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
 
+    def delete(self, ids: Sequence[str]) -> None:
+        """A server keeps counting deleted points in BM25's IDF until its vacuum optimizer rewrites
+        their segments, by its own thresholds (the collection's optimizers_config; see README)."""
+        if ids:
+            selector = self._models.PointIdsList(points=list(ids))
+            self._call("delete", lambda: self._client.delete(self.collection, points_selector=selector, wait=True))
+
+    def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
+        records, next_offset = self._call("scroll", lambda: self._client.scroll(
+            self.collection, offset=offset, limit=limit, with_payload=True, with_vectors=True))
+        found = []
+        for r in records:
+            vectors = r.vector if isinstance(r.vector, dict) else {"": r.vector}
+            sparse = vectors.get(SPARSE)
+            found.append(PointData(str(r.id), np.asarray(vectors[""], dtype=np.float32), r.payload or {},
+                                   SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse is not None else None))
+        return found, None if next_offset is None else str(next_offset)
+
     # -- queries -----------------------------------------------------------------------------------
     def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
         m = self._models

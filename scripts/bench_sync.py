@@ -1,0 +1,149 @@
+"""The update workflow at scale: a dataset with a fraction of its records changed, re-embedded
+(the vector cache in --out) and synced (`scripts.upload --sync`), against a full run of the same
+data, in one run, each step the command a user runs (a fresh process: model load included).
+
+    python -m scripts.bench_sync [--input ../shared/data/bench_corpus_40k.jsonl] [--change 0.01]
+                                 [--limit N] [--work DIR] [--model-dir model]
+
+The update changes `--change` of the records: a third reworded (description), a third removed, a
+third added (other records under new names). Steps, on Qdrant Edge:
+  full run     scripts.embed v1 (every text) + scripts.upload v1 into an empty collection
+  update       scripts.embed v2 into the same --out + scripts.upload v2 --sync into that collection
+  fresh load   scripts.upload v2 into an empty collection, the reference for the synced one,
+               and once more into another: how far two fresh loads of one file differ
+Then the synced collection and the second fresh load answer the same queries as the first fresh
+load (hybrid, neural, neural exact, text, and BM25 with its scores): how many answers have the
+same ids in the same order, and the largest score gap. HNSW is approximate and its graph is
+built differently each time, so two fresh loads differ too: that is the yardstick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from handler.cli import cli, say
+from handler.config import env
+from handler.errors import UsageError
+from scripts import benchkit
+from scripts.records import BENCH_FILE
+
+
+def make_update(source: Path, target: Path, fraction: float) -> dict:
+    """v2 of source: every k-th record reworded, removed or renamed-and-added in turn."""
+    lines = source.read_text().splitlines()
+    step = max(1, round(1 / fraction))
+    counts, out, added = {"reworded": 0, "removed": 0, "added": 0}, [], []
+    for number, line in enumerate(lines):
+        if number % step or not line.strip():
+            out.append(line)
+            continue
+        record, kind = json.loads(line), ("reworded", "removed", "added")[(number // step) % 3]
+        counts[kind] += 1
+        if kind == "reworded":
+            out.append(json.dumps({**record, "description": record["description"] + " (updated)"}))
+        elif kind == "added":
+            out.append(line)
+            added.append(json.dumps({**record, "name": record["name"] + " 2", "description": "A fork of " + record["description"]}))
+    target.write_text("\n".join(out + added) + "\n")
+    return counts
+
+
+def timed(label: str, rows: list, *args: str, extra_env: dict | None = None) -> str:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", *args], cwd=benchkit.ROOT, env={**os.environ, **(extra_env or {})}, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode not in (0, 3):  # 3: scripts.embed rejected some lines (listed), and went on
+        raise UsageError(f"{label} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    rows.append((label, seconds, result.stdout.strip().splitlines()[-1]))
+    say(f"{label}: {seconds:.1f} s")
+    return result.stdout
+
+
+def compare(other_path: Path, fresh_path: Path, model_dir: Path) -> list[tuple[str, int, int, float]]:
+    """(what, answers with the same ids in the same order, answers, largest relative score gap)."""
+    from handler.bm25 import Bm25Encoder
+    from handler.encoder import Encoder
+    from handler.storage import EdgeStorage
+    from handler.storage.contract import Nearest
+
+    encoder, bm25 = Encoder.from_export(model_dir), Bm25Encoder()
+    stores = EdgeStorage(other_path, "startups"), EdgeStorage(fresh_path, "startups")
+    asks = {
+        "hybrid": lambda s, q, v: s.hybrid_search(v, bm25.query(q), 10),
+        "neural (HNSW)": lambda s, q, v: s.search(v, 10),
+        "neural (exact)": lambda s, q, v: s.search(v, 10, exact=True),
+        "text": lambda s, q, v: s.text_search(q, 10),
+        "BM25 alone": lambda s, q, v: s._ranked(Nearest(bm25.query(q), 40, with_payload=False)),
+    }
+    rows = []
+    try:
+        for what, ask in asks.items():
+            same, gap = 0, 0.0
+            for q in benchkit.QUERIES:
+                vector = encoder.embed_one(q)
+                a, b = (ask(store, q, vector) for store in stores)
+                same += [h.id for h in a] == [h.id for h in b]
+                gap = max([gap] + [abs(x.score - y.score) / max(1.0, abs(y.score)) for x, y in zip(a, b) if x.score is not None])
+            rows.append((what, same, len(benchkit.QUERIES), gap))
+    finally:
+        for store in stores:
+            store.close()
+    return rows
+
+
+@cli()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", type=Path, default=BENCH_FILE)
+    parser.add_argument("--change", type=float, default=0.01, help="fraction of the records the update changes")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N lines of --input")
+    parser.add_argument("--work", type=Path, default=None, help="working directory (default: a new temporary one)")
+    parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
+    args = parser.parse_args(argv)
+    benchkit.existing_file(args.input)
+    if not 0 < args.change <= 1:
+        raise UsageError(f"--change is a fraction of the records, above 0 and at most 1, got {args.change}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    work.mkdir(parents=True, exist_ok=True)
+    v1, v2, vectors = work / "v1.jsonl", work / "v2.jsonl", work / "vectors"
+    with open(args.input) as handle:
+        v1.write_text("".join(line for _, line in zip(range(args.limit or sys.maxsize), handle)))
+    counts = make_update(v1, v2, args.change)
+    say(f"{benchkit.cpu_name()}; load average {os.getloadavg()[0]:.2f} at start; update: {counts}; work in {work}")
+
+    embed = ("scripts.embed", "--model-dir", str(args.model_dir), "--out", str(vectors), "--input")
+    edge = {"QDRANT_URL": "", "COLLECTION_NAME": "startups"}
+    rows: list = []
+    timed("full run: scripts.embed v1", rows, *embed, str(v1))
+    timed("full run: scripts.upload v1", rows, "scripts.upload", "--input", str(v1), "--vectors", str(vectors),
+          extra_env={**edge, "QDRANT_PATH": str(work / "synced")})
+    timed("update: scripts.embed v2", rows, *embed, str(v2))
+    timed("update: scripts.upload v2 --sync", rows, "scripts.upload", "--input", str(v2), "--vectors", str(vectors), "--sync",
+          extra_env={**edge, "QDRANT_PATH": str(work / "synced")})
+    for name in ("fresh", "fresh-again"):
+        timed(f"{name.replace('-', ' ')} load: scripts.upload v2", rows, "scripts.upload", "--input", str(v2), "--vectors", str(vectors),
+              extra_env={**edge, "QDRANT_PATH": str(work / name)})
+    load_end = os.getloadavg()[0]
+
+    print(f"{benchkit.cpu_name()}; load average {load_end:.2f} at the end; update of {v1.name}: {counts}")
+    for label, seconds, last_line in rows:
+        print(f"{label:<36} {seconds:>8.1f} s   {last_line[:150]}")
+    full, update = rows[0][1] + rows[1][1], rows[2][1] + rows[3][1]
+    print(f"{'full run (embed + upload)':<36} {full:>8.1f} s")
+    print(f"{'update (embed + upload --sync)':<36} {update:>8.1f} s   {full / update:.1f}x faster than the full run")
+    print("answers like the fresh load's (the same ids in the same order; largest relative score gap):  synced   |  fresh load again")
+    synced, again = compare(work / "synced", work / "fresh", args.model_dir), compare(work / "fresh-again", work / "fresh", args.model_dir)
+    for (what, same, total, gap), (_, same_again, _, gap_again) in zip(synced, again):
+        print(f"  {what:<16} {same:>3}/{total} {gap:.1e}   |  {same_again:>3}/{total} {gap_again:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

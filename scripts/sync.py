@@ -1,0 +1,144 @@
+"""`scripts.upload --sync`: the collection follows its input exactly.
+
+The input's points are compared with every point the collection holds (payload, dense and BM25
+vectors, read back with Storage.points()):
+- added: ids the collection lacks;
+- updated: ids whose payload or vectors differ ("payload only" when the vectors are equal: a new
+  city or a fixed link under a stable --id-field, whose text, and so vector, did not change);
+- unchanged: equal, so nothing is written;
+- deleted: ids the input lacks.
+Nothing is written before the whole plan is known, so --dry-run and the mass-delete guard see
+all of it. The plan is made from what the collection holds, not from what a run meant to do, so
+a sync that failed or was interrupted part-way, run again, ends in the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from handler.errors import UsageError
+from handler.storage import SPARSE, PointData, SparseMissing
+
+# Fixed namespace: the same record gets the same point id on every run and every machine.
+POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
+DENSE_TOLERANCE = 1e-5  # Qdrant re-normalizes cosine vectors on write: an equal vector may differ in its last bits
+SPARSE_TOLERANCE = 1e-6  # relative: BM25 weights are stored as float32
+
+
+def canonical(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def point_id(record: dict, id_field: str | None = None) -> str:
+    """A record's point id: derived from its whole content, or from its `id_field` value (a stable key)."""
+    if id_field is None:
+        return str(uuid.uuid5(POINT_ID_NAMESPACE, canonical(record)))
+    return str(uuid.uuid5(POINT_ID_NAMESPACE, canonical({id_field: record[id_field]})))
+
+
+class PointIds:
+    """Point ids for one input; with a stable key, two different records under one key are refused."""
+
+    def __init__(self, id_field: str | None) -> None:
+        self.id_field = id_field
+        self._first: dict[str, tuple[object, bytes]] = {}  # id -> (where, content digest) of the first record
+
+    def of(self, record: dict, where) -> str:
+        if self.id_field is None:
+            return point_id(record)
+        if self.id_field not in record:
+            raise UsageError(f"--id-field {self.id_field}: {where_text(where)} has no field '{self.id_field}' (it has: {', '.join(record)})")
+        value = record[self.id_field]
+        if not (isinstance(value, (str, int)) and not isinstance(value, bool)) or (isinstance(value, str) and not value.strip()):
+            raise UsageError(f"--id-field {self.id_field}: {where_text(where)} has {self.id_field}={json.dumps(value)[:40]}; "
+                             "a stable key is a non-empty string or an integer")
+        pid = point_id(record, self.id_field)
+        digest = hashlib.sha256(canonical(record).encode()).digest()
+        first = self._first.setdefault(pid, (where, digest))
+        if first[1] != digest:
+            raise UsageError(f"--id-field {self.id_field} is not unique: {where_text(first[0])} and {where_text(where)} are different records "
+                             f"with {self.id_field}={json.dumps(value)[:60]}")
+        return pid
+
+
+def where_text(where) -> str:
+    """A record's place: a line of scripts.embed's input, or (file, line) of scripts.embed_ray's."""
+    return f"line {where[1]} of {where[0]}" if isinstance(where, tuple) else f"line {where}"
+
+
+@dataclass(frozen=True)
+class SyncRules:
+    dry_run: bool = False
+    max_delete: float = 0.5  # the largest fraction of the collection a sync may delete unasked
+    allow_mass_delete: bool = False
+
+
+@dataclass
+class Plan:
+    before: int = 0  # points the collection held
+    added: list[PointData] = field(default_factory=list)
+    updated: list[PointData] = field(default_factory=list)
+    payload_only: int = 0  # of the updated
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> list[PointData]:
+        return self.added + self.updated
+
+    def counts(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated ({self.payload_only} payload only), "
+                f"{self.unchanged} unchanged, {len(self.deleted)} deleted")
+
+
+def same_vectors(stored: PointData, new: PointData) -> bool:
+    if stored.sparse is None or new.sparse is None or stored.sparse.indices != new.sparse.indices:
+        return False
+    if not np.allclose(stored.sparse.values, new.sparse.values, rtol=SPARSE_TOLERANCE, atol=0):
+        return False
+    return stored.vector.shape == new.vector.shape and float(np.abs(stored.vector - new.vector).max(initial=0)) <= DENSE_TOLERANCE
+
+
+def make_plan(storage, points: Sequence[PointData], dim: int) -> Plan:
+    """Compare the input's points with the collection's, page by page (nothing is written)."""
+    info = storage.collection_info()
+    if info is None:
+        return Plan(added=list(points))
+    storage.require_match(info, dim)
+    if SPARSE not in info.sparse:
+        raise SparseMissing(storage.sparse_missing_message())
+    new = {p.id: p for p in points}
+    plan, stored_ids = Plan(), set()
+    for stored in storage.points():
+        plan.before += 1
+        stored_ids.add(stored.id)
+        point = new.get(stored.id)
+        if point is None:
+            plan.deleted.append(stored.id)
+        elif not same_vectors(stored, point):
+            plan.updated.append(point)
+        elif stored.payload != point.payload:
+            plan.updated.append(point)
+            plan.payload_only += 1
+        else:
+            plan.unchanged += 1
+    plan.added = [p for p in points if p.id not in stored_ids]
+    return plan
+
+
+def check_deletions(plan: Plan, rules: SyncRules, collection: str) -> None:
+    """Refuse to delete more than rules.max_delete of the collection unless told to, saying why."""
+    if not plan.before or rules.allow_mass_delete or len(plan.deleted) <= rules.max_delete * plan.before:
+        return
+    raise UsageError(
+        f"--sync would delete {len(plan.deleted)} of the {plan.before} points in '{collection}' ({len(plan.deleted) / plan.before:.0%}, "
+        f"more than --max-delete {rules.max_delete:.0%}); nothing was changed. Is --input the whole dataset? Did the point ids change "
+        "(they come from each record's content, or from --id-field)? If these deletions are meant, run again with --allow-mass-delete "
+        "(--dry-run shows the counts)"
+    )
