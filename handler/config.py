@@ -15,8 +15,11 @@ from handler.errors import UsageError
 # descriptions are markdown: README.md's configuration table is this table (tests/test_config.py).
 ENV: dict[str, tuple[str, str]] = {
     "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx`); also the scripts' default `--model-dir`"),
-    "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `fp32`, `fp16`); empty = the manifest's CPU default"),
+    "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `int8_blocks`, `fp32`, `fp16`); empty = the manifest's CPU "
+                          "default (`int8`; `int8_blocks` on a CPU without an exact int8 dot product, said in the start-up log)"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = one per core"),
+    "QUERY_CACHE_SIZE": ("1024", "query vectors kept in memory (an LRU of the normalized query text, at most 16 MB): a repeated query skips "
+                                 "the model; 0 = off (the benchmarks of the model run with 0)"),
     "QDRANT_URL": ("", "Qdrant server URL (`http(s)://host[:port]`); empty = embedded Qdrant Edge at `QDRANT_PATH`"),
     "QDRANT_API_KEY": ("", "API key for `QDRANT_URL` (prefer `QDRANT_API_KEY_PARAMETER` on Lambda)"),
     "QDRANT_API_KEY_PARAMETER": ("", "name of an SSM SecureString holding the API key, read once at start (needs boto3, present on Lambda)"),
@@ -177,6 +180,7 @@ class Settings:
     model_dir: str
     embed_variant: str
     ort_threads: int
+    query_cache_size: int
     qdrant_url: str
     qdrant_api_key: str
     qdrant_path: str
@@ -200,6 +204,7 @@ class Settings:
             model_dir=env("MODEL_DIR"),
             embed_variant=env("EMBED_VARIANT"),
             ort_threads=_number("ORT_THREADS"),
+            query_cache_size=_number("QUERY_CACHE_SIZE"),
             qdrant_url=_server_url("QDRANT_URL"),
             qdrant_api_key=env("QDRANT_API_KEY") or _ssm_secret(env("QDRANT_API_KEY_PARAMETER")),
             qdrant_path=env("QDRANT_PATH"),

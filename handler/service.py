@@ -19,6 +19,7 @@ from handler.bm25 import Bm25Encoder, Bm25Unavailable
 from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
+from handler.query_cache import QueryCache
 from handler.integrity import ModelCheck, ModelFileError
 from handler.storage import (
     CollectionMismatch, CollectionMissing, Hit, ShardLocked, SparseVector, Storage, StorageError, StorageUnavailable, open_storage,
@@ -87,6 +88,7 @@ class SearchService:
         self.storage = storage
         self.verified = verified  # what start() checked of the model file (handler.integrity)
         self._bm25 = None
+        self.cache = QueryCache(settings.query_cache_size)  # popular queries skip the model
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
@@ -136,7 +138,8 @@ class SearchService:
             storage.close()
             raise StartupError(str(exc)) from exc
         log.info(json.dumps({
-            "event": "startup", "variant": encoder.variant, "provider": encoder.provider, "backend": storage.backend,
+            "event": "startup", "variant": encoder.variant, "provider": encoder.provider, **({"fallback": encoder.fallback} if encoder.fallback else {}),
+            "backend": storage.backend, "query_cache": settings.query_cache_size,
             "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
         }))
         return service
@@ -169,10 +172,24 @@ class SearchService:
 
     def run(self, request: SearchRequest) -> SearchResult:
         started = time.perf_counter()
-        vector = self.encoder.embed_one(request.q) if request.needs_vector else None
+        vector = self.embed_query(request.q) if request.needs_vector else None
         embedded = time.perf_counter()
         hits, weak_match = self.ask(request, vector)
         return SearchResult(hits, request.mode, (embedded - started) * 1000, (time.perf_counter() - embedded) * 1000, weak_match)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector: from the query cache, or the model (then kept in the cache)."""
+        vector = self.cache.get(self.encoder.variant, text)
+        if vector is None:
+            vector = self.encoder.embed_one(text)
+            self.cache.put(self.encoder.variant, text, vector)
+        return vector
+
+    def cached(self, text: str) -> np.ndarray | None:
+        return self.cache.get(self.encoder.variant, text)
+
+    def remember(self, text: str, vector: np.ndarray) -> None:
+        self.cache.put(self.encoder.variant, text, vector)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Several queries' vectors in one onnxruntime call (the int8 and fp32 variants are

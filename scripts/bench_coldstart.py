@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     qdrant_path = (args.qdrant_path / args.input.stem).absolute()
     points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
     event = json.dumps(benchkit.http_api_event({"q": "vegan food delivery"}))
-    embedded_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING"}
+    embedded_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING",
+                    "QUERY_CACHE_SIZE": "0"}
     server_env = {**embedded_env, "QDRANT_URL": f"http://127.0.0.1:{refused_port()}", "QDRANT_TIMEOUT": "1"}
     say(f"fresh process to first answer, median of {args.runs}; {points} points ({args.input.name}); {benchkit.cpu_name()}")
 

@@ -108,12 +108,12 @@ def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, coll
     return points
 
 
-def run_child(code: str, *args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> tuple[dict, float]:
-    """Run `python -c code args...` in cwd; returns (the JSON its last stdout line holds, wall
-    seconds from spawn to exit). The child's stderr is shown only if it fails."""
+def run_child(code: str, *args: str, cwd: Path, env: dict[str, str], timeout: float = 600, prefix: list[str] = ()) -> tuple[dict, float]:
+    """Run `python -c code args...` in cwd (after `prefix`, e.g. taskset); returns (the JSON its
+    last stdout line holds, wall seconds from spawn to exit). The child's stderr is shown only if it fails."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **env}, capture_output=True, text=True, timeout=timeout
+        [*prefix, sys.executable, "-c", code, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(cwd), **env}, capture_output=True, text=True, timeout=timeout
     )
     wall = time.perf_counter() - started
     if result.returncode != 0:

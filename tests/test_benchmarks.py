@@ -4,6 +4,7 @@ for people, measured on a quiet machine; here only that every row is printed).""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.helpers import cpu_variant, int8_dot_here, run_module
 
@@ -11,8 +12,10 @@ from tests.helpers import cpu_variant, int8_dot_here, run_module
 def test_bench_search_prints_every_row(model_dir, tmp_path):
     result = run_module("scripts.bench_search", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--requests", "30", "--skip-reference", timeout=300)
     assert result.returncode == 0, result.stderr
-    for row in ("lambda_handler, this checkout", "service.search(), this checkout", "framework overhead"):
-        assert row in result.stdout, row
+    for cores in (f"{os.cpu_count()} cores", "1 core"):
+        for row in ("lambda_handler, this checkout", "service.search(), this checkout", "framework overhead (handler - service p50), this checkout"):
+            assert f"{row}, {cores}" in result.stdout, (row, cores)
+    assert "query cache hit" in result.stdout
 
 
 def test_bench_coldstart_prints_every_row(model_dir, tmp_path):

@@ -49,6 +49,12 @@ class ScriptedService:
     def health(self):
         return "healthy"
 
+    def cached(self, text):  # the query cache: off here (tests/test_query_cache.py tests it)
+        return None
+
+    def remember(self, text, vector):
+        pass
+
 
 def run(coroutine):
     return asyncio.run(coroutine)

@@ -75,9 +75,9 @@ def test_a_page_is_the_same_slice_of_a_longer_limit(loaded):
 def test_hybrid_goes_on_by_the_dense_list_past_the_fused_lists(loaded, monkeypatch):
     """With lists of 2 candidates, the fused ranking holds at most 4 points; the rest follow in
     dense order, scored as their dense rank would be, below every fused score."""
-    import handler.storage.base as base
+    import handler.storage.searches as searches
 
-    monkeypatch.setattr(base, "HYBRID_DEPTH", 2)
+    monkeypatch.setattr(searches, "HYBRID_DEPTH", 2)
     bm25 = Bm25Encoder()
     dense_order = [h.id for h in loaded.search(dense(6), len(TEXTS))]
     hits = loaded.hybrid_search(dense(6), bm25.query("delivery"), len(TEXTS))

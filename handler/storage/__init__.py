@@ -7,7 +7,8 @@
 only when built, so a Lambda artifact carries just its own.
 """
 
-from handler.storage.base import Storage, fuse, ranked
+from handler.storage.base import Storage
+from handler.storage.searches import fuse, ranked
 from handler.storage.contract import (
     DISTANCE,
     HNSW_M,
