@@ -45,6 +45,7 @@ def test_unset_variables_take_the_tables_defaults(monkeypatch):
         "QUERY_MAX_CHARS": str(settings.query_max_chars), "LOG_LEVEL": settings.log_level, "HOST": settings.host, "PORT": str(settings.port),
         "CORS_ALLOW_ORIGINS": ",".join(settings.cors_allow_origins), "DEMO_FIELD_ALIASES": "1" if settings.demo_field_aliases else "",
         "HEALTH_DETAILS": "1" if settings.health_details else "", "QDRANT_API_KEY": settings.qdrant_api_key,
+        "QUERY_CACHE_SIZE": str(settings.query_cache_size), "CACHE_MAX_AGE": str(settings.cache_max_age),
     }
     assert read == {name: ENV[name][0] for name in read}
 
