@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
+from handler.config import Settings
 from handler.encoder import Encoder
 from handler.service import MODES, SearchService
 from handler.storage import EdgeStorage, ServerStorage
@@ -69,7 +70,7 @@ def upload(input_file, vectors, *extra, env):
 def answers(storage, encoder) -> list:
     """Everything the service answers, in all modes, with scores and payloads, and the BM25 side of
     hybrid with its scores (a fused score keeps only ranks; BM25's carry its IDF)."""
-    service = SearchService(None, encoder, storage)
+    service = SearchService(Settings.from_env(), encoder, storage)  # the settings count only for the query cache here
     found = []
     for q, city in QUERIES:
         for mode in MODES:
