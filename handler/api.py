@@ -13,6 +13,7 @@ value), 404/503 come from one table (handler/responses.py), an unknown path or m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -43,7 +44,18 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     concurrency: "inline" (Lambda, tests) or "worker" (`python -m handler`); see handler/runners.py."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    owned = service is None  # what the app starts, it stops (a service passed in belongs to the caller)
     service = service or SearchService.start(settings)
+    runner = RUNNERS[concurrency](service, timeout=settings.request_timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        """`python -m handler` (uvicorn runs it; Mangum's is off: Lambda never shuts an environment
+        down in a way it would wait for): the runner's threads and, if the app started it, the store."""
+        yield
+        runner.close()
+        if owned:
+            service.storage.close()
     if log.isEnabledFor(logging.DEBUG):
         log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
 
@@ -58,10 +70,11 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         docs_url=None,  # served by handler/pages.py with local assets
         redoc_url=None,  # ReDoc would load from a CDN: not offered
         redirect_slashes=False,  # a redirect built from the client's Host header could point anywhere
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.service = service
-    app.state.runner = RUNNERS[concurrency](service, timeout=settings.request_timeout)
+    app.state.runner = runner
     add_api_routes(app, settings)
     add_page_routes(app, settings.query_max_chars)
 

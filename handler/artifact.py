@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]  # /var/task in a Lambda artifact
 INFO_FILE = "artifact.json"  # {"mode": "server"|"embedded", "arch": ..., "variant": ...}
 SHARD_ARCHIVE = "qdrant_shard.zip"  # the baked shard (template.yaml: QDRANT_SHARD_SOURCE=/var/task/qdrant_shard.zip)
 MODEL_DIR = "model"  # the served variant and its manifest (template.yaml: MODEL_DIR=/var/task/model)
-MODES = ("embedded", "server")  # LAMBDA_MODE: which storage backend the artifact carries
+STORAGE_MODES = ("embedded", "server")  # LAMBDA_MODE: which storage backend the artifact carries
 
 
 def write_info(out: Path, mode: str, arch: str, variant: str) -> None:

@@ -18,6 +18,7 @@ from handler.errors import NeuralSearchError
 from handler.storage.contract import SparseVector
 
 K, B, AVG_LEN = 1.2, 0.75, 256.0
+MEMO = 200_000  # tokens whose index is kept: more than a corpus of this kind uses, a few tens of MB at most
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script; underscores and punctuation split
 STOPWORDS = frozenset("""
 i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves he him his himself she
@@ -44,7 +45,7 @@ class Bm25Encoder:
             raise Bm25Unavailable(f"hybrid search needs mmh3 and py-rust-stemmers for its BM25 vectors ({exc}): pip install mmh3 py-rust-stemmers") from exc
         self._hash = mmh3.hash
         self._stem = SnowballStemmer("english").stem_word
-        self._ids: dict[str, int] = {}  # token -> index, memoised: a corpus repeats its words
+        self._ids: dict[str, int] = {}  # token -> index, memoised: a corpus repeats its words (bounded: MEMO)
 
     def _indices(self, text: str) -> list[int]:
         ids = []
@@ -53,6 +54,8 @@ class Bm25Encoder:
                 continue
             index = self._ids.get(token)
             if index is None:
+                if len(self._ids) >= MEMO:  # a long-lived service sees any words its users type: start over, never grow without end
+                    self._ids.clear()
                 index = self._ids.setdefault(token, abs(self._hash(self._stem(token))))
             ids.append(index)
         return ids

@@ -6,7 +6,6 @@ L2-normalized by the graph itself, in input order.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +15,7 @@ import numpy as np
 from handler.cpu import missing
 from handler.errors import UsageError
 from handler.files import sha256_file
+from handler.manifest import choose_variant, read_manifest
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -63,17 +63,6 @@ def resolve_device(device: str, available_providers: Sequence[str]) -> str:
     return device
 
 
-def read_manifest(model_dir: Path) -> dict:
-    """MODEL_DIR/manifest.json, written by `python -m export`; a clear error when absent."""
-    path = Path(model_dir) / "manifest.json"
-    if not path.is_file():
-        raise EncoderError(
-            f"no manifest.json in '{model_dir}': run `python -m export --out {model_dir}` first "
-            "(or point MODEL_DIR / --model-dir at an export directory)"
-        )
-    return json.loads(path.read_text())
-
-
 def providers_for(device: str) -> list[str]:
     """Providers in priority order: CUDA first for cuda (CPU kept for ops CUDA lacks), CPU alone for cpu."""
     return [CUDA, CPU] if device == "cuda" else [CPU]
@@ -96,9 +85,8 @@ class Encoder:
         requires: str | None = None,
         profile_prefix: str | None = None,
     ) -> None:
-        """expected_sha256 reads the whole file (about 50 ms for int8): the batch jobs pay it; the
-        service checks expected_bytes only (a Lambda artifact cannot change after its build checked
-        the hash, and cold start counts). requires: what the variant needs from the CPU (manifest
+        """expected_sha256 reads and hashes the whole file here (the batch jobs); the service checks
+        expected_bytes here and the hash in a thread beside its start-up (handler/integrity.py). requires: what the variant needs from the CPU (manifest
         "requires"), refused where missing. profile_prefix: onnxruntime profiles this session (each
         node with the provider that ran it; `session.end_profiling()` names the file)."""
         ort = _import_onnxruntime()
@@ -189,13 +177,8 @@ class Encoder:
         manifest = read_manifest(model_dir)
         ort = _import_onnxruntime()
         resolved = resolve_device(device, ort.get_available_providers())
-        name = variant or manifest["defaults"][resolved]
+        name, fallback = choose_variant(manifest, variant, resolved)
         variants = manifest["variants"]
-        fallback = None
-        if variant is None and resolved == "cpu" and name in variants and missing(variants[name].get("requires")):
-            need = variants[name]["requires"]
-            fallback = f"default '{name}' needs {need}: {missing(need)}"
-            name = manifest["defaults"].get(f"cpu_without_{need}", "fp32")
         if name not in variants:
             raise EncoderError(f"variant '{name}' is not in {model_dir / 'manifest.json'} (has: {', '.join(sorted(variants))})")
         if verify not in ("sha256", "size"):

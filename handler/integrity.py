@@ -12,83 +12,65 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
-from handler.errors import UsageError
 from handler.files import sha256_file
 from handler.logs import cut
+from handler.manifest import MANIFEST, ModelFileError, choose_variant, fix, read_manifest
 
-MANIFEST = "manifest.json"
-
-
-class ModelFileError(UsageError):
-    """A file of the model directory cannot serve; the message names it and the fix."""
-
-
-def _fix(model_dir: Path) -> str:
-    return f"export the model again (`python -m export --out {model_dir}`) or point MODEL_DIR at an export directory"
-
-
-def read_manifest(model_dir: Path) -> dict:
-    path = model_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFileError(f"no {MANIFEST} in '{model_dir}': {_fix(model_dir)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read {path}: {exc}; {_fix(model_dir)}") from None
-    except ValueError as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc}): the file is damaged; {_fix(model_dir)}") from None
-    if not (isinstance(manifest, dict) and isinstance(manifest.get("variants"), dict) and isinstance(manifest.get("defaults"), dict)):
-        raise ModelFileError(f"{path} has no 'variants' and 'defaults' tables: it is not an export's manifest; {_fix(model_dir)}")
-    return manifest
+__all__ = ["ModelCheck", "ModelFileError"]
 
 
 class ModelCheck:
-    """Starts hashing the model file the service will load (variant: EMBED_VARIANT, or the
-    manifest's CPU default) at once; `verify` waits for the hash and compares it."""
+    """Starts hashing the model file the service will load (EMBED_VARIANT, or the CPU default
+    the encoder chooses: handler/manifest.py) at once; `verify` waits for the hash and compares it."""
 
     def __init__(self, model_dir: str | Path, variant: str | None) -> None:
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
-        entry = self.manifest["variants"].get(variant or self.manifest["defaults"].get("cpu"))
+        name, _ = choose_variant(self.manifest, variant, "cpu")
+        entry = self.manifest["variants"].get(name)
         self.path: Path | None = None
         self.expected = None
-        self.actual: str | None = None
-        self._failed: Exception | None = None
+        self._hashed: tuple[str | None, Exception | None] = (None, None)  # (sha256, why it could not be read)
         self._thread = None
         if isinstance(entry, dict) and entry.get("file") and entry.get("sha256"):
             self.path, self.expected = self.model_dir / entry["file"], str(entry["sha256"])
             if self.path.is_file():
-                self._thread = threading.Thread(target=self._hash, name="model-sha256", daemon=True)
+                self._thread = threading.Thread(target=self._hash_in_background, args=(self.path,), name="model-sha256", daemon=True)
                 self._thread.start()
         # else: the encoder refuses the variant or the file, with its own words
 
-    def _hash(self) -> None:
+    @staticmethod
+    def _hash(path: Path) -> tuple[str | None, Exception | None]:
         try:
-            self.actual = sha256_file(self.path)
+            return sha256_file(path), None
         except OSError as exc:
-            self._failed = exc
+            return None, exc
 
-    def _wait(self, model_path: Path) -> None:
-        if self._thread is None or Path(model_path).resolve() != self.path.resolve():
-            self.path = Path(model_path)  # the encoder chose another file: hash that one, now
-            self._hash()
-        else:
+    def _hash_in_background(self, path: Path) -> None:
+        self._hashed = self._hash(path)
+
+    def _result(self, model_path: Path) -> tuple[str | None, Exception | None]:
+        """The hash of the file the encoder loaded: the background one when it is that file."""
+        if self._thread is not None:
             self._thread.join()
+        if self.path is not None and self._thread is not None and Path(model_path).resolve() == self.path.resolve():
+            return self._hashed
+        self.path = Path(model_path)  # another file than foreseen (the encoder was given another variant): hash it now
+        return self._hash(self.path)
 
     def verify(self, model_path: Path, expected: str | None = None) -> dict:
         """What was verified (for /health details); ModelFileError when the bytes differ."""
-        self._wait(model_path)
+        actual, failed = self._result(model_path)
         expected = expected or self.expected
-        if self._failed is not None:
-            raise ModelFileError(f"cannot read {self.path}: {self._failed}; {_fix(self.model_dir)}")
-        if self.actual != expected:
-            raise ModelFileError(f"{self.path} has sha256 {self.actual}, but {self.model_dir / MANIFEST} says {expected}: the file is damaged "
-                                 f"or from another export, and would serve other rankings; {_fix(self.model_dir)}")
-        return {"file": self.path.name, "sha256": self.actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s"}
+        if failed is not None:
+            raise ModelFileError(f"cannot read {self.path}: {failed}; {fix(self.model_dir)}")
+        if actual != expected:
+            raise ModelFileError(f"{self.path} has sha256 {actual}, but {self.model_dir / MANIFEST} says {expected}: the file is damaged "
+                                 f"or from another export, and would serve other rankings; {fix(self.model_dir)}")
+        return {"file": self.path.name, "sha256": actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s"}
 
     def diagnose(self, exc: Exception) -> str:
         """Words for a failure to load the model that the encoder did not explain (its error
@@ -104,5 +86,5 @@ class ModelCheck:
 
             Tokenizer.from_file(str(tokenizer))
         except Exception as bad:
-            return f"{tokenizer} cannot be read as a tokenizer ({cut(str(bad), 120)}): the file is damaged; {_fix(self.model_dir)}"
-        return f"cannot load the model in {self.model_dir}: {type(exc).__name__}: {cut(str(exc), 160)}; {_fix(self.model_dir)}"
+            return f"{tokenizer} cannot be read as a tokenizer ({cut(str(bad), 120)}): the file is damaged; {fix(self.model_dir)}"
+        return f"cannot load the model in {self.model_dir}: {type(exc).__name__}: {cut(str(exc), 160)}; {fix(self.model_dir)}"

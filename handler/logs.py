@@ -59,7 +59,11 @@ def bounded(fields: dict) -> str:
     if len(line) <= MAX_LINE:
         return line
     fields = {key: cut(value if isinstance(value, str) else json.dumps(value, default=str), 60) for key, value in fields.items()}
-    return json.dumps({**fields, "cut": True}, default=str)[:MAX_LINE]
+    line = json.dumps({**fields, "cut": True}, default=str)
+    while len(line) > MAX_LINE and len(fields) > 1:  # still too long (very many fields): drop the last ones, never cut the JSON
+        fields.popitem()
+        line = json.dumps({**fields, "cut": True}, default=str)
+    return line
 
 
 class NotRefusals(logging.Filter):

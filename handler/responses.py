@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from handler.bm25 import Bm25Unavailable
-from handler.runners import RequestExpired
+from handler.deadline import RequestExpired
 from handler.service import MODES
 from handler.storage import CollectionMismatch, CollectionMissing, PointNotFound, SparseMissing, StorageError, StorageUnavailable
 
@@ -111,7 +111,7 @@ class ValidationErrorResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded"]
-    model: Literal["ok"]
+    model: Literal["ok", "stopped"]
     collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error"]
     details: dict | None = Field(None, description="only with HEALTH_DETAILS=1")
 

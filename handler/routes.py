@@ -78,7 +78,7 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
     Offset = Annotated[Count, Query(ge=0, le=MAX_OFFSET, description=f"results to skip, 0 to {MAX_OFFSET} (digits only): the next page starts at "
                                     "offset + limit (a page is the same slice of a longer `limit`)")]
     # an answer may be kept this long by a CDN or API Gateway's cache (errors: no-store, handler.middleware.PublicEdge)
-    cached = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
+    cache_headers = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
     mode_help = "; ".join(f"`{mode}`{' (default)' if mode == DEFAULT_MODE else ''}: {text}" for mode, text in MODES.items())
 
     def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
@@ -93,7 +93,7 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             "mode": found.mode,
             "weak_match": found.weak_match,
             "took_ms": {"embed": embed_ms, "search": search_ms},
-        }, headers=cached)
+        }, headers=cache_headers)
 
     @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning, by words, or both (hybrid)")
     async def search(
@@ -135,11 +135,13 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
     async def cities(request: Request, limit: Annotated[Count, Query(ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES} (digits only)")] = 100):
         state = request.app.state
         counts = await state.runner.call(state.service.cities, limit)
-        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in counts]}, headers=cached)
+        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in counts]}, headers=cache_headers)
 
     @router.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
                 responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
     async def health(request: Request):
         state = request.app.state
         report = await state.runner.probe(state.service.health, settings.health_details)
+        if not state.runner.alive():  # the model thread stopped: no search can be embedded
+            report = {**report, "status": "degraded", "model": "stopped"}
         return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report, headers={"cache-control": "no-store"})

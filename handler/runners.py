@@ -6,35 +6,41 @@ The routes await `runner.search(request)` and `runner.call(fn, ...)` and never k
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from handler.errors import NeuralSearchError
+from handler.deadline import RequestExpired, until
 from handler.service import SearchRequest, SearchResult, SearchService
 
-
-class RequestExpired(NeuralSearchError):
-    """A request waited past its deadline (REQUEST_TIMEOUT): answered 503, its work never started."""
+log = logging.getLogger("handler")
 
 
 class Inline:
     """Lambda: an execution environment serves one request at a time, so the work runs right in
     the event loop's thread. A thread hop would only add latency: nothing else is waiting. A hung
-    Qdrant costs QDRANT_TIMEOUT once; the storage's circuit breaker answers the next ones at once."""
+    Qdrant costs QDRANT_TIMEOUT once; the storage's circuit breaker answers the next ones at once;
+    no Qdrant call starts after REQUEST_TIMEOUT (handler/deadline.py)."""
 
-    def __init__(self, service: SearchService, **_) -> None:
+    def __init__(self, service: SearchService, *, timeout: float = 10.0, **_) -> None:
         self.service = service
+        self.timeout = timeout
 
     async def search(self, request: SearchRequest) -> SearchResult:
-        return self.service.run(request)
+        with until(time.monotonic() + self.timeout):
+            return self.service.run(request)
 
     async def call(self, fn, *args, **kwargs):
-        return fn(*args, **kwargs)
+        with until(time.monotonic() + self.timeout):
+            return fn(*args, **kwargs)
 
-    async def probe(self, fn, *args, **kwargs):
-        return fn(*args, **kwargs)
+    probe = call
+
+    def alive(self) -> bool:
+        return True
 
     def close(self) -> None:
         pass
@@ -94,7 +100,8 @@ class Worker:
         def unless_expired():
             if time.monotonic() > deadline:
                 raise RequestExpired("the request waited past its deadline")
-            return fn(*args, **kwargs)
+            with until(deadline):  # each Qdrant call it makes checks it
+                return fn(*args, **kwargs)
 
         # A cancelled await (the client left) cancels the pool's future: if it has not started, it never runs.
         return await self._bounded(asyncio.get_running_loop().run_in_executor(pool, unless_expired), deadline)
@@ -113,6 +120,10 @@ class Worker:
         self.jobs.put((text, future, loop, deadline))
         return await future
 
+    def alive(self) -> bool:
+        """Whether the model thread runs (/health says so when it does not)."""
+        return self.model.is_alive()
+
     def _embed_loop(self) -> None:
         while True:
             job = self.jobs.get()
@@ -128,21 +139,31 @@ class Worker:
                     self.jobs.put(None)
                     break
                 batch.append(more)
-            now = time.monotonic()
-            live = []
-            for text, future, loop, deadline in batch:
-                if future.cancelled():  # the client left: skip its work
-                    continue
-                if now > deadline:
-                    _settle(loop, future, RequestExpired("the request waited past its deadline"))
-                else:
-                    live.append((text, future, loop))
-            if live:
-                self._embed_batch(live)
+            try:
+                self._embed_batch(self._live(batch))
+            except Exception as exc:  # the model thread never dies: every request would then wait for nothing
+                log.exception(json.dumps({"event": "model_thread", "error": type(exc).__name__}))
+                for _, future, loop, _ in batch:
+                    _settle(loop, future, exc)
+
+    @staticmethod
+    def _live(batch: list) -> list:
+        """The jobs still wanted: a cancelled one (its client left) is dropped, an expired one answered."""
+        now, live = time.monotonic(), []
+        for text, future, loop, deadline in batch:
+            if future.cancelled():
+                continue
+            if now > deadline:
+                _settle(loop, future, RequestExpired("the request waited past its deadline"))
+            else:
+                live.append((text, future, loop))
+        return live
 
     def _embed_batch(self, live: list) -> None:
         """One onnxruntime call for the batch (each query is charged its time); if it fails, each
         text alone, so a failure stays with the request it belongs to."""
+        if not live:
+            return
         started = time.perf_counter()
         try:
             vectors = self.service.embed([text for text, _, _ in live])
@@ -157,8 +178,8 @@ class Worker:
             return
         took = (time.perf_counter() - started) * 1000
         for (text, future, loop), vector in zip(live, vectors):
-            self.service.remember(text, vector)
             _settle(loop, future, (vector, took))
+            self.service.remember(text, vector)
 
     def close(self) -> None:
         self.jobs.put(None)
@@ -171,7 +192,10 @@ def _settle(loop, future, outcome) -> None:
         if not future.done():  # the client may have gone away
             future.set_exception(outcome) if isinstance(outcome, BaseException) else future.set_result(outcome)
 
-    loop.call_soon_threadsafe(settle)
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:  # the loop is closed (shutting down): nobody waits for this answer any more
+        pass
 
 
 RUNNERS = {"inline": Inline, "worker": Worker}

@@ -25,7 +25,7 @@ from pathlib import Path
 from toolchain import ARTIFACT_DIR, ROOT, find_python312  # also puts the repository root on sys.path
 
 from handler.artifact import MODEL_DIR, SHARD_ARCHIVE, write_info
-from handler.artifact import MODES as ARTIFACT_MODES
+from handler.artifact import STORAGE_MODES
 from handler.cli import cli, say
 from handler.config import env
 from handler.errors import UsageError
@@ -33,7 +33,7 @@ from handler.files import sha256_file
 
 INFRA = ROOT / "infra"
 # What each mode installs (pins in the files): the common runtime plus one storage backend.
-MODES = {mode: [INFRA / "requirements-lambda.txt", INFRA / f"requirements-{mode}.txt"] for mode in ARTIFACT_MODES}
+MODES = {mode: [INFRA / "requirements-lambda.txt", INFRA / f"requirements-{mode}.txt"] for mode in STORAGE_MODES}
 LAMBDA_LIMIT_MB = 250  # unzipped, code + layers: a hard limit
 GOAL_MB = 170  # ours: at least 80 MB under the wall, so a dependency bump cannot break a deploy
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
@@ -117,7 +117,8 @@ def shipped_variants(manifest: dict, arch: str) -> list[str]:
 
 def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
     """The served variants (shipped_variants), their tokenizer and a manifest listing just them.
-    Their sha256 is checked here, once, so the function's start need not."""
+    Their sha256 is checked here, before they ship (the function checks the served one again at
+    start, beside its other start-up work: handler/integrity.py)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
     names = shipped_variants(manifest, arch)
     target = out / MODEL_DIR

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from handler.encoder import CUDA, Encoder, read_manifest
+    from handler.encoder import CUDA, Encoder
+    from handler.manifest import read_manifest
     from scripts.embed import embed_file
 
     with open(args.input, "rb") as handle:

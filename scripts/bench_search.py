@@ -24,7 +24,7 @@ from pathlib import Path
 
 from handler.cli import cli, say
 from handler.errors import UsageError
-from handler.config import env
+from handler.config import ENV, env
 from scripts import benchkit
 from scripts.records import SAMPLE_FILE
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"Server-Timing of the last response ({label}, {where}): {result['server_timing']}")
         if tutorial_ms is not None:
             rows.append((f"tutorial searcher (sentence-transformers encode + same Edge shard), {where}", tutorial_ms, None))
-    hits, _ = benchkit.run_child(HANDLER_CHILD, str(events_file), "hits", cwd=benchkit.ROOT, env={**child_env, "QUERY_CACHE_SIZE": "1024"})
+    hits, _ = benchkit.run_child(HANDLER_CHILD, str(events_file), "hits", cwd=benchkit.ROOT, env={**child_env, "QUERY_CACHE_SIZE": ENV["QUERY_CACHE_SIZE"][0]})
     rows.append(("lambda_handler, this checkout, query cache hit (not a speed-up: the model is skipped)", hits["handler_ms"], None))
 
     width = max(len(name) for name, _, _ in rows) + 1

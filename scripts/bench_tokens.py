@@ -40,7 +40,8 @@ def token_ids(encoder, count: int) -> np.ndarray:
 
 
 def engines(model_dir: Path, baseline_dir: Path | None, threads: int) -> dict:
-    from handler.encoder import Encoder, read_manifest
+    from handler.encoder import Encoder
+    from handler.manifest import read_manifest
 
     found = {}
     for label, directory in (("", model_dir), ("before: ", baseline_dir)):

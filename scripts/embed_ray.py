@@ -45,7 +45,7 @@ from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summar
 from scripts.records import Record, parse_line, template_fields
 from scripts.vector_cache import VectorCache, keep_only, new_name
 
-MANIFEST = "vectors_manifest.json"
+VECTORS_MANIFEST = "vectors_manifest.json"
 LEGACY_MANIFEST = "manifest.json"  # its name before: the model export's manifest has that name too
 
 
@@ -137,7 +137,7 @@ def uncommit(out: Path) -> None:
         if "shards" not in json.loads(legacy.read_text()):
             raise UsageError(f"--out '{out}' holds a {LEGACY_MANIFEST} that is not scripts.embed_ray's (a model export?); use another --out")
         legacy.unlink()
-    (out / MANIFEST).unlink(missing_ok=True)
+    (out / VECTORS_MANIFEST).unlink(missing_ok=True)
     drop_legacy(out, ("state.json",))
 
 
@@ -155,11 +155,13 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         import ray
     except ImportError as exc:
         raise UsageError(f"scripts.embed_ray needs the scale extra: pip install -e '.[scale]' ({exc})") from exc
-    from handler.encoder import read_manifest
+    from handler.manifest import choose_variant, read_manifest
 
     device = "cuda" if gpus_per_worker > 0 else "cpu"
     manifest = read_manifest(model_dir)
-    variant = variant or manifest["defaults"][device]
+    variant, fallback = choose_variant(manifest, variant, device)  # as scripts.embed chooses (every worker then loads this one)
+    if fallback:
+        say(f"variant '{variant}': {fallback}")
     if variant not in manifest["variants"]:
         raise UsageError(f"variant '{variant}' is not in {model_dir}/manifest.json (has: {', '.join(sorted(manifest['variants']))})")
     made_from = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
@@ -216,7 +218,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
     }
     result["rejected"] = len(result["rejected_lines"])
     assert result["lines_read"] == result["embedded"] + result["reused"] + result["rejected"]
-    atomic_write_json(out / MANIFEST, result)  # last: the run is done
+    atomic_write_json(out / VECTORS_MANIFEST, result)  # last: the run is done
     return result
 
 
@@ -251,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"rejected: {bad['file']}: line {bad['line']}: {bad['reason']}")
     speed = f", {done['texts_per_second']} texts/s in {done['embed_seconds']} s (Ray start {done['ray_start_seconds']} s)" if done["texts_per_second"] else ""
     print(f"{summary(done['lines_read'], done['embedded'], done['reused'], done['rejected'])} in {len(done['shards'])} shards "
-          f"({args.workers} workers{speed}); wrote {args.out}/{MANIFEST}")
+          f"({args.workers} workers{speed}); wrote {args.out}/{VECTORS_MANIFEST}")
     return exit_status(done["rejected"])
 
 

@@ -86,10 +86,10 @@ def load_sharded(vectors_dir: Path):
 def sharded_manifest(vectors_dir: Path) -> Path | None:
     """The manifest of scripts.embed_ray's output, under its name or its earlier one (manifest.json,
     also the name of a model export's manifest: refused clearly)."""
-    from scripts.embed_ray import LEGACY_MANIFEST, MANIFEST
+    from scripts.embed_ray import LEGACY_MANIFEST, VECTORS_MANIFEST
 
-    if (vectors_dir / MANIFEST).is_file():
-        return vectors_dir / MANIFEST
+    if (vectors_dir / VECTORS_MANIFEST).is_file():
+        return vectors_dir / VECTORS_MANIFEST
     legacy = vectors_dir / LEGACY_MANIFEST
     if not legacy.is_file():
         return None

@@ -190,7 +190,9 @@ def local_server(collection: str = "startups"):
     implementation of the server API) through its client factory: one in-memory instance. Local
     mode builds no payload index and forgets them; a server lists them in the collection's
     `payload_schema` (the storage reads its layout from them), so they are recorded here, as the
-    REST stand-in (tests/qdrant_standin.py) records them."""
+    REST stand-in (tests/qdrant_standin.py) records them. Local mode raises ValueError where a
+    server answers 404 or 400: `AnswersAsAServer`, a STAND-IN for the HTTP layer, turns those into
+    the answers qdrant-client raises for a server's (as the REST stand-in does over HTTP)."""
     from qdrant_client import QdrantClient, models
 
     from handler.storage import ServerStorage
@@ -221,8 +223,33 @@ def local_server(collection: str = "startups"):
             }
             return info
 
-    local = RecordingIndexes()
+    local = AnswersAsAServer(RecordingIndexes())
     return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local)
+
+
+class AnswersAsAServer:
+    """Wraps a local-mode client: its ValueErrors become qdrant-client's UnexpectedResponse."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args, **kwargs):
+            from qdrant_client.http.exceptions import UnexpectedResponse
+
+            try:
+                return attribute(*args, **kwargs)
+            except ValueError as exc:
+                missing = "Collection" in str(exc) and "not found" in str(exc)
+                status, phrase = (404, "Not Found") if missing else (400, "Bad Request")
+                body = json.dumps({"status": {"error": f"{'Not found' if missing else 'Wrong input'}: {exc}"}}).encode()
+                raise UnexpectedResponse(status_code=status, reason_phrase=phrase, content=body, headers={}) from exc
+
+        return call
 
 
 def int8_dot_here() -> bool:

@@ -195,3 +195,17 @@ def test_the_artifact_paths_are_the_builds(template):
     variables = template["Resources"]["SearchFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["MODEL_DIR"] == f"/var/task/{artifact.MODEL_DIR}"
     assert variables["QDRANT_SHARD_SOURCE"]["Fn::If"][2] == f"/var/task/{artifact.SHARD_ARCHIVE}"
+
+
+def test_a_search_ends_before_the_function_times_out(template):
+    """No Qdrant call starts after REQUEST_TIMEOUT and each lasts at most QDRANT_TIMEOUT, so a
+    search ends within their sum: the function's Timeout must be above it, or API Gateway answers
+    for us with a body that is not ours. The template's defaults are ENV's where they are the same setting."""
+    from handler.config import ENV
+
+    parameters = template["Resources"]["SearchFunction"]["Properties"]["Environment"]["Variables"]
+    assert parameters["REQUEST_TIMEOUT"] == {"Ref": "QdrantTimeout"}
+    qdrant_timeout = template["Parameters"]["QdrantTimeout"]["Default"]
+    assert template["Parameters"]["Timeout"]["Default"] > 2 * qdrant_timeout
+    assert str(qdrant_timeout) == ENV["QDRANT_TIMEOUT"][0]
+    assert template["Parameters"]["CollectionName"]["Default"] == ENV["COLLECTION_NAME"][0]

@@ -13,7 +13,7 @@ const notice = document.getElementById("notice");
 const results = document.getElementById("results");
 const moreButton = document.getElementById("more");
 const PAGE = 10;
-const MAX_CHARS = Number(qInput.getAttribute("maxlength")) || 1000;
+const MAX_CHARS = Number(qInput.getAttribute("maxlength"));  // QUERY_MAX_CHARS, rendered into the page
 // The modes and the default come from the server, rendered into the form (handler/pages.py).
 const MODE_RADIOS = [...form.querySelectorAll("input[name=mode]")];
 const MODES = MODE_RADIOS.map((radio) => radio.value);

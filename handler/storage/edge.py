@@ -1,6 +1,6 @@
 """Qdrant Edge: Qdrant's own engine in-process, one shard directory per collection.
 
-`qdrant_edge` is imported when a storage is built (about 0.02 s), never by the server backend.
+`qdrant_edge` is imported when a storage is built, never by the server backend.
 A shard is opened by one process at a time (its WAL is locked); within the process, calls are
 serialized by a lock, since the service may call from several threads.
 """
@@ -82,8 +82,14 @@ class EdgeStorage(Storage):
             return self._shard
 
     def _call(self, method: str, *args):
+        """A shard call; what the engine raises (a plain Exception with its message) becomes the
+        contract's StorageError: a 503 saying Qdrant failed, never a 500."""
         with self._lock:
-            return getattr(self._open(), method)(*args)
+            shard = self._open()
+            try:
+                return getattr(shard, method)(*args)
+            except Exception as exc:
+                raise StorageError(f"Qdrant Edge failed ({method}) on {self.shard_dir}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
@@ -97,7 +103,10 @@ class EdgeStorage(Storage):
         config_file = self.shard_dir / CONFIG_FILE
         if not config_file.is_file():
             return None
-        config = json.loads(config_file.read_text())
+        try:
+            config = json.loads(config_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot read {config_file} ({exc}): the shard is damaged; upload the collection again") from exc
         vector = config.get("vectors", {}).get("", {})
         hnsw = config.get("hnsw_config") or {}
         return CollectionInfo(vector.get("size"), vector.get("distance"), tuple(sorted(config.get("sparse_vectors") or {})), hnsw.get("m", HNSW_M))

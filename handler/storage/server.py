@@ -1,6 +1,7 @@
-"""A Qdrant server over HTTP through qdrant-client (Qdrant 1.10+: the query API).
+"""A Qdrant server over HTTP through qdrant-client (Qdrant 1.12+: the query API and facets).
 
-`qdrant_client` is imported when a storage is built (about 1.4 s), never by the embedded backend.
+`qdrant_client` is imported when a storage is built (its import is a cold-start cost), never by
+the embedded backend.
 Every call goes through `_call`, which turns what the client raises into the contract's errors,
 retries a dropped connection once, and keeps a circuit breaker: after a timeout or a failed
 connect, calls fail at once for a cool-down instead of each waiting QDRANT_TIMEOUT.
@@ -13,6 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from handler.config import redact_url
+from handler.deadline import check
 from handler.record import CITY_FIELD, TEXT_FIELDS
 from handler.storage.base import Storage
 from handler.storage.breaker import Breaker, CircuitOpen
@@ -66,8 +68,11 @@ class ServerStorage(Storage):
         self._client.close()
 
     def reconnect(self) -> None:
+        """A fresh client, and a fresh breaker: a snapshot's open circuit says nothing of the
+        network a restored environment sees."""
         self._client.close()
         self._client = self._connect()
+        self.breaker = Breaker(self.breaker.cooldown)
 
     def before_snapshot(self) -> None:
         self.close()
@@ -79,6 +84,7 @@ class ServerStorage(Storage):
         once; a timeout is not (it already cost QDRANT_TIMEOUT), and opens the breaker."""
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+        check(what)  # the request's deadline (handler/deadline.py): no call starts after it
         try:
             self.breaker.before_call()
         except CircuitOpen as exc:
@@ -89,12 +95,10 @@ class ServerStorage(Storage):
             except UnexpectedResponse as exc:
                 self.breaker.succeeded()  # it answered: reachable
                 raise self._refused(what, exc.status_code, exc.reason_phrase, exc.content.decode("utf-8", "replace")) from exc
-            except ValueError as exc:  # qdrant-client's local mode (tests) raises these where a server answers 4xx
-                self.breaker.succeeded()
-                raise self._refused(what, 404 if "Collection" in str(exc) and "not found" in str(exc) else 400, "Bad Request", str(exc)) from exc
             except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
                 transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
-                if not transport:
+                if not transport:  # not the network's doing (a bug, an answer that does not parse): nothing for the breaker to learn
+                    self.breaker.succeeded()
                     raise
                 if attempt == 1 and connection_dropped(exc):
                     continue
@@ -109,7 +113,7 @@ class ServerStorage(Storage):
         if status == 404 and "ollection" in body:  # "Not found: Collection `x` doesn't exist!"
             return CollectionMissing(self.missing_message())
         if status == 404:  # no such route: a server older than the query API
-            return StorageError(f"Qdrant at {self.url} has no route for {what}: this service needs Qdrant 1.10 or newer")
+            return StorageError(f"Qdrant at {self.url} has no route for {what}: this service needs Qdrant 1.12 or newer")
         if status == 400 and SPARSE in body:  # "Wrong input: Not existing vector name error: bm25"
             self._has_sparse = False
             return SparseMissing(self.sparse_missing_message())
