@@ -78,9 +78,11 @@ def test_on_a_cpu_without_it_the_default_falls_back_by_name_and_says_why(model_d
     by name is refused. (This machine has VNNI: /proc/cpuinfo is replaced by an AVX2 one.)"""
     import handler.cpu
     import handler.encoder
+    import handler.manifest
 
     real = handler.cpu.missing
-    monkeypatch.setattr(handler.encoder, "missing", lambda need: real(need, machine="x86_64", cpuinfo=AVX2_ONLY))
+    for module in (handler.encoder, handler.manifest):  # where the variant is chosen, and where it is refused
+        monkeypatch.setattr(module, "missing", lambda need: real(need, machine="x86_64", cpuinfo=AVX2_ONLY))
     manifest = json.loads((model_dir / "manifest.json").read_text())
     if "int8" not in manifest["variants"]:
         pytest.skip("this export was made on a CPU without an exact int8 dot product: it has no int8 to fall back from (test_export checks that)")
