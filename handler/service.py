@@ -20,7 +20,8 @@ from handler.config import Settings
 from handler.encoder import Encoder, EncoderError
 from handler.errors import UsageError
 from handler.query_cache import QueryCache
-from handler.integrity import ModelCheck, ModelFileError
+from handler.integrity import ModelCheck
+from handler.manifest import ModelFileError
 from handler.storage import (
     CollectionMismatch, CollectionMissing, Hit, ShardLocked, SparseVector, Storage, StorageError, StorageUnavailable, open_storage,
 )

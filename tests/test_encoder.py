@@ -121,7 +121,10 @@ def test_checksum_mismatch_is_refused(model_dir, tmp_path):
 
 
 def test_missing_export_and_unknown_variant(model_dir, tmp_path):
-    with pytest.raises(EncoderError, match="python -m export"):
+    from handler.manifest import ModelFileError
+
+    with pytest.raises(ModelFileError, match="python -m export") as caught:
         Encoder.from_export(tmp_path)
+    assert caught.value.exit_code == 2
     with pytest.raises(EncoderError, match="variant 'int4'"):
         Encoder.from_export(model_dir, "int4")
