@@ -178,8 +178,11 @@ class Worker:
             return
         took = (time.perf_counter() - started) * 1000
         for (text, future, loop), vector in zip(live, vectors):
+            try:  # into the query cache before the answer, so the same query asked next finds it there
+                self.service.remember(text, vector)
+            except Exception as exc:  # a cache that fails costs a model call later, never an answer
+                log.warning(json.dumps({"event": "query_cache", "error": type(exc).__name__}))
             _settle(loop, future, (vector, took))
-            self.service.remember(text, vector)
 
     def close(self) -> None:
         self.jobs.put(None)
