@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="local", help="local (start Ray here), auto (a running cluster) or ray://host:port")
     parser.add_argument("--workers", type=int, default=2, help="actors in the pool")
     parser.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per actor (0 = CPU workers)")
-    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU and fp16 on CUDA)")
+    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_blocks where the export left int8 out) and fp16 on CUDA)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of what a killed run keeps)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per CPU actor (default: cores / workers)")

@@ -1,6 +1,6 @@
 """Search-quality report, as Qdrant's "Measure Search Quality" tutorial does it: what HNSW costs in
 recall against exact search, at the default beam width and others, with the latency of each; and
-how far the int8-served query vectors move results from fp32's.
+how far the served variant's query vectors (the manifest's CPU default) move results from fp32's.
 
     python -m scripts.quality [--input ../shared/data/bench_corpus_40k.jsonl] [--vectors DIR]
                               [--limit N] [--queries 300] [--json quality.json]
@@ -43,22 +43,23 @@ def timed_search(storage, vector, **params) -> tuple[list[str], float]:
     return [h.id for h in hits], (time.perf_counter() - started) * 1000
 
 
-def measure(storage, int8_vectors, fp32_vectors) -> dict:
-    exact = [timed_search(storage, v, exact=True) for v in int8_vectors]
+def measure(storage, served_vectors, fp32_vectors, variant: str) -> dict:
+    exact = [timed_search(storage, v, exact=True) for v in served_vectors]
     exact_ids = [ids for ids, _ in exact]
     report = {"queries": len(exact_ids), "k": K, "exact": {
-        "precision@10": statistics.mean(overlap(timed_search(storage, v, exact=True)[0], ids) for v, ids in zip(int8_vectors[:50], exact_ids)),
+        "precision@10": statistics.mean(overlap(timed_search(storage, v, exact=True)[0], ids) for v, ids in zip(served_vectors[:50], exact_ids)),
         "latency_ms_p50": statistics.median(ms for _, ms in exact),
     }, "hnsw": []}
     for ef in EFS:
-        runs = [timed_search(storage, v, hnsw_ef=ef) for v in int8_vectors]
+        runs = [timed_search(storage, v, hnsw_ef=ef) for v in served_vectors]
         report["hnsw"].append({
             "hnsw_ef": ef if ef is not None else "default",
             "precision@10": statistics.mean(overlap(ids, truth) for (ids, _), truth in zip(runs, exact_ids)),
             "latency_ms_p50": statistics.median(ms for _, ms in runs),
         })
     fp32_exact = [timed_search(storage, v, exact=True)[0] for v in fp32_vectors]
-    report["int8_vs_fp32_queries"] = {"top10_overlap_of_results": statistics.mean(overlap(a, b) for a, b in zip(exact_ids, fp32_exact))}
+    report["served_vs_fp32_queries"] = {"variant": variant,
+                                        "top10_overlap_of_results": statistics.mean(overlap(a, b) for a, b in zip(exact_ids, fp32_exact))}
     return report
 
 
@@ -95,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     records, _ = read_records(source)
     step = max(1, len(records) // args.queries)
     queries = [r.data["alt"] for r in records[::step] if r.data["alt"].strip()][: args.queries]
-    int8 = Encoder.from_export(args.model_dir, "int8").embed(queries)
+    served = Encoder.from_export(args.model_dir)  # what the service embeds queries with on this CPU
     fp32 = Encoder.from_export(args.model_dir, "fp32").embed(queries)
     storage = EdgeStorage(qdrant_path, COLLECTION)
     try:
-        report = measure(storage, int8, fp32)
+        report = measure(storage, served.embed(queries), fp32, served.variant)
     finally:
         storage.close()
     report.update(points=points, input=source.name, cpu=benchkit.cpu_name())
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'exact (reference)':<22} {report['exact']['precision@10']:>13.4f} {report['exact']['latency_ms_p50']:>8.3f}")
     for row in report["hnsw"]:
         print(f"{'HNSW ef=' + str(row['hnsw_ef']):<22} {row['precision@10']:>13.4f} {row['latency_ms_p50']:>8.3f}")
-    print(f"int8-served vs fp32 query vectors, exact search: top-10 overlap of results {report['int8_vs_fp32_queries']['top10_overlap_of_results']:.4f}")
+    versus = report["served_vs_fp32_queries"]
+    print(f"{versus['variant']} (served) vs fp32 query vectors, exact search: top-10 overlap of results {versus['top10_overlap_of_results']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0

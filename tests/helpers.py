@@ -262,3 +262,17 @@ def int8_dot_here() -> bool:
 
 def cpu_variant() -> str:
     return "int8" if int8_dot_here() else "int8_blocks"
+
+
+def served_variant(model_dir) -> tuple[str, dict]:
+    """The variant `Encoder.from_export(model_dir)` serves on this CPU, and its manifest entry: the
+    manifest's `defaults.cpu`, or `cpu_without_<need>` where this CPU lacks what that one needs (an
+    export made on another machine)."""
+    from handler.cpu import missing
+
+    manifest = json.loads((Path(model_dir) / "manifest.json").read_text())
+    name = manifest["defaults"]["cpu"]
+    need = manifest["variants"][name].get("requires")
+    if missing(need):
+        name = manifest["defaults"][f"cpu_without_{need}"]
+    return name, manifest["variants"][name]

@@ -39,13 +39,19 @@ def test_quality_report_on_a_small_slice(model_dir, tmp_path):
     report = json.loads((tmp_path / "q.json").read_text())
     assert report["exact"]["precision@10"] == 1.0  # exact search agrees with itself
     assert len(report["hnsw"]) == 4 and all(0 <= row["precision@10"] <= 1 and row["latency_ms_p50"] > 0 for row in report["hnsw"])
-    assert 0.5 <= report["int8_vs_fp32_queries"]["top10_overlap_of_results"] <= 1
+    assert report["served_vs_fp32_queries"]["variant"] == cpu_variant()
+    assert 0.5 <= report["served_vs_fp32_queries"]["top10_overlap_of_results"] <= 1
 
 
 def test_bench_embed_prints_every_engine(model_dir):
     result = run_module("scripts.bench_embed", "--model-dir", str(model_dir), "--limit", "120", "--skip-reference", timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "scripts.embed, fp32" in result.stdout and "scripts.embed, int8" in result.stdout and "onnxruntime alone" in result.stdout
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    default = manifest["defaults"]["cpu"]
+    expected = {f"scripts.embed, {v}{' (defaults.cpu)' if v == default else ''} (CPUExecutionProvider)" for v in manifest["variants"] if v != "fp16"}
+    table = [line.rsplit(None, 2)[0] for line in result.stdout.splitlines() if line.startswith("scripts.embed, ")]  # name, texts/s, vs ST
+    assert sorted(table) == sorted(expected) and {"fp32", "int8_blocks", cpu_variant()} <= set(manifest["variants"]), table
+    assert all(f"  {row}: onnxruntime " in result.stdout for row in expected) and "onnxruntime alone" in result.stdout  # where the time goes, per row
 
 
 def test_bench_tokens_prints_every_variant_and_a_profile(model_dir):

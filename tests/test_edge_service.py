@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,22 +22,28 @@ from mangum import Mangum
 from handler.api import create_app
 from handler.files import sha256_file
 from handler.service import SearchService, StartupError
-from tests.helpers import REPO, free_port, load_event, make_settings
+from tests.helpers import REPO, free_port, load_event, make_settings, served_variant
 
 # 3. and 6. the model's files ---------------------------------------------------------------------------------
 
 
+def served_file(model_dir) -> str:
+    """The model file this CPU serves (int8's, or int8_blocks' where int8 is not exact here)."""
+    return served_variant(model_dir)[1]["file"]
+
+
 def model_copy(model_dir, tmp_path, damage: str | None = None):
-    """The served files of the export (manifest, tokenizer, int8) in tmp_path/model, one of them damaged."""
+    """The served files of the export (manifest, tokenizer, the CPU default's model) in tmp_path/model, one of them damaged."""
     out = tmp_path / "model"
     out.mkdir()
-    for name in ("manifest.json", "tokenizer.json", "model_int8.onnx"):
+    model = served_file(model_dir)
+    for name in ("manifest.json", "tokenizer.json", model):
         shutil.copy(model_dir / name, out / name)
     if damage == "model":  # same size, other bytes: what the size check let through
-        data = bytearray((out / "model_int8.onnx").read_bytes())
+        data = bytearray((out / model).read_bytes())
         middle = len(data) // 2
         data[middle : middle + 64] = bytes(b ^ 1 for b in data[middle : middle + 64])
-        (out / "model_int8.onnx").write_bytes(bytes(data))
+        (out / model).write_bytes(bytes(data))
     elif damage in ("tokenizer", "manifest"):
         path = out / f"{damage}.json"
         path.write_bytes(path.read_bytes()[: 300 if damage == "manifest" else 5000])  # cut short, as a failed copy leaves it
@@ -49,12 +56,12 @@ def run_handler(env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def test_a_model_file_with_other_bytes_never_serves(model_dir, loaded_qdrant, tmp_path):
-    damaged = model_copy(model_dir, tmp_path, "model")
-    assert (damaged / "model_int8.onnx").stat().st_size == (model_dir / "model_int8.onnx").stat().st_size
-    with pytest.raises(StartupError, match="model_int8.onnx has sha256 .* but .*manifest.json says"):
+    damaged, model = model_copy(model_dir, tmp_path, "model"), served_file(model_dir)
+    assert (damaged / model).stat().st_size == (model_dir / model).stat().st_size
+    with pytest.raises(StartupError, match=rf"{re.escape(model)} has sha256 .* but .*manifest.json says"):
         SearchService.start(make_settings(damaged, tmp_path / "store"))
     result = run_handler({"MODEL_DIR": str(damaged), "QDRANT_PATH": str(tmp_path / "store")})
-    assert result.returncode == 2 and "model_int8.onnx" in result.stderr and "python -m export" in result.stderr
+    assert result.returncode == 2 and model in result.stderr and "python -m export" in result.stderr
     assert "serving" not in result.stderr and "Traceback" not in result.stderr
 
 

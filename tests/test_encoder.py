@@ -10,7 +10,7 @@ import onnxruntime
 import pytest
 
 from handler.encoder import CPU, CUDA, Encoder, EncoderError, providers_for, resolve_device
-from tests.helpers import cpu_variant
+from tests.helpers import cpu_variant, served_variant
 
 
 def test_auto_prefers_cuda_when_present():
@@ -114,7 +114,7 @@ def test_checksum_mismatch_is_refused(model_dir, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["variants"]["int8"]["sha256"] = "0" * 64
+    manifest["variants"][served_variant(copy)[0]]["sha256"] = "0" * 64  # the file this CPU serves
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(EncoderError, match="sha256"):
         Encoder.from_export(copy)

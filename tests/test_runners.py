@@ -149,7 +149,7 @@ def test_health_never_waits_behind_searches():
 
 def test_the_worker_answers_what_inline_answers(service):
     """The real service: 24 concurrent searches of every mode and city, micro-batched, equal one by one
-    to the inline runner's (the int8 variant is batch-invariant)."""
+    to the inline runner's (the CPU default, int8 or int8_blocks, is batch-invariant)."""
     requests = [SearchRequest(q, limit, city, mode) for q in ("food delivery", "hospital software", "payments", "QR codes", "machine learning", "bikes")
                 for limit, city, mode in ((5, None, "hybrid"), (3, "London", "neural"), (10, None, "text"), (5, "San Francisco", "hybrid"))]
     worker, inline = Worker(service, timeout=30), Inline(service)

@@ -116,7 +116,7 @@ def test_an_update_embeds_only_the_new_and_changed_texts(updated_vectors, versio
     assert (report["embedded"], report["reused"]) == (len(REWORDED) + ADDED, kept - len(REWORDED))
     fresh = tmp_path / "fresh"
     assert run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(versions[1]), "--out", str(fresh)).returncode == 0
-    # the vectors of a run from scratch (int8 is batch-invariant to about 1e-7: the batches differ)
+    # the vectors of a run from scratch (the CPU default is batch-invariant to about 1e-7: the batches differ)
     assert np.abs(np.load(out / "vectors.npy") - np.load(fresh / "vectors.npy")).max() < 1e-6
     assert np.array_equal(np.load(out / "lines.npy"), np.load(fresh / "lines.npy"))
 
