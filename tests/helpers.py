@@ -148,25 +148,38 @@ class Listener:
 
 class HandlerProcess:
     """`python -m handler` as a user starts it, on a free port: `with HandlerProcess(env) as url:`.
-    Its output is kept in `.output` (stdout and stderr together) once it has stopped."""
+    Its output (stdout and stderr together) is read as it comes, by a thread of its own, so a
+    chatty server never blocks on a full pipe; `.output` holds what it wrote so far, all of it once
+    it has stopped."""
 
     def __init__(self, env: dict, ready_timeout: float = 60) -> None:
         self.port = free_port()
         self.env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **env}
         self.ready_timeout = ready_timeout
-        self.output = ""
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:  # until the process closes its end
+            self._lines.append(line)
+
     def __enter__(self) -> str:
         self.process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=REPO, env=self.env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
+        self._reader = threading.Thread(target=self._drain, name="handler-output", daemon=True)
+        self._reader.start()
         deadline = time.time() + self.ready_timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
-                self.output = self.process.stdout.read()
+                self._reader.join(timeout=10)
                 raise AssertionError(f"python -m handler exited with {self.process.returncode}:\n{self.output}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -179,10 +192,12 @@ class HandlerProcess:
     def __exit__(self, *exc) -> None:
         self.process.terminate()
         try:
-            self.output = self.process.communicate(timeout=10)[0]
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.output = self.process.communicate()[0]
+            self.process.wait()
+        self._reader.join(timeout=10)
+        self.process.stdout.close()
 
 
 def local_server(collection: str = "startups"):

@@ -161,6 +161,20 @@ def test_the_local_server_listens_on_loopback_by_default(model_dir, tmp_path):
         assert httpx.get(f"{url}/health").status_code == 503  # up (and degraded: no collection here)
 
 
+def test_a_chatty_server_never_blocks_on_its_output(model_dir, tmp_path):
+    """Far more log than a pipe holds (64 KB on Linux) while the server runs: every request is still
+    answered, and tests/helpers.HandlerProcess has read the lines as they came."""
+    env = {"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(tmp_path), "QDRANT_URL": "", "LOG_LEVEL": "INFO"}
+    process = HandlerProcess(env)
+    with process as url, httpx.Client(timeout=10) as client:
+        for _ in range(5000):
+            assert client.get(f"{url}/health").status_code == 503  # degraded: no collection here (and each one logged)
+            if len(process.output) > 256 * 1024:
+                break
+        assert len(process.output) > 256 * 1024, len(process.output)
+    assert process.output.count('"event": "request"') > 256 * 1024 // 1000
+
+
 def test_a_trailing_slash_is_not_redirected_to_the_clients_host(client):
     response = client.get("/api/search/?q=a", headers={"host": "evil.example"}, follow_redirects=False)
     assert response.status_code == 404 and "location" not in response.headers
