@@ -123,9 +123,10 @@ def test_150_idle_connections_do_not_deny_service():
 def test_overload_is_a_json_503_that_the_log_records(records):
     """Two requests may be in flight; the third, sent while they are, is refused at once in JSON,
     and RequestLog writes its line."""
-    release = threading.Event()
+    release, arrived = threading.Event(), threading.Semaphore(0)
 
     async def slow(scope, receive, send):
+        arrived.release()
         while not release.is_set():
             await asyncio.sleep(0.02)
         await hello(scope, receive, send)
@@ -135,7 +136,7 @@ def test_overload_is_a_json_503_that_the_log_records(records):
             pending = [threading.Thread(target=client.get, args=(f"{url}/api/search?q=x",)) for client in (one, two)]
             for thread in pending:
                 thread.start()
-            time.sleep(0.5)
+            assert all(arrived.acquire(timeout=10) for _ in pending), "the two requests never reached the app"
             refused = httpx.get(f"{url}/api/search?q=x", timeout=5)
             release.set()
             for thread in pending:
