@@ -7,7 +7,9 @@ local mode (`QdrantClient(":memory:")`, Qdrant's Python implementation of the se
 What is real: qdrant-client's HTTP transport (httpx, headers, timeouts, its parsing of
 answers and errors), its REST request/response models (every body is parsed with
 `qdrant_client.http.models`, every answer is a model it must parse back), and local mode's query
-semantics (filters, dense/sparse/IDF scoring, prefetch + RRF fusion, scroll, count, facet).
+semantics (filters, dense/sparse/IDF scoring, scroll, count, facet). The routes are those the
+service's ServerStorage and the tests call (tests/qdrant_standin_routes.py); hybrid search fuses its
+two lists in the service (handler/storage/searches.py), so no prefetch or fusion is asked of it.
 
 What is NOT: the server's engine. There is no HNSW graph (local mode searches exactly; `hnsw_ef`
 and `exact` change nothing), no sharding, no replication, no optimizer, no WAL, no persistence,
@@ -28,11 +30,10 @@ Usage:
         assert all(r.headers.get("api-key") == "secret" for r in qdrant.requests)
 
 Faults, switchable while it runs: `hang(route)` (hold matching requests unanswered until
-`release()` or stop; other requests are still served), `delay` (seconds before each answer),
-`fail_next(n, status, route)` (the next n matching requests get `status`), and
-`version="1.15.0"` (a pre-1.16 server: parametrized RRF `{"rrf": {...}}` is refused with a 400).
-Faults are decided when a request arrives; a held request, once released, is executed and answered
-(a held upsert is applied then), whether or not its client is still waiting.
+`release()` or stop; other requests are still served) and `fail_next(n, status, route)` (the next
+n matching requests get `status`). Faults are decided when a request arrives; a held request,
+once released, is executed and answered (a held upsert is applied then), whether or not its
+client is still waiting.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import uvicorn
 
 from tests.qdrant_standin_routes import LocalBackend
 
-OPEN_PATHS = {"/", "/healthz", "/readyz", "/livez"}  # a server with an api key answers these without one
+OPEN_PATHS = {"/"}  # a server with an api key answers its version (and health probes) without one
 
 
 @dataclass
@@ -59,7 +60,7 @@ class LoggedRequest:
     query: dict[str, str]
     headers: dict[str, str]  # names in lower case
     body: bytes
-    status: int | None = None  # None while unanswered (hung, delayed, or in progress)
+    status: int | None = None  # None while unanswered (hung, or in progress)
 
 
 @dataclass
@@ -73,16 +74,15 @@ class _Failure:
 class QdrantStandin:
     """A Qdrant REST STAND-IN (see the module docstring): start/stop, or use as a context manager.
 
-    api_key: when set, every request but /, /healthz, /readyz, /livez needs it in `api-key` (or
-      `Authorization: Bearer`), else 401 with the server's plain-text reason.
-    version: what GET / reports; below 1.16 parametrized RRF is refused as by an older server.
+    api_key: when set, every request but GET / needs it in `api-key` (or `Authorization: Bearer`),
+      else 401 with the server's plain-text reason.
     """
 
-    def __init__(self, *, api_key: str | None = None, version: str = "1.16.0") -> None:
+    VERSION = "1.16.0"  # what GET / reports
+
+    def __init__(self, *, api_key: str | None = None) -> None:
         self.api_key = api_key
-        self.version = version
-        self.backend = LocalBackend(version)
-        self.delay = 0.0  # seconds to wait before answering any request
+        self.backend = LocalBackend(self.VERSION)
         self._log: list[LoggedRequest] = []
         self._failures: list[_Failure] = []
         self._hang_route: str | None = None
@@ -128,16 +128,6 @@ class QdrantStandin:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def local(self):
-        """The local-mode client holding the data (to seed or inspect it directly): only under `lock`."""
-        return self.backend.local
-
-    @property
-    def lock(self):
-        """Held by the stand-in around every local-mode call (local mode is not thread-safe)."""
-        return self.backend.lock
-
     # -- observability --
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -173,7 +163,6 @@ class QdrantStandin:
         self.release()
         with self._mutex:
             self._failures.clear()
-        self.delay = 0.0
 
     # -- the ASGI app --
     async def _app(self, scope, receive, send) -> None:
@@ -203,15 +192,13 @@ class QdrantStandin:
     async def _answer(self, request: LoggedRequest) -> tuple[int, bytes, bytes]:
         target = f"{request.method} {request.path}"
         with self._mutex:  # every fault is decided on arrival: a request released later takes no fault set meanwhile
-            gate, hang_route, delay = self._gate, self._hang_route, self.delay
+            gate, hang_route = self._gate, self._hang_route
             failure = next((f for f in self._failures if f.remaining > 0 and (f.route is None or f.route in target)), None)
             if failure is not None:
                 failure.remaining -= 1
         if hang_route is not None and hang_route in target:
             while not gate.is_set():  # polled: the event loop must stay free for the other connections
                 await asyncio.sleep(0.02)
-        if delay:
-            await asyncio.sleep(delay)
         if failure is not None:
             return failure.status, b"application/json", json.dumps({"status": {"error": failure.message}, "time": 0.0}).encode()
         if self.api_key is not None and request.path not in OPEN_PATHS:

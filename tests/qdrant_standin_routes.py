@@ -2,7 +2,10 @@
 with qdrant-client's own REST models and executed by qdrant-client's local mode
 (`QdrantClient(":memory:")`), and the answer is written the way a Qdrant server writes it. What local
 mode does not keep (shard_number, replication_factor, hnsw/optimizer/WAL config, payload indexes) is
-kept here and reported by GET /collections/{name}. No HNSW, no sharding, no index is ever built."""
+kept here and reported by GET /collections/{name}. No HNSW, no sharding, no index is ever built.
+
+Only the routes that handler/storage/server.py (and so scripts.upload and scripts.sync) and the
+tests call are served; any other answers 501."""
 
 from __future__ import annotations
 
@@ -61,21 +64,7 @@ def server_error(exc: Exception) -> HttpError:
         return HttpError(400, f"Wrong input: Collection `{found[1]}` already exists!")
     if found := re.fullmatch(r"(?:Sparse |Dense |Multi)?[vV]ector (\S+) (?:is not found|not found|does not exist).*", text):
         return HttpError(400, f"Wrong input: Not existing vector name error: {found[1]}")
-    if isinstance(exc, KeyError) or (found := re.fullmatch(r"Point (\S+) is not found in the collection", text)):
-        return HttpError(404, f"Not found: No point with id {found[1] if found else text} found")
     return HttpError(400, text if text.startswith(("Wrong input", "Bad request")) else f"Bad request: {text}")
-
-
-def parametrized_rrf_column(raw: str, data: Any) -> int | None:
-    """Where a pre-1.16 server's JSON parser gives up on `{"rrf": {...}}` as a query (None: no such query)."""
-    def mentions(obj: Any) -> bool:
-        if isinstance(obj, list):
-            return any(mentions(v) for v in obj)
-        return isinstance(obj, dict) and ((isinstance(obj.get("query"), dict) and "rrf" in obj["query"]) or any(mentions(v) for v in obj.values()))
-    if not mentions(data):
-        return None
-    start = raw.rfind("{", 0, re.search(r'"rrf"\s*:', raw).start())
-    return json.JSONDecoder().raw_decode(raw, start)[1]  # the end of that query object, as serde reports it
 
 
 class LocalBackend:
@@ -86,7 +75,6 @@ class LocalBackend:
         self.lock = threading.RLock()
         self.server_side: dict[str, ServerSide] = {}
         self.version = version
-        self.parametrized_rrf = tuple(int(p) for p in version.split(".")[:2]) >= (1, 16)
         self._operation = 0
 
     def handle(self, method: str, segments: list[str], query: dict[str, str], raw: bytes) -> tuple[int, bytes, bytes]:
@@ -101,10 +89,7 @@ class LocalBackend:
                 body = None
                 if adapter is not None:
                     try:
-                        data = json.loads(raw or b"null")
-                        if not self.parametrized_rrf and "query" in pattern and (column := parametrized_rrf_column(raw.decode(), data)):
-                            raise HttpError(400, f"Format error in JSON body: data did not match any variant of untagged enum QueryInterface at line 1 column {column}")
-                        body = adapter.validate_python(data)
+                        body = adapter.validate_python(json.loads(raw or b"null"))
                     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
                         raise HttpError(400, f"Format error in JSON body: {exc}") from exc
                 with self.lock:
@@ -116,8 +101,6 @@ class LocalBackend:
                 return exc.status, JSON, json.dumps({"status": {"error": str(exc)}, "time": time.perf_counter() - started}).encode()
             except Exception as exc:  # a gap in the stand-in, not a client mistake: a 500 that says so
                 return 500, JSON, json.dumps({"status": {"error": f"Service internal error: Qdrant stand-in: {exc!r}"}, "time": 0.0}).encode()
-            if isinstance(result, bytes):  # the health probes answer plain text
-                return 200, b"text/plain; charset=utf-8", result
             if isinstance(result, m.VersionInfo):
                 return 200, JSON, result.model_dump_json(exclude_none=True).encode()
             answer = {"result": to_jsonable_python(result, exclude_none=True), "status": "ok", "time": time.perf_counter() - started}
@@ -139,24 +122,7 @@ class LocalBackend:
     def root(self, q, b):
         return m.VersionInfo(title="qdrant - vector search engine", version=self.version, commit=None)
 
-    @route("GET", "/healthz")
-    @route("GET", "/livez")
-    def healthz(self, q, b):
-        return b"healthz check passed"
-
-    @route("GET", "/readyz")
-    def readyz(self, q, b):
-        return b"all shards are ready"
-
     # -- collections --
-    @route("GET", "/collections")
-    def collections(self, q, b):
-        return self.local.get_collections()
-
-    @route("GET", "/collections/{name}/exists")
-    def exists(self, q, b, name):
-        return m.CollectionExistence(exists=self.local.collection_exists(name))
-
     @route("GET", "/collections/{name}")
     def get_collection(self, q, b, name):
         info, side = self.local.get_collection(name), self._side(name)
@@ -203,12 +169,6 @@ class LocalBackend:
             self._side(name).indexes[b.field_name] = b.field_schema
         return self._updated(q)
 
-    @route("DELETE", "/collections/{name}/index/{field_name}")
-    def delete_index(self, q, b, name, field_name):
-        self.local.delete_payload_index(name, field_name)
-        self._side(name).indexes.pop(field_name, None)
-        return self._updated(q)
-
     # -- points: writes --
     @route("PUT", "/collections/{name}/points", m.PointInsertOperations)
     def upsert(self, q, b, name):
@@ -221,47 +181,10 @@ class LocalBackend:
         self.local.delete(name, points_selector=b)
         return self._updated(q)
 
-    @route("POST", "/collections/{name}/points/payload", m.SetPayload)
-    def set_payload(self, q, b, name):
-        self.local.set_payload(name, payload=b.payload, points=b.points if b.points is not None else b.filter, key=b.key)
-        return self._updated(q)
-
-    @route("PUT", "/collections/{name}/points/payload", m.SetPayload)
-    def overwrite_payload(self, q, b, name):
-        self.local.overwrite_payload(name, payload=b.payload, points=b.points if b.points is not None else b.filter)
-        return self._updated(q)
-
-    @route("POST", "/collections/{name}/points/payload/delete", m.DeletePayload)
-    def delete_payload(self, q, b, name):
-        self.local.delete_payload(name, keys=b.keys, points=b.points if b.points is not None else b.filter)
-        return self._updated(q)
-
-    @route("POST", "/collections/{name}/points/payload/clear", m.PointsSelector)
-    def clear_payload(self, q, b, name):
-        self.local.clear_payload(name, points_selector=b)
-        return self._updated(q)
-
-    @route("PUT", "/collections/{name}/points/vectors", m.UpdateVectors)
-    def update_vectors(self, q, b, name):
-        self.local.update_vectors(name, points=b.points, update_filter=b.update_filter)
-        return self._updated(q)
-
-    @route("POST", "/collections/{name}/points/vectors/delete", m.DeleteVectors)
-    def delete_vectors(self, q, b, name):
-        self.local.delete_vectors(name, vectors=b.vector, points=b.points if b.points is not None else b.filter)
-        return self._updated(q)
-
     # -- points: reads (the server's defaults where a field is left out) --
     @route("POST", "/collections/{name}/points", m.PointRequest)
     def retrieve(self, q, b, name):
         return self.local.retrieve(name, ids=b.ids, with_payload=default(b.with_payload, True), with_vectors=default(b.with_vector, False))
-
-    @route("GET", "/collections/{name}/points/{point_id}")
-    def get_point(self, q, b, name, point_id):
-        found = self.local.retrieve(name, ids=[int(point_id) if point_id.isdigit() else point_id], with_vectors=True)
-        if not found:
-            raise HttpError(404, f"Not found: No point with id {point_id} found")
-        return found[0]
 
     @route("POST", "/collections/{name}/points/scroll", m.ScrollRequest)
     def scroll(self, q, b, name):
@@ -277,13 +200,6 @@ class LocalBackend:
     @route("POST", "/collections/{name}/facet", m.FacetRequest)
     def facet(self, q, b, name):
         return self.local.facet(name, key=b.key, facet_filter=b.filter, limit=default(b.limit, 10), exact=default(b.exact, False))
-
-    @route("POST", "/collections/{name}/points/query", m.QueryRequest)
-    def query(self, q, b, name):
-        b = with_server_defaults(b)
-        return self.local.query_points(
-            name, query=b.query, using=b.using, prefetch=b.prefetch, query_filter=b.filter, search_params=b.params, limit=b.limit,
-            offset=b.offset, with_payload=b.with_payload, with_vectors=b.with_vector, score_threshold=b.score_threshold, lookup_from=b.lookup_from)
 
     @route("POST", "/collections/{name}/points/query/batch", m.QueryRequestBatch)
     def query_batch(self, q, b, name):

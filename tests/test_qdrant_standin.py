@@ -2,8 +2,9 @@
 
 Every answer that comes through the stand-in is compared with the same call on a local-mode client
 held directly and loaded with the same data: the stand-in must add nothing and lose nothing on the
-way (models, defaults, ids, scores, payloads). Then what local mode cannot tell: the recorded
-collection config, the api key, the server's error statuses, and the fault switches. The engine
+way (models, defaults, ids, scores, payloads). The calls are those the service's ServerStorage
+makes (searches go as query batches). Then what local mode cannot tell: the recorded collection
+config, the api key, the server's error statuses, and the fault switches. The engine
 under both sides is local mode, so nothing here says how a real Qdrant server ranks or indexes."""
 
 from __future__ import annotations
@@ -101,29 +102,18 @@ def same(http, ref) -> None:
     assert len(rows(ref)) > 0  # an empty answer on both sides would prove nothing
 
 
-def query(client: QdrantClient, **kwargs):
-    return client.query_points("startups", **kwargs).points
-
-
-def hybrid_prefetch(vector, sparse, flt=None):
-    return [m.Prefetch(query=vector, limit=40, filter=flt), m.Prefetch(query=sparse, using="bm25", limit=40, filter=flt)]
+def query(client: QdrantClient, collection: str = "startups", **request):
+    """One search as ServerStorage sends it: a query batch of one."""
+    return client.query_batch_points(collection, requests=[m.QueryRequest(**request)])[0].points
 
 
 def test_dense_query_with_filter_offset_and_search_params_match_local_mode(both):
     vector = POINTS[3].vector[""]
     berlin = m.Filter(must=[m.FieldCondition(key="city", match=m.MatchValue(value="Berlin"))])
-    for client_kwargs in ({}, {"query_filter": berlin}, {"offset": 5}, {"search_params": m.SearchParams(hnsw_ef=128, exact=True)}):
-        http, ref = (query(c, query=vector, limit=7, with_payload=True, **client_kwargs) for c in both)
+    for request in ({}, {"filter": berlin}, {"offset": 5}, {"params": m.SearchParams(hnsw_ef=128, exact=True)}):
+        http, ref = (query(c, query=vector, limit=7, with_payload=True, **request) for c in both)
         same(http, ref)
-    assert {p.payload["city"] for p in query(both[0], query=vector, query_filter=berlin, limit=20, with_payload=True)} == {"Berlin"}
-
-
-@pytest.mark.parametrize("fusion", [m.FusionQuery(fusion=m.Fusion.RRF), m.RrfQuery(rrf=m.Rrf(k=60))], ids=["fusion-rrf", "rrf-k60"])
-def test_hybrid_prefetch_with_rrf_matches_local_mode(both, fusion):
-    paris = m.Filter(must=[m.FieldCondition(key="city", match=m.MatchValue(value="Paris"))])
-    for flt in (None, paris):
-        prefetch = hybrid_prefetch(POINTS[10].vector[""], POINTS[11].vector["bm25"], flt)
-        same(*(query(c, prefetch=prefetch, query=fusion, limit=10, with_payload=True) for c in both))
+    assert {p.payload["city"] for p in query(both[0], query=vector, filter=berlin, limit=20, with_payload=True)} == {"Berlin"}
 
 
 def test_sparse_idf_query_matches_local_mode(both):
@@ -145,12 +135,12 @@ def test_scroll_count_facet_retrieve_match_local_mode(both):
     assert both[0].retrieve("startups", ids=[IDS[0]], with_vectors=True)[0].vector["bm25"] == POINTS[0].vector["bm25"]
 
 
-def test_query_by_point_id_and_query_batch_match_local_mode(both):
+def test_query_by_point_id_and_a_batch_of_two_match_local_mode(both):
     http, ref = (query(c, query=IDS[4], limit=5, with_payload=True) for c in both)
     same(http, ref)
     assert IDS[4] not in [str(p.id) for p in http]  # the server leaves the query point out; so must the stand-in
     requests = [m.QueryRequest(query=POINTS[1].vector[""], limit=3, with_payload=True),
-                m.QueryRequest(prefetch=hybrid_prefetch(POINTS[2].vector[""], POINTS[2].vector["bm25"]), query=m.RrfQuery(rrf=m.Rrf(k=60)), limit=4)]
+                m.QueryRequest(query=POINTS[2].vector["bm25"], using="bm25", limit=4)]
     http, ref = (c.query_batch_points("startups", requests=requests) for c in both)
     assert len(http) == 2
     for h, r in zip(http, ref):
@@ -158,21 +148,15 @@ def test_query_by_point_id_and_query_batch_match_local_mode(both):
     assert http[1].points[0].payload is None  # the server's default: no payload unless asked
 
 
-def test_writes_delete_by_ids_and_filter_set_and_overwrite_payload_match_local_mode(scratch):
+def test_deletes_by_ids_and_by_filter_match_local_mode(scratch):
     lisbon = m.Filter(must=[m.FieldCondition(key="city", match=m.MatchValue(value="Lisbon"))])
     for client in scratch:
         client.delete("scratch", points_selector=m.PointIdsList(points=IDS[:3]), wait=True)
         client.delete("scratch", points_selector=m.FilterSelector(filter=lisbon), wait=True)
-        client.set_payload("scratch", payload={"funded": True}, points=IDS[5:8], wait=True)
-        client.overwrite_payload("scratch", payload={"name": "renamed"}, points=[IDS[9]], wait=True)
     (http, _), (ref, _) = (c.scroll("scratch", limit=100, with_payload=True) for c in scratch)
     same(http, ref)
     assert len(http) == 40 - 3 - 8  # 8 of the 40 are in Lisbon (i % 5 == 3), none among the first three
-    with pytest.raises(UnexpectedResponse) as gone:  # IDS[8] was in Lisbon: the server's 404 for a missing point
-        scratch[0].set_payload("scratch", payload={"funded": True}, points=[IDS[8]], wait=True)
-    assert gone.value.status_code == 404 and gone.value.structured()["status"]["error"] == f"Not found: No point with id {IDS[8]} found"
-    assert scratch[0].retrieve("scratch", ids=[IDS[9]])[0].payload == {"name": "renamed"}
-    assert scratch[0].set_payload("scratch", payload={"x": 1}, points=[IDS[6]], wait=False).status == m.UpdateStatus.ACKNOWLEDGED
+    assert scratch[0].delete("scratch", points_selector=m.PointIdsList(points=[IDS[9]]), wait=False).status == m.UpdateStatus.ACKNOWLEDGED
 
 
 def test_collection_config_is_recorded_and_patched(standin):
@@ -188,7 +172,9 @@ def test_collection_config_is_recorded_and_patched(standin):
     assert info.payload_schema["city"].data_type == m.PayloadSchemaType.KEYWORD and info.payload_schema["city"].points == 20
     assert info.payload_schema["description"].params.lowercase is True
     client.delete_collection("deferred")
-    assert not client.collection_exists("deferred")
+    with pytest.raises(UnexpectedResponse) as gone:
+        client.get_collection("deferred")
+    assert gone.value.status_code == 404
     client.close()
 
 
@@ -203,58 +189,50 @@ def test_api_key_sent_on_every_request_and_refused_when_missing_or_wrong(standin
         with pytest.raises(UnexpectedResponse) as refused:
             connect(standin, **kwargs).count("startups")
         assert refused.value.status_code == 401 and reason in refused.value.content
-    assert httpx.get(f"{standin.url}/healthz").status_code == 200  # open without a key, as on the server
+    assert httpx.get(standin.url).json()["version"] == QdrantStandin.VERSION  # open without a key, as on the server
 
 
 def test_missing_collection_is_a_404_and_client_mistakes_are_400s(standin, both):
     remote = both[0]
-    for call in (lambda: remote.get_collection("nope"), lambda: remote.count("nope"), lambda: remote.query_points("nope", query=[0.1] * DIM)):
+    for call in (lambda: remote.get_collection("nope"), lambda: remote.count("nope"), lambda: query(remote, "nope", query=[0.1] * DIM)):
         with pytest.raises(UnexpectedResponse) as missing:
             call()
         assert missing.value.status_code == 404
         assert missing.value.structured()["status"]["error"] == "Not found: Collection `nope` doesn't exist!"
-    assert remote.collection_exists("nope") is False
     remote.create_collection("dense_only", vectors_config=m.VectorParams(size=DIM, distance=m.Distance.COSINE))
     remote.upsert("dense_only", points=[m.PointStruct(id=1, vector=POINTS[0].vector[""])])
     with pytest.raises(UnexpectedResponse) as no_sparse:
-        remote.query_points("dense_only", query=POINTS[0].vector["bm25"], using="bm25")
+        query(remote, "dense_only", query=POINTS[0].vector["bm25"], using="bm25")
     assert no_sparse.value.status_code == 400
     assert no_sparse.value.structured()["status"]["error"] == "Wrong input: Not existing vector name error: bm25"
     remote.delete_collection("dense_only")
     headers = {"api-key": KEY, "content-type": "application/json"}
-    broken = httpx.post(f"{standin.url}/collections/startups/points/query", content=b'{"limit": ', headers=headers)
+    broken = httpx.post(f"{standin.url}/collections/startups/points/query/batch", content=b'{"searches": ', headers=headers)
     wrong_type = httpx.post(f"{standin.url}/collections/startups/points/scroll", json={"limit": "ten"}, headers=headers)
     unknown = httpx.post(f"{standin.url}/collections/startups/points/discover", json={}, headers=headers)
     assert [r.status_code for r in (broken, wrong_type, unknown)] == [400, 400, 501]
     assert broken.json()["status"]["error"].startswith("Format error in JSON body")
 
 
-def test_a_pre_1_16_server_refuses_parametrized_rrf_only():
-    with QdrantStandin(version="1.15.0") as old:
-        client = QdrantClient(url=old.url, prefer_grpc=False, check_compatibility=False)
-        load(client, "startups", POINTS[:30])
-        prefetch = hybrid_prefetch(POINTS[0].vector[""], POINTS[0].vector["bm25"])
-        assert client.query_points("startups", prefetch=prefetch, query=m.FusionQuery(fusion=m.Fusion.RRF), limit=3).points
-        with pytest.raises(UnexpectedResponse) as refused:
-            client.query_points("startups", prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=60)), limit=3)
-        assert refused.value.status_code == 400
-        assert "data did not match any variant of untagged enum QueryInterface" in refused.value.structured()["status"]["error"]
-        assert httpx.get(old.url).json()["version"] == "1.15.0"
-        client.close()
-    assert not old._thread.is_alive()  # a clean stop: the server thread is gone
+def test_it_stops_cleanly():
+    with QdrantStandin() as standin:
+        assert httpx.get(standin.url).json()["version"] == QdrantStandin.VERSION
+    assert not standin._thread.is_alive()  # the server thread is gone
     with pytest.raises(httpx.ConnectError):
-        httpx.get(old.url)
+        httpx.get(standin.url)
 
 
 def test_hang_makes_a_client_time_out_while_other_routes_are_served(standin):
-    client = connect(standin, timeout=1)
+    timeout = 1
+    client = connect(standin, timeout=timeout)
     standin.hang("/points/count")
     try:
         started = time.monotonic()
         with pytest.raises(ResponseHandlingException):
             client.count("startups")
         elapsed = time.monotonic() - started
-        assert 0.9 < elapsed < 2.5
+        # it waited its timeout (held, not refused), then gave up (held until release: without one, never); margin for a loaded machine
+        assert timeout - 0.05 < elapsed < timeout + 3, elapsed
         assert client.get_collection("startups").points_count == N  # only the matching route hangs
         assert [r.status for r in standin.requests if r.path.endswith("/count")][-1] is None  # received, never answered
     finally:
@@ -263,26 +241,23 @@ def test_hang_makes_a_client_time_out_while_other_routes_are_served(standin):
     client.close()
 
 
-def test_fail_next_and_delay(standin, both):
+def test_fail_next(standin, both):
     standin.fail_next(2, status=503, route="/points/count")
     for _ in range(2):
         with pytest.raises(UnexpectedResponse) as failed:
             both[0].count("startups")
         assert failed.value.status_code == 503
     assert both[0].count("startups").count == N
-    standin.delay = 0.3
-    try:
-        started = time.monotonic()
-        both[0].count("startups")
-        assert time.monotonic() - started >= 0.3
-    finally:
-        standin.reset_faults()
+    standin.fail_next(1, status=500)
+    standin.reset_faults()
+    assert both[0].count("startups").count == N
 
 
 def test_concurrent_clients_are_served_one_call_at_a_time(scratch):
     remote = scratch[0]
     def work(i: int) -> int:
-        remote.set_payload("scratch", payload={"touched": i}, points=[IDS[i % 40]], wait=True)
+        point = POINTS[i % 40]
+        remote.upsert("scratch", points=[m.PointStruct(id=point.id, vector=point.vector, payload={**point.payload, "touched": i})], wait=True)
         return remote.count("scratch").count
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(work, range(64))) == {40}
@@ -291,7 +266,7 @@ def test_concurrent_clients_are_served_one_call_at_a_time(scratch):
 def test_check_compatibility_true_reads_the_version_and_does_not_crash(standin):
     standin.clear_log()
     client = connect(standin, check_compatibility=True)
-    assert client.collection_exists("startups")
+    assert client.count("startups").count == N
     deadline = time.monotonic() + 5
     while not any(r.path == "/" and r.status == 200 for r in standin.requests) and time.monotonic() < deadline:
         time.sleep(0.01)
