@@ -1,17 +1,17 @@
 """One contract, two backends: the same behaviour tests on `EdgeStorage` (Qdrant Edge, Qdrant's
 engine in-process) and on `ServerStorage` over qdrant-client's local mode (`QdrantClient(":memory:")`,
 Qdrant's own Python implementation of the server API, passed in through the client factory), and on
-a real Qdrant server when QDRANT_URL is set. No model: small deterministic vectors and the real BM25 encoder. The same code over real HTTP is in
-test_server_mode.py; the two engines' answers on the real sample, in test_congruence.py; text mode's
-tiers, pages and what a search sees beyond its page, in test_storage_search.py.
+a real Qdrant server when QDRANT_URL is set (the collection and backends: tests/storage_cases.py).
+No model: small deterministic vectors and the real BM25 encoder. What a sync needs (listing,
+deleting, deleted points leaving the scores) is in test_storage_sync.py; the same code over real
+HTTP in test_server_mode.py; the two engines' answers on the real sample, in test_congruence.py;
+text mode's tiers, pages and what a search sees beyond its page, in test_storage_search.py.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 
-import numpy as np
 import pytest
 
 from handler.bm25 import Bm25Encoder
@@ -23,63 +23,14 @@ from handler.storage import (
     Layout,
     PointData,
     PointNotFound,
-    ServerStorage,
     SparseMissing,
     SparseVector,
     StorageError,
 )
-from handler.storage.contract import Nearest
-from tests.helpers import local_server
+from tests import storage_cases
+from tests.storage_cases import DIM, TEXTS, dense, point_id, points
 
-DIM = 8
-TEXTS = [
-    ("Acme", "London", "rockets and launch services for small satellites"),
-    ("Brewly", "Berlin", "craft beer delivery to your door"),
-    ("Cargoo", "London", "freight delivery by cargo bike in the city"),
-    ("Dosely", "Paris", "medication reminders for patients and hospitals"),
-    ("Eatwell", "Berlin", "vegan food delivery and meal plans"),
-    ("Finch", "London", "payments for freelancers and small businesses"),
-    ("Gridly", "Paris", "energy savings for power plants"),
-    ("Hoppa", "Berlin", "bike sharing in the city"),
-]
-
-
-def point_id(i: int) -> str:
-    return str(uuid.UUID(int=1000 + i))
-
-
-def dense(i: int) -> np.ndarray:
-    vector = np.random.default_rng(i).standard_normal(DIM).astype(np.float32)
-    return vector / np.linalg.norm(vector)
-
-
-def points(bm25=Bm25Encoder()) -> list[PointData]:
-    return [PointData(point_id(i), dense(i), {"name": name, "city": city, "description": text}, bm25.document(f"{name}. {text}"))
-            for i, (name, city, text) in enumerate(TEXTS)]
-
-
-def real_server() -> ServerStorage:
-    """A real Qdrant server, when QDRANT_URL names one (a collection of its own, dropped after)."""
-    if not os.environ.get("QDRANT_URL"):
-        pytest.skip("needs a real Qdrant server at QDRANT_URL")
-    return ServerStorage(os.environ["QDRANT_URL"], f"contract_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"))
-
-
-@pytest.fixture(params=["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)])
-def storage(request, tmp_path):
-    store = {"edge": lambda: EdgeStorage(tmp_path, "startups"), "server": local_server, "real-server": real_server}[request.param]()
-    yield store
-    if request.param == "real-server" and store.collection_info() is not None:
-        store._drop()
-    store.close()
-
-
-@pytest.fixture
-def loaded(storage):
-    assert storage.ensure_collection(DIM) is True
-    storage.upsert(points())
-    storage.finish_upload()
-    return storage
+storage, loaded = storage_cases.storage, storage_cases.loaded  # the fixtures: a storage on each backend, empty or loaded
 
 
 # -- the collection ---------------------------------------------------------------------------------------
@@ -236,77 +187,3 @@ def test_a_collection_from_before_names_were_indexed_is_refused_until_recreated(
 def test_a_sparse_vector_travels_as_its_own_type():
     vector = Bm25Encoder().document("delivery delivery bikes")
     assert isinstance(vector, SparseVector) and len(vector.indices) == len(vector.values) == 2
-
-
-# -- what a sync needs: listing, deleting, and deleted points leaving the scores --------------------------------
-
-def another(storage, tmp_path):
-    """A second, empty storage of the same backend (a fresh load to compare with)."""
-    if isinstance(storage, EdgeStorage):
-        return EdgeStorage(tmp_path / "fresh", "startups")
-    return local_server() if storage.url == "http://local-mode.invalid:6333" else real_server()
-
-
-def test_points_lists_every_point_as_stored_page_by_page(loaded):
-    stored = list(loaded.points(page=3))
-    expected = {p.id: p for p in points()}
-    assert [p.id for p in stored] == sorted(expected)  # id order, each once, across pages
-    for point in stored:
-        assert point.payload == expected[point.id].payload
-        assert np.abs(point.vector - expected[point.id].vector).max() < 1e-6
-        assert point.sparse.indices == expected[point.id].sparse.indices
-        assert point.sparse.values == pytest.approx(expected[point.id].sparse.values, rel=1e-6)
-
-
-def test_points_of_an_empty_collection(storage):
-    storage.ensure_collection(DIM)
-    assert list(storage.points()) == []
-
-
-def test_delete_removes_points_from_every_answer(loaded):
-    gone = [point_id(1), point_id(4)]  # Brewly and Eatwell: Berlin, both with "delivery"
-    loaded.delete([*gone, str(uuid.uuid4())])  # an unknown id is no error
-    loaded.delete([])
-    loaded.finish_upload()
-    assert loaded.count() == len(TEXTS) - 2 and loaded.count(gone) == 0
-    assert sorted(p.id for p in loaded.points()) == sorted(set(p.id for p in points()) - set(gone))
-    assert {h.payload["name"] for h in loaded.text_search("delivery", 10)} == {"Cargoo"}
-    assert not set(gone) & {h.id for h in loaded.search(dense(1), len(TEXTS))}
-    assert loaded.cities(10) == [("London", 3), ("Paris", 2), ("Berlin", 1)]
-    with pytest.raises(PointNotFound):
-        loaded.similar(point_id(1), 5)
-
-
-def test_deleted_and_replaced_points_leave_bm25s_idf(loaded, tmp_path):
-    """After deletes and an in-place update, finish_upload() leaves a collection that scores as a
-    fresh load of the same points: Qdrant counts deleted points in BM25's IDF until their segment
-    is vacuumed (Qdrant Edge: the shard's vacuum thresholds; local mode: live statistics)."""
-    final = [p for p in points() if p.id not in (point_id(1), point_id(6))]
-    changed = PointData(point_id(3), dense(30), {"name": "Dosely", "city": "Paris", "description": "delivery of medication"},
-                        Bm25Encoder().document("Dosely. delivery of medication"))
-    final = [changed if p.id == changed.id else p for p in final]
-    loaded.delete([point_id(1), point_id(6)])
-    loaded.upsert([changed])
-    loaded.finish_upload()
-    fresh = another(loaded, tmp_path)
-    try:
-        fresh.ensure_collection(DIM)
-        fresh.upsert(final)
-        fresh.finish_upload()
-        bm25 = Bm25Encoder()
-
-        def same(a: list, b: list) -> bool:  # two fresh loads differ by float32 rounding (Qdrant Edge's sums vary in order)
-            return [h.id for h in a] == [h.id for h in b] and [h.score for h in a] == pytest.approx([h.score for h in b], rel=1e-6)
-
-        for words in ("delivery", "city bike", "small businesses payments", "medication"):
-            for limit in (1, 3, 6):
-                assert same(loaded.hybrid_search(dense(2), bm25.query(words), limit), fresh.hybrid_search(dense(2), bm25.query(words), limit)), words
-            sparse = Nearest(bm25.query(words), len(TEXTS), with_payload=False)
-            assert same(loaded._ranked(sparse), fresh._ranked(sparse)), words
-            text, again = loaded.text_search(words, 10), fresh.text_search(words, 10)
-            assert same(text, again) and [h.payload for h in text] == [h.payload for h in again], words
-        assert loaded.cities(10) == fresh.cities(10)
-    finally:
-        if fresh.collection_info() is not None and not isinstance(fresh, EdgeStorage):
-            fresh._drop()
-        fresh.close()

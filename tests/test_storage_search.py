@@ -1,4 +1,4 @@
-"""The searches' finer points, on both backends of the contract suite (tests/test_storage_contract.py:
+"""The searches' finer points, on both backends of the contract suite (tests/storage_cases.py:
 its collection of eight small texts, on `EdgeStorage` and on `ServerStorage` over qdrant-client's
 local mode): text mode's tiers and its stopword fallback, pages as slices of a longer limit, the
 hybrid ranking past its fused lists, and what a search saw beyond its page (weak_match's signals)."""
@@ -11,7 +11,7 @@ import pytest
 
 from handler.bm25 import Bm25Encoder
 from handler.storage import EdgeStorage, PointData
-from tests import test_storage_contract as contract
+from tests import storage_cases as contract
 from tests.helpers import local_server
 
 TEXTS, dense, point_id = contract.TEXTS, contract.dense, contract.point_id
