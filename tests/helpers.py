@@ -148,16 +148,20 @@ class Listener:
 
 class HandlerProcess:
     """`python -m handler` as a user starts it, on a free port: `with HandlerProcess(env) as url:`.
-    Its output (stdout and stderr together) is read as it comes, by a thread of its own, so a
-    chatty server never blocks on a full pipe; `.output` holds what it wrote so far, all of it once
-    it has stopped."""
+    Its output is read as it comes, by threads of its own, so a chatty server never blocks on a
+    full pipe: `.output` holds what it wrote so far (stdout and stderr together, or stdout alone
+    with `stderr_apart`, stderr then in `.errors`), all of it once it has stopped. `preexec_fn`
+    runs in the child before it starts (resource limits)."""
 
-    def __init__(self, env: dict, ready_timeout: float = 60) -> None:
+    def __init__(self, env: dict, ready_timeout: float = 60, *, stderr_apart: bool = False, preexec_fn=None) -> None:
         self.port = free_port()
         self.env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **env}
         self.ready_timeout = ready_timeout
-        self._lines: list[str] = []
-        self._reader: threading.Thread | None = None
+        self.stderr_apart = stderr_apart
+        self.preexec_fn = preexec_fn
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
@@ -165,39 +169,55 @@ class HandlerProcess:
 
     @property
     def output(self) -> str:
-        return "".join(self._lines)
+        return "".join(self._out)
 
-    def _drain(self) -> None:
-        for line in self.process.stdout:  # until the process closes its end
-            self._lines.append(line)
+    @property
+    def errors(self) -> str:
+        return "".join(self._err)
+
+    @staticmethod
+    def _drain(stream, lines: list[str]) -> None:
+        for line in stream:  # each line as it comes, until the process closes its end
+            lines.append(line)
 
     def __enter__(self) -> str:
         self.process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=REPO, env=self.env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
-        self._reader = threading.Thread(target=self._drain, name="handler-output", daemon=True)
-        self._reader.start()
+                                        stderr=subprocess.PIPE if self.stderr_apart else subprocess.STDOUT, text=True,
+                                        preexec_fn=self.preexec_fn)
+        for stream, lines in ((self.process.stdout, self._out), (self.process.stderr, self._err)):
+            if stream is not None:
+                self._readers.append(threading.Thread(target=self._drain, args=(stream, lines), name="handler-output", daemon=True))
+                self._readers[-1].start()
         deadline = time.time() + self.ready_timeout
         while time.time() < deadline:
             if self.process.poll() is not None:
-                self._reader.join(timeout=10)
-                raise AssertionError(f"python -m handler exited with {self.process.returncode}:\n{self.output}")
+                self.stop()
+                raise AssertionError(f"python -m handler exited with {self.process.returncode}:\n{self.output}{self.errors}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self.url
             except OSError:
                 time.sleep(0.1)
-        self.__exit__()
-        raise AssertionError(f"python -m handler did not listen within {self.ready_timeout} s:\n{self.output}")
+        self.stop()
+        raise AssertionError(f"python -m handler did not listen within {self.ready_timeout} s:\n{self.output}{self.errors}")
+
+    def stop(self) -> None:
+        """Terminate it (kill after 10 s) and read the rest of its output; again is harmless."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=10)
-        self.process.stdout.close()
+        self.stop()
 
 
 def local_server(collection: str = "startups"):

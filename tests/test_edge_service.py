@@ -22,7 +22,7 @@ from mangum import Mangum
 from handler.api import create_app
 from handler.files import sha256_file
 from handler.service import SearchService, StartupError
-from tests.helpers import REPO, free_port, load_event, make_settings, served_variant
+from tests.helpers import REPO, HandlerProcess, free_port, load_event, make_settings, served_variant
 
 # 3. and 6. the model's files ---------------------------------------------------------------------------------
 
@@ -161,23 +161,20 @@ def served(model_dir, loaded_qdrant, tmp_path_factory):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     store = tmp_path_factory.mktemp("edge-store")
     shutil.copytree(loaded_qdrant / "startups", store / "startups")
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "MODEL_DIR": str(model_dir), "QDRANT_PATH": str(store),
-                                    "QDRANT_URL": "", "LOG_LEVEL": "INFO"},
-                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.2)
-    yield process, url, port
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=15)
+    process = HandlerProcess({"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(store), "QDRANT_URL": "", "LOG_LEVEL": "INFO"},
+                             stderr_apart=True, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
+    with process as url:
+        deadline = time.time() + 60
+        while not healthy(url):
+            assert process.process.poll() is None and time.time() < deadline, f"not healthy within 60 s:\n{process.output}{process.errors}"
+            time.sleep(0.2)
+        yield process, url, process.port
+
+
+def healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    return False
 
 
 def test_300_idle_connections_do_not_stop_searches(served):
@@ -203,12 +200,17 @@ def test_every_log_line_is_json_on_stdout(served):
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
         sock.recv(1000)
-    time.sleep(0.3)
-    process.terminate()
-    out, err = process.communicate(timeout=15)
+
+    def statuses() -> list:
+        return [json.loads(line).get("status") for line in process.output.splitlines() if '"event": "request"' in line]
+
+    deadline = time.time() + 10  # each line is written once its answer is sent
+    while not {200, 404, 400, 431} <= set(statuses()) and time.time() < deadline:
+        time.sleep(0.05)
+    process.stop()
+    out, err = process.output, process.errors
     lines = [json.loads(line) for line in out.splitlines()]  # every line parses
     assert all(len(line) < 2000 for line in out.splitlines())
-    statuses = [line.get("status") for line in lines if line.get("event") == "request"]
-    assert {200, 404, 400, 431} <= set(statuses), statuses
+    assert {200, 404, 400, 431} <= set(statuses()), statuses()
     assert lines[0]["event"] == "startup" and any(line["event"] == "listening" for line in lines)
     assert err.strip().splitlines() == [f"serving on {url} (search: /api/search?q=..., docs: /docs)"], err
