@@ -138,7 +138,7 @@ def test_hanging_qdrant_gives_503_within_the_configured_timeout(model_dir, tmp_p
             response = client.get("/api/search", params={"q": "fintech"})
             elapsed = time.perf_counter() - started
             assert response.status_code == 503 and "Traceback" not in response.text
-            assert elapsed < 0.5, f"took {elapsed:.1f} s: the breaker should answer at once"
+            assert elapsed < settings.qdrant_timeout, f"took {elapsed:.1f} s: the breaker should answer at once, not wait for Qdrant"
         assert silent.accepted == 1  # asked once, at start
 
 

@@ -80,9 +80,10 @@ def test_normal_requests_on_one_connection_still_work(server):
 def test_a_request_whose_client_left_is_cancelled_and_logged_499(caplog):
     """The app awaits something slow (a queued search); the client hangs up: the app's task is
     cancelled (queued work for it is then skipped: tests/test_runners.py) and the log says 499."""
-    cancelled = threading.Event()
+    arrived, cancelled = threading.Event(), threading.Event()
 
     async def slow(scope, receive, send):
+        arrived.set()
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
@@ -94,7 +95,7 @@ def test_a_request_whose_client_left_is_cancelled_and_logged_499(caplog):
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.send(b"GET /api/search?q=x HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            assert arrived.wait(10), "the request never reached the app"
         deadline = time.time() + 5
         while not cancelled.is_set() and time.time() < deadline:
             time.sleep(0.05)

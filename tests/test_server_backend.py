@@ -36,7 +36,7 @@ def test_a_timeout_is_not_retried_and_opens_the_breaker():
         for _ in range(5):  # answered at once, without asking the server
             with pytest.raises(StorageUnavailable, match="next try in"):
                 storage.count()
-        assert time.perf_counter() - started < 0.1 and silent.accepted == 1
+        assert time.perf_counter() - started < 0.5 and silent.accepted == 1  # less than one timeout for all five
         storage.close()
 
 
