@@ -300,14 +300,11 @@ def cpu_variant() -> str:
 
 
 def served_variant(model_dir) -> tuple[str, dict]:
-    """The variant `Encoder.from_export(model_dir)` serves on this CPU, and its manifest entry: the
-    manifest's `defaults.cpu`, or `cpu_without_<need>` where this CPU lacks what that one needs (an
-    export made on another machine)."""
-    from handler.cpu import missing
+    """The variant `Encoder.from_export(model_dir)` serves on this CPU (handler.manifest's choice: the
+    manifest's `defaults.cpu`, or `cpu_without_<need>` where this CPU lacks what that one needs),
+    and its manifest entry."""
+    from handler.manifest import choose_variant, read_manifest
 
-    manifest = json.loads((Path(model_dir) / "manifest.json").read_text())
-    name = manifest["defaults"]["cpu"]
-    need = manifest["variants"][name].get("requires")
-    if missing(need):
-        name = manifest["defaults"][f"cpu_without_{need}"]
+    manifest = read_manifest(model_dir)
+    name = choose_variant(manifest, None, "cpu")[0]
     return name, manifest["variants"][name]
