@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from handler.api import create_app
 from handler.service import StartupError
 from handler.storage import EdgeStorage, PointData
-from tests.helpers import Listener, make_settings, run_module
+from tests.helpers import make_settings, run_module
+from tests.servers import Listener
 
 
 def names(response) -> list[str]:

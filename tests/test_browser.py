@@ -13,7 +13,8 @@ import pytest
 
 from handler.api import create_app
 from tests.chromium import api, cards, focused_id, needs_chromium, query_of, serve, status, wait_for, wait_results
-from tests.helpers import free_port, make_settings
+from tests.helpers import make_settings
+from tests.servers import free_port
 
 pytestmark = needs_chromium
 

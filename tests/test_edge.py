@@ -21,7 +21,8 @@ import handler.__main__ as local_server
 from handler.config import ConfigError, Settings, redact_url
 from handler.logs import MAX_LINE, JsonLines
 from handler.middleware import InFlightLimit, PublicEdge, RequestLog
-from tests.helpers import REPO, UvicornThread, free_port, run_module
+from tests.helpers import REPO, run_module
+from tests.servers import free_port, UvicornThread
 
 
 async def hello(scope, receive, send):

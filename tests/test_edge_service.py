@@ -22,7 +22,8 @@ from mangum import Mangum
 from handler.api import create_app
 from handler.files import sha256_file
 from handler.service import SearchService, StartupError
-from tests.helpers import REPO, HandlerProcess, free_port, load_event, make_settings, served_variant
+from tests.helpers import REPO, load_event, make_settings, served_variant
+from tests.servers import free_port, HandlerProcess
 
 # 3. and 6. the model's files ---------------------------------------------------------------------------------
 

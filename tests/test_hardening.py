@@ -16,7 +16,8 @@ from mangum import Mangum
 
 from handler.api import create_app
 from handler.storage import EdgeStorage
-from tests.helpers import HandlerProcess, load_event, make_settings
+from tests.helpers import load_event, make_settings
+from tests.servers import HandlerProcess
 
 SECRET_URL = "http://admin:S3cret@127.0.0.1:9/"
 
@@ -163,7 +164,7 @@ def test_the_local_server_listens_on_loopback_by_default(model_dir, tmp_path):
 
 def test_a_chatty_server_never_blocks_on_its_output(model_dir, tmp_path):
     """Far more log than a pipe holds (64 KB on Linux) while the server runs: every request is still
-    answered, and tests/helpers.HandlerProcess has read the lines as they came."""
+    answered, and tests/servers.HandlerProcess has read the lines as they came."""
     env = {"MODEL_DIR": str(model_dir), "QDRANT_PATH": str(tmp_path), "QDRANT_URL": "", "LOG_LEVEL": "INFO"}
     process = HandlerProcess(env)
     with process as url, httpx.Client(timeout=10) as client:

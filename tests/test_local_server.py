@@ -12,7 +12,7 @@ import pytest
 
 import handler.__main__ as local_server
 from handler.middleware import CLIENT_CLOSED, CancelOnDisconnect, RequestLog
-from tests.helpers import UvicornThread
+from tests.servers import UvicornThread
 
 
 async def hello(scope, receive, send):

@@ -14,7 +14,8 @@ import pytest
 
 from handler.deadline import RequestExpired, until
 from handler.storage import EdgeStorage, ServerStorage, StorageError, StorageUnavailable
-from tests.helpers import Listener, local_server
+from tests.helpers import local_server
+from tests.servers import Listener
 
 
 def test_the_breaker_closes_after_a_trial_call_that_fails_for_another_reason():

@@ -1,5 +1,5 @@
 """The Qdrant server backend's transport handling against protocol-less TCP listeners (STAND-INS for
-a dead keep-alive socket and for a hung server; tests/helpers.py): the retry of a dropped
+a dead keep-alive socket and for a hung server; tests/servers.py): the retry of a dropped
 connection, no retry of a timeout, the circuit breaker, credentials never shown. No model."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from handler.storage import ServerStorage, StorageUnavailable
 from handler.storage.breaker import Breaker, CircuitOpen
 from handler.storage.server import connection_dropped
-from tests.helpers import Listener
+from tests.servers import Listener
 
 
 def test_a_dropped_connection_is_retried_once_then_is_a_503_error():

@@ -14,7 +14,8 @@ import time
 import httpx
 import pytest
 
-from tests.helpers import HandlerProcess, Listener, run_module
+from tests.helpers import run_module
+from tests.servers import HandlerProcess, Listener
 from tests.qdrant_standin import QdrantStandin
 
 API_KEY = "k3y-test-8f2c"
