@@ -1,6 +1,6 @@
 # Build and local-invoke entry points. `sam build` calls build-SearchFunction (BuildMethod: makefile).
 # The build reads LAMBDA_MODE, LAMBDA_SHARD, LAMBDA_ARCH and MODEL_DIR from the command line
-# (make artifact LAMBDA_MODE=server) or the environment; their defaults live in handler/config.py.
+# (make artifact LAMBDA_MODE=server) or the environment; their defaults live in `handler.common.config`.
 PYTHON ?= .venv/bin/python
 EVENT ?= infra/events/http_api_v2.json
 

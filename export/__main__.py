@@ -10,9 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from handler.cli import cli
-from handler.errors import UsageError
-from scripts.records import BENCH_FILE, SAMPLE_FILE
+from handler.common import UsageError, cli
+from reference import BENCH_FILE, SAMPLE_FILE
 
 
 @cli(interrupted="nothing was written")

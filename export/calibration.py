@@ -17,8 +17,7 @@ COUNT = 256  # texts; more changed the gate's figures by less than their noise
 
 def texts(bench_file: Path | None, below_line: int) -> tuple[list[str], str]:
     from export.parity import BUILTIN_PROBES
-    from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
-    from scripts.records import read_records
+    from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 
     if bench_file is not None and Path(bench_file).is_file():
         records, _ = read_records(bench_file)

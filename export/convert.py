@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from handler.encoder import OUTPUT_NAME
+from handler.model import OUTPUT_NAME
 
 OPSET = 18
 VARIANT_FILES = {
@@ -15,7 +15,7 @@ VARIANT_FILES = {
     "fp16": "model_fp16.onnx",
 }
 # What each device embeds with unless told otherwise (written into the manifest's `defaults`).
-# int8's integer products are exact only where the CPU adds them in int32 (handler/cpu.py):
+# int8's integer products are exact only where the CPU adds them in int32 (`handler.model.cpu`):
 # elsewhere the encoder takes `cpu_without_int8_dot` instead, and says so.
 DEFAULT_VARIANTS = {"cpu": "int8", "cpu_without_int8_dot": "int8_blocks", "cuda": "fp16"}
 # What a variant needs from the CPU, written into its manifest entry and checked by the encoder.
@@ -105,7 +105,8 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_f
     and int8 GEMMs on batch-independent activation grids (export/int8_graph.py)."""
     import onnx
 
-    from export import calibration as calib, embedding, int8_graph, tidy
+    from export import calibration as calib
+    from export import embedding, int8_graph, tidy
 
     model = optimize_fp32(source_dir, fp32_file, None, separate_qkv=True).model
     steps = tidy.tidy(model)

@@ -16,7 +16,7 @@ GEMM input one of two batch-independent quantizations:
 
 Weights: int8, one scale per output column; Q, K, V in one packed GEMM; biases ride in the next
 op. Residual sums stay Add + LayerNormalization (onnxruntime's SkipLayerNormalization is several
-times slower on CPU). x86 without VNNI saturates uint8 x int8 sums in int16: see handler/cpu.py.
+times slower on CPU). x86 without VNNI saturates uint8 x int8 sums in int16: see `handler.model.cpu`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
-from scripts.records import BENCH_FILE, SAMPLE_FILE, read_records
+from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
+from reference import BENCH_FILE, SAMPLE_FILE
 
 TOP_K = 10
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every
@@ -32,7 +32,7 @@ _LONG = (
     "each text to a vector, and a vector database such as Qdrant returns the nearest vectors to the "
     "query's vector, optionally filtered by payload fields like the city of a startup. "
 )
-# Written for this gate (no dataset copied): the edge cases the issue names, plus everyday queries.
+# Written for this gate (no dataset copied): edge cases (empty, one word, emoji, CJK, accents, past 256 tokens), plus everyday queries.
 BUILTIN_PROBES = [
     "",
     "word",

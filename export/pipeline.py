@@ -18,11 +18,9 @@ from pathlib import Path
 
 from export import calibration, convert, parity
 from export.source import ModelSource, resolve_source
-from handler.cli import say
-from handler.errors import NeuralSearchError, UsageError
-from handler.encoder import OUTPUT_NAME
-from handler.files import sha256_file
-from scripts.reference import load_sentence_transformer
+from handler.common import NeuralSearchError, UsageError, say, sha256_file
+from handler.model import OUTPUT_NAME
+from reference import load_sentence_transformer
 
 
 class ExportError(UsageError):
@@ -101,8 +99,9 @@ def _reference_embeddings(source: ModelSource, texts: list[str]):
 
 def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeSet, reference, files: dict[str, str],
                       held_out: parity.ProbeSet | None = None, held_out_reference=None) -> dict:
-    from handler.encoder import CUDA, Encoder, resolve_device
     import onnxruntime
+
+    from handler.model import CUDA, Encoder, resolve_device
 
     results = {}
     for variant, file_name in files.items():
@@ -137,7 +136,7 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
     try:
         say(f"source: {source.requested} ({source.directory}), weights sha256 {source.weights_sha256[:12]}…"
             + (" = official revision" if source.official else ""))
-        from handler.cpu import missing
+        from handler.model import missing
 
         files = dict(convert.VARIANT_FILES)
         defaults = dict(convert.DEFAULT_VARIANTS)
@@ -221,7 +220,7 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 **{pkg: _version(pkg) for pkg in ("onnx", "onnxruntime", "transformers", "optimum", "optimum-onnx", "sentence-transformers", "torch", "tokenizers")},
             },
             # The variant each device embeds with when none is named: read by the encoder and the Lambda
-            # build; `cpu_without_int8_dot` where the CPU cannot run int8 exactly (handler/cpu.py).
+            # build; `cpu_without_int8_dot` where the CPU cannot run int8 exactly (`handler.model.cpu`).
             "defaults": defaults,
             "calibration_set": calibration_set if "int8" in files else None,
             "probe_set": probes.description,

@@ -6,9 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.errors import UsageError
-from handler.files import sha256_file
-from scripts.reference import DEFAULT_MODEL, packaged_model_dir
+from handler.common import UsageError, sha256_file
+from reference import DEFAULT_MODEL, packaged_model_dir
 
 # sha256 of model.safetensors at the official revision 1110a243 of DEFAULT_MODEL.
 OFFICIAL_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

@@ -10,7 +10,7 @@ import logging
 
 from mangum import Mangum
 
-from handler.api import create_app
+from handler.web import create_app
 
 app = create_app(concurrency="inline")
 lambda_handler = Mangum(app, lifespan="off")
@@ -19,7 +19,7 @@ lambda_handler = Mangum(app, lifespan="off")
 def _register_snapstart_hooks(service) -> bool:
     """AWS's runtime hooks (module snapshot_restore_py, in the Lambda Python runtime and beside
     awslambdaric). Outside Lambda the module is absent and there is nothing to snapshot."""
-    try:
+    try:  # deferred: only the Lambda runtime (and awslambdaric) has it
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
         return False

@@ -24,12 +24,7 @@ from pathlib import Path
 
 from toolchain import ARTIFACT_DIR, ROOT, find_python312  # also puts the repository root on sys.path
 
-from handler.artifact import MODEL_DIR, SHARD_ARCHIVE, write_info
-from handler.artifact import STORAGE_MODES
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
-from handler.files import sha256_file
+from handler.common import MODEL_FOLDER, SHARD_ARCHIVE, STORAGE_MODES, UsageError, cli, env, say, sha256_file, write_info
 
 INFRA = ROOT / "infra"
 # What each mode installs (pins in the files): the common runtime plus one storage backend.
@@ -42,7 +37,7 @@ PYTHON_VERSION = "3.12"
 # runtime never imports (we load tokenizer.json from disk); swagger-ui-bundle-v2 (Swagger UI 5,
 # which renders OpenAPI 3.1) would pull Jinja2, which only its own templates use (we serve two of its files).
 NO_DEPS = ["tokenizers==0.22.2", "swagger-ui-bundle-v2==5.31.0"]
-# What the runtime never loads. Each entry is proven unneeded by tests/test_artifact.py, which
+# What the runtime never loads. Each entry is proven unneeded by `tests.jobs.test_artifact`, which
 # runs both modes' artifacts through AWS's runtime client.
 TRIMS = [
     "onnxruntime/capi/libonnxruntime.so*",  # a second copy of the runtime; the Python module links its own
@@ -94,19 +89,26 @@ def pip_install(target: Path, arch: str, args: list[str]) -> None:
         raise UsageError(f"pip could not install the Lambda dependencies ({' '.join(args)}); see pip's message above")
 
 
+WINGS = ("common", "model", "storage", "search", "web")  # handler's wings: the whole runtime
+LOCAL_ONLY = ("__main__.py", "web/local_server.py")  # `python -m handler` and its uvicorn protocol: not part of the Lambda
+
+
 def copy_code(out: Path) -> None:
+    """The handler package: its entry points and every wing (the web wing's page files included),
+    without what only `python -m handler` runs."""
     package = out / "handler"
     package.mkdir(parents=True)
     for source in sorted((ROOT / "handler").glob("*.py")):
-        if source.name != "__main__.py":  # the local uvicorn server is not part of the Lambda
-            shutil.copy2(source, package / source.name)
-    for extra in ("storage", "static"):  # the storage package; the files the app serves (the web page)
-        shutil.copytree(ROOT / "handler" / extra, package / extra, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(source, package / source.name)
+    for wing in WINGS:
+        shutil.copytree(ROOT / "handler" / wing, package / wing, ignore=shutil.ignore_patterns("__pycache__"))
+    for local in LOCAL_ONLY:
+        (package / local).unlink()
 
 
 def shipped_variants(manifest: dict, arch: str) -> list[str]:
     """The CPU default, and on x86_64 the default for CPUs it cannot run on (an x86 Lambda host
-    need not have the int8 dot product the default needs: handler/cpu.py); arm64 has it."""
+    need not have the int8 dot product the default needs: `handler.model.cpu`); arm64 has it."""
     served = [manifest["defaults"]["cpu"]]
     need = manifest["variants"][served[0]].get("requires")
     fallback = manifest["defaults"].get(f"cpu_without_{need}") if need else None
@@ -118,10 +120,10 @@ def shipped_variants(manifest: dict, arch: str) -> list[str]:
 def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
     """The served variants (shipped_variants), their tokenizer and a manifest listing just them.
     Their sha256 is checked here, before they ship (the function checks the served one again at
-    start, beside its other start-up work: handler/integrity.py)."""
+    start, beside its other start-up work: `handler.model.integrity`)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
     names = shipped_variants(manifest, arch)
-    target = out / MODEL_DIR
+    target = out / MODEL_FOLDER
     target.mkdir()
     for name in names:
         entry = manifest["variants"][name]
@@ -138,10 +140,10 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
 
 def bake_shard(shard: Path, out: Path) -> dict:
     """The collection's Qdrant Edge shard (a QDRANT_PATH/<collection> directory made by
-    scripts.upload) into the artifact as an archive; unpacked to /tmp at start (handler/shard.py).
+    scripts.upload) into the artifact as an archive; unpacked to /tmp at start (`handler.storage.shard`).
     Opening it first proves no other process holds it (a copy taken mid-write could be torn)."""
-    from handler.shard import ShardSourceError, pack_shard
-    from handler.storage import EdgeStorage, StorageError
+    from handler.common import ShardSourceError, StorageError
+    from handler.storage import EdgeStorage, pack_shard
 
     storage = EdgeStorage(shard.parent, shard.name)
     try:

@@ -29,10 +29,8 @@ from pathlib import Path
 
 from toolchain import ARTIFACT_DIR, RUNTIME_VENV  # also puts the repository root on sys.path
 
-from handler.artifact import MODEL_DIR
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
+from handler.common import MODEL_FOLDER, UsageError, cli, env, say
+
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 
@@ -179,7 +177,7 @@ class LocalLambda:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start" if snapstart else "on-demand",
             "PYTHONPATH": str(artifact),
             "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only on Lambda
-            "MODEL_DIR": str(artifact / MODEL_DIR),
+            "MODEL_DIR": str(artifact / MODEL_FOLDER),
             **(env or {}),
         }
         self.started = time.perf_counter()

@@ -15,9 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the handler package is beside this folder
-from handler.config import env  # noqa: E402  (stdlib-only modules)
-from handler.cli import cli  # noqa: E402
-from handler.errors import UsageError  # noqa: E402
+from handler.common import UsageError, cli, env  # noqa: E402  (the common wing is stdlib-only)
 
 RUNTIME_VENV = ROOT / ".venv312"  # Python 3.12 holding only awslambdaric (made by setup_env.sh)
 ARTIFACT_DIR = ROOT / "infra" / "build" / "lambda"  # where `make artifact` builds and `make invoke` runs it

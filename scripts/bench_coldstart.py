@@ -21,11 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
+from handler.common import UsageError, cli, env, say
+from reference import SAMPLE_FILE
 from scripts import benchkit
-from scripts.records import SAMPLE_FILE
 
 COLLECTION = "bench"
 HANDLER = """
@@ -42,7 +40,7 @@ print(json.dumps({"status": "init done", "backend": entry.app.state.service.stor
 TUTORIAL = """
 import json, sys
 from handler.storage import EdgeStorage
-from scripts.reference import TutorialSearcher
+from reference import TutorialSearcher
 hits = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3])).search(json.loads(sys.argv[1])["queryStringParameters"]["q"])
 print(json.dumps({"status": 200 if hits else 404}), flush=True)
 """

@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.cli import cli, say
-from handler.config import env
+from handler.common import cli, env, say
+from handler.storage import read_records, record_text
+from reference import BENCH_FILE
 from scripts import benchkit
-from handler.record import record_text
-from scripts.records import BENCH_FILE, read_records
 
 
 class Timed:
@@ -82,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime
 
-    from handler.encoder import CUDA, Encoder
-    from handler.manifest import read_manifest
+    from handler.model import CUDA, Encoder, read_manifest
     from scripts.embed import embed_file
 
     with open(args.input, "rb") as handle:
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, float, str]] = []
     if not args.skip_reference:
-        from scripts.reference import load_sentence_transformer
+        from reference import load_sentence_transformer
 
         model = load_sentence_transformer(threads=args.threads)
         model.encode(texts[:64], batch_size=args.batch_size)  # warm-up

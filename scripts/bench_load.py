@@ -8,7 +8,7 @@ copy of the shard), or loads one already running at --url (on this machine: 127.
 localhost only), then for each concurrency runs that many keep-alive clients for --seconds,
 each sending the next search as soon as it has the last answer. Prints requests/s, p50, p95, p99
 and errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
-the server, as in the issue that set the goal (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
+the server, as in the goal it was written for (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
 the c=1 p50, no errors).
 """
 
@@ -26,11 +26,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
+from handler.common import UsageError, cli, env, say
+from reference import SAMPLE_FILE
 from scripts import benchkit
-from scripts.records import SAMPLE_FILE
 
 COLLECTION = "bench"
 MAX_REQUESTS_PER_RUN = 20_000

@@ -22,11 +22,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from handler.cli import cli, say
-from handler.errors import UsageError
-from handler.config import ENV, env
+from handler.common import ENV, UsageError, cli, env, say
+from reference import SAMPLE_FILE
 from scripts import benchkit
-from scripts.records import SAMPLE_FILE
 
 COLLECTION = "bench"
 
@@ -55,7 +53,7 @@ events = json.load(open(sys.argv[1]))
 if sys.argv[4:] == ["1"]:
     import torch; torch.set_num_threads(1)  # one thread per engine, as ORT_THREADS=1 for ours
 from handler.storage import EdgeStorage
-from scripts.reference import TutorialSearcher
+from reference import TutorialSearcher
 searcher = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3]))
 queries = [e["queryStringParameters"] for e in events][:150]
 for q in queries[:20]:

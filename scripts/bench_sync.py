@@ -28,11 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
+from handler.common import UsageError, cli, env, say
+from reference import BENCH_FILE
 from scripts import benchkit
-from scripts.records import BENCH_FILE
 
 
 def make_update(source: Path, target: Path, fraction: float) -> dict:
@@ -68,10 +66,8 @@ def timed(label: str, rows: list, *args: str, extra_env: dict | None = None) -> 
 
 def compare(other_path: Path, fresh_path: Path, model_dir: Path) -> list[tuple[str, int, int, float]]:
     """(what, answers with the same ids in the same order, answers, largest relative score gap)."""
-    from handler.bm25 import Bm25Encoder
-    from handler.encoder import Encoder
-    from handler.storage import EdgeStorage
-    from handler.storage.contract import Nearest
+    from handler.model import Encoder
+    from handler.storage import Bm25Encoder, EdgeStorage, Nearest
 
     encoder, bm25 = Encoder.from_export(model_dir), Bm25Encoder()
     stores = EdgeStorage(other_path, "startups"), EdgeStorage(fresh_path, "startups")

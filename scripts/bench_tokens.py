@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.cli import cli, say
-from handler.config import env
+from handler.common import cli, env, say
 from scripts import benchkit
 
 TEXT = ("Neural search finds documents by meaning rather than by shared words, and a vector database returns "
@@ -40,8 +39,7 @@ def token_ids(encoder, count: int) -> np.ndarray:
 
 
 def engines(model_dir: Path, baseline_dir: Path | None, threads: int) -> dict:
-    from handler.encoder import Encoder
-    from handler.manifest import read_manifest
+    from handler.model import Encoder, read_manifest
 
     found = {}
     for label, directory in (("", model_dir), ("before: ", baseline_dir)):
@@ -62,7 +60,7 @@ def profile(encoder, ids: np.ndarray, runs: int = 300, as_before: bool = False) 
     in a session built as the encoder builds it (as_before: as an older checkout built it)."""
     import onnxruntime as ort
 
-    from handler.encoder import CPU_DISABLED_OPTIMIZERS
+    from handler.model import CPU_DISABLED_OPTIMIZERS
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = encoder.session.get_session_options().intra_op_num_threads

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from handler.cli import say
-from handler.errors import UsageError
-from scripts.records import read_records
+from handler.common import UsageError, say
+from handler.storage import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENT_FILE = ROOT / "infra" / "events" / "http_api_v2.json"
@@ -88,7 +87,7 @@ def http_api_event(query: dict, path: str = "/api/search") -> dict:
 
 def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, collection: str, model_dir: Path) -> int:
     """QDRANT_PATH/collection holding input_path's records (embedded and uploaded when absent)."""
-    from handler.encoder import Encoder
+    from handler.model import Encoder
     from handler.storage import EdgeStorage
     from scripts.embed import embed_file
     from scripts.upload import load_embedded, upload

@@ -5,7 +5,7 @@
 For each query of scripts/weak_queries.py (REAL: each has a close answer; NONSENSE: none has) it
 measures the two signals weak_match reads, the best dense score (cosine) and whether any query
 word occurs in the collection's BM25 vocabulary, then prints per class their range, the best
-that the cosine alone can do (one threshold), what the service's rule (handler/service.py:
+that the cosine alone can do (one threshold), what the service's rule (`handler.search.weak`:
 FAR_COSINE, CLOSE_COSINE) gets wrong per mode, and the margins between the classes around each
 threshold; then the rule's errors on the held-out queries, which were never tuned on. Uses the
 same Qdrant Edge directory as scripts.eval_modes.
@@ -17,8 +17,8 @@ import argparse
 import json
 import sys
 
-from handler.cli import cli, say
-from handler.service import CLOSE_COSINE, FAR_COSINE
+from handler.common import cli, say
+from handler.search import CLOSE_COSINE, FAR_COSINE
 from scripts.eval_modes import add_arguments, start_service
 from scripts.weak_queries import HELD_OUT_NONSENSE, HELD_OUT_REAL, NONSENSE, REAL
 

@@ -21,13 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
-from handler.files import atomic_save_npy, atomic_write_json, sha256_file
-from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from handler.common import UsageError, atomic_save_npy, atomic_write_json, cli, env, say, sha256_file
+from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
-from scripts.records import read_records
 from scripts.vector_cache import VectorCache, keep_only
 
 TUTORIAL_URL = "https://storage.googleapis.com/generall-shared-data/startups_demo.json"
@@ -153,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-template", default=DEFAULT_TEXT_TEMPLATE, help="text to embed, from record fields (default: '%(default)s')")
     args = parser.parse_args(argv)
 
-    from handler.encoder import Encoder
+    from handler.model import Encoder
 
     for name in ("batch_size", "chunk_size", "limit"):
         value = getattr(args, name)

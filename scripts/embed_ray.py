@@ -36,13 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
-from handler.files import atomic_save_npy, atomic_write_json
-from handler.record import DEFAULT_TEXT_TEMPLATE, record_text
+from handler.common import UsageError, atomic_save_npy, atomic_write_json, cli, env, say
+from handler.storage import DEFAULT_TEXT_TEMPLATE, Record, parse_line, record_text, template_fields
 from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
-from scripts.records import Record, parse_line, template_fields
 from scripts.vector_cache import VectorCache, keep_only, new_name
 
 VECTORS_MANIFEST = "vectors_manifest.json"
@@ -77,7 +73,7 @@ def plan_shards(files: list[Path], shard_lines: int) -> list[dict]:
 
 
 def read_shard(shard: dict, template: str) -> tuple[list[Record], list[dict]]:
-    """The shard's lines, kept or rejected by the rules of scripts.embed (scripts.records)."""
+    """The shard's lines, kept or rejected by the rules of scripts.embed (`handler.storage.records`)."""
     fields = template_fields(template)
     good, bad = [], []
     with open(shard["file"], "rb") as handle:
@@ -96,7 +92,7 @@ class ShardEmbedder:
 
     def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, template: str, out: str,
                  run: str) -> None:
-        from handler.encoder import Encoder
+        from handler.model import Encoder
 
         self.encoder = Encoder.from_export(model_dir, variant, device=device, threads=threads, batch_size=batch_size)
         self.template, self.out, self.run = template, Path(out), run
@@ -155,7 +151,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         import ray
     except ImportError as exc:
         raise UsageError(f"scripts.embed_ray needs the scale extra: pip install -e '.[scale]' ({exc})") from exc
-    from handler.manifest import choose_variant, read_manifest
+    from handler.model import choose_variant, read_manifest
 
     device = "cuda" if gpus_per_worker > 0 else "cpu"
     manifest = read_manifest(model_dir)

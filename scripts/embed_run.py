@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from handler.cli import say
+from handler.common import say
 from scripts.vector_cache import VectorCache
 
 EXIT_OK, EXIT_REJECTED = 0, 3  # 3: done, but some lines were rejected (each listed with its reason)

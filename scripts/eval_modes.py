@@ -19,12 +19,11 @@ import json
 import sys
 from pathlib import Path
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
-from handler.service import MODES
+from handler.common import UsageError, cli, env, say
+from handler.search import MODES
+from handler.storage import read_records
+from reference import SAMPLE_FILE
 from scripts import benchkit
-from scripts.records import SAMPLE_FILE, read_records
 
 COLLECTION = "eval"
 
@@ -88,10 +87,9 @@ def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, mod
     `qdrant_path` (embedded and uploaded the first time; `vectors` reuses an embed run)."""
     from dataclasses import replace
 
-    from handler.config import Settings
-    from handler.service import SearchService
-
-    from handler.storage import CollectionOutdated, EdgeStorage
+    from handler.common import CollectionOutdated, Settings
+    from handler.search import SearchService
+    from handler.storage import EdgeStorage
 
     shard_path = (qdrant_path / f"{input_path.stem}-eval").absolute()
     benchkit.ensure_shard(input_path, vectors, shard_path, COLLECTION, model_dir)

@@ -22,11 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from handler.cli import cli, say
-from handler.config import env
-from handler.errors import UsageError
+from handler.common import UsageError, cli, env, say
+from handler.storage import read_records
+from reference import BENCH_FILE
 from scripts import benchkit
-from scripts.records import BENCH_FILE, read_records
 
 COLLECTION = "quality"
 EFS = (None, 16, 64, 256)  # None: the collection's default (ef_construct, 100)
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.queries < 1 or (args.limit is not None and args.limit < K + 1):
         raise UsageError(f"--queries must be >= 1 and --limit >= {K + 1}")
 
-    from handler.encoder import Encoder
+    from handler.model import Encoder
     from handler.storage import EdgeStorage
 
     source = args.input

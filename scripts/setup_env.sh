@@ -37,7 +37,7 @@ if PY312=$(python3 infra/toolchain.py 2>/dev/null); then
 else
     echo "warning: no Python 3.12 found (set PYTHON312): the artifact tests through awslambdaric will be skipped" >&2
 fi
-# A real browser for tests/test_browser.py: Debian's Chromium and chromedriver (Selenium is told
+# A real browser for `tests.web.test_page`: Debian's Chromium and chromedriver (Selenium is told
 # where they are; no browser is downloaded). Without root or apt the browser tests skip, saying so.
 if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
     as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo -n"

@@ -22,8 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.errors import UsageError
-from handler.storage import SPARSE, PointData, SparseMissing
+from handler.common import SparseMissing, UsageError
+from handler.storage import SPARSE, PointData
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
 POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")

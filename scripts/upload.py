@@ -23,12 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.cli import cli, say
-from handler.errors import UsageError
-from handler.files import sha256_file
-from handler.record import DEFAULT_TEXT_TEMPLATE, indexed_text
-from handler.storage import Layout, PointData, StorageUnavailable, open_storage
-from scripts.records import read_records
+from handler.common import StorageUnavailable, UsageError, cli, say, sha256_file
+from handler.storage import DEFAULT_TEXT_TEMPLATE, Layout, PointData, indexed_text, open_storage, read_records
 from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
 
 DELETE_BATCH = 1000  # point ids per delete request
@@ -126,7 +122,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
     gone are deleted (with sync.dry_run, nothing is written)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from handler.bm25 import Bm25Encoder
+    from handler.storage import Bm25Encoder
 
     started = time.perf_counter()
     bm25 = Bm25Encoder()
@@ -195,7 +191,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
 
 @cli()
 def main(argv: list[str] | None = None) -> int:
-    from handler.config import Settings
+    from handler.common import Settings
 
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])

@@ -5,7 +5,7 @@ sha256(model sha256, text), cut to 16 bytes. Another variant or a changed text t
 meets a vector it did not make; an unchanged text is never embedded twice.
 
 The cache is a folder of segments: `<name>.vectors.npy` beside `<name>.keys.npy`. Each file is
-written atomically (handler/files.py), the vectors first and the keys last, so a segment exists
+written atomically (`handler.common.files`), the vectors first and the keys last, so a segment exists
 once its keys file does: a crash leaves whole segments or none. Finished chunks of a run are
 segments too, which is how a killed run resumes. At the end of a run `keep_only` leaves the
 segment(s) holding exactly that run's vectors, so the cache holds the last finished run (plus
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.files import atomic_save_npy
+from handler.common import atomic_save_npy
 
 FOLDER = "cache"
 KEY = np.dtype("V16")

@@ -1,5 +1,5 @@
 """The queries weak_match is calibrated on (`python -m scripts.calibrate_weak`) and tested with
-(tests/test_search_modes.py), on the startups sample.
+(`tests.search.test_modes`), on the startups sample.
 
 - REAL: what people type, each with a close answer in the sample: descriptions in other words,
   short topic words, startups' names;

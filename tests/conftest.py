@@ -7,12 +7,13 @@ minute. Set TEST_MODEL_DIR to an existing export to skip the export while iterat
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import SAMPLE_FILE, make_settings, run_module
+from tests.support.helpers import SAMPLE_FILE, make_settings, run_module
 
 
 def pytest_collection_modifyitems(items):
@@ -35,6 +36,17 @@ def export_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def model_dir(export_run) -> Path:
     return export_run[0]
+
+
+@pytest.fixture
+def logged():
+    """Every message the service's logger writes during the test (its events are JSON strings)."""
+    caught = []
+    collector = logging.Handler()
+    collector.emit = lambda record: caught.append(record.getMessage())
+    logging.getLogger("handler").addHandler(collector)
+    yield caught
+    logging.getLogger("handler").removeHandler(collector)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +76,7 @@ def loaded_qdrant(sample_vectors, sample_file, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def service(model_dir, loaded_qdrant):
-    from handler.service import SearchService
+    from handler.search import SearchService
 
     return SearchService.start(make_settings(model_dir, loaded_qdrant))
 
@@ -73,17 +85,17 @@ def service(model_dir, loaded_qdrant):
 def client(service):
     from fastapi.testclient import TestClient
 
-    from handler.api import create_app
+    from handler.web import create_app
 
     return TestClient(create_app(service.settings, service))
 
 
-# -- the page in Chromium (tests/test_browser.py, tests/test_browser_phone.py) ----------------------------------
+# -- the page in Chromium (`tests.web.test_page`, `tests.web.test_page_phone`) ----------------------------------
 @pytest.fixture(scope="module")
 def site(service):
     """The app with the sample on a real uvicorn server (worker runner, as `python -m handler`)."""
-    from handler.api import create_app
-    from tests.chromium import serve
+    from handler.web import create_app
+    from tests.support.chromium import serve
 
     with serve(create_app(service.settings, service, concurrency="worker")) as base:
         yield base
@@ -91,7 +103,7 @@ def site(service):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from tests.chromium import start_browser
+    from tests.support.chromium import start_browser
 
     driver = start_browser(tmp_path_factory.mktemp("chromium-profile"))
     yield driver

@@ -1,43 +1,52 @@
-"""The vector store: one contract (handler/storage/contract.py, base.py), two backends.
+"""The storage wing: the records, their BM25 vectors and the vector store that keeps them.
 
-- `EdgeStorage`: Qdrant Edge, Qdrant's engine in-process (QDRANT_PATH; the default);
-- `ServerStorage`: a Qdrant server through qdrant-client (QDRANT_URL).
-
-`open_storage(settings)` picks one from the settings. Each backend imports its client library
-only when built, so a Lambda artifact carries just its own.
+- the record: its fields and the two texts made from it (`record_text`, `indexed_text`), and the
+  reading of JSON-lines files of records (`read_records`: every rejected line with its reason);
+- BM25: `Bm25Encoder`, Qdrant's own BM25 numbers from two small libraries;
+- the store: one contract (`Storage`, composed once on a few primitives), two backends:
+  `EdgeStorage` (Qdrant Edge, in-process, QDRANT_PATH; the default) and `ServerStorage` (a Qdrant
+  server through qdrant-client, QDRANT_URL); `open_storage(settings)` picks one. Each backend
+  imports its client library only when built, so a Lambda artifact carries just its own;
+- the embedded shard's archive: `pack_shard`, `provision_shard` (a Lambda's baked shard).
 """
 
-from handler.storage.base import Storage
-from handler.storage.searches import fuse, ranked
+from handler.storage.base import Conditions, Storage, point_of
+from handler.storage.bm25 import Bm25Encoder, query_words
 from handler.storage.contract import (
     DISTANCE,
     HNSW_M,
     HYBRID_DEPTH,
+    LAYOUT_MARK,
     PAYLOAD_INDEXES,
     RRF_K,
     SPARSE,
     CollectionInfo,
-    CollectionMismatch,
-    CollectionMissing,
-    CollectionOutdated,
     Hit,
     Hits,
     Layout,
+    Nearest,
     PointData,
-    PointNotFound,
-    ShardLocked,
-    SparseMissing,
     SparseVector,
-    StorageError,
-    StorageUnavailable,
 )
 from handler.storage.edge import EdgeStorage
-from handler.storage.server import ServerStorage
+from handler.storage.record import CITY_FIELD, DEFAULT_TEXT_TEMPLATE, FIELDS, NAME_FIELD, TEXT_FIELDS, indexed_text, record_text
+from handler.storage.records import Record, Rejected, parse_line, read_records, template_fields, validate
+from handler.storage.searches import fuse, ranked
+from handler.storage.server import ServerStorage, connection_dropped
+from handler.storage.shard import MARKER, copy_shard_dir, pack_shard, provision_shard, unpack_shard
 
 __all__ = [
-    "DISTANCE", "HNSW_M", "HYBRID_DEPTH", "PAYLOAD_INDEXES", "RRF_K", "SPARSE", "CollectionInfo", "CollectionMismatch", "CollectionMissing",
-    "CollectionOutdated", "EdgeStorage", "Hit", "Hits", "Layout", "PointData", "PointNotFound", "ServerStorage", "ShardLocked", "SparseMissing",
-    "SparseVector", "Storage", "StorageError", "StorageUnavailable", "fuse", "open_storage", "ranked",
+    "Conditions", "Storage", "point_of",
+    "Bm25Encoder", "query_words",
+    "DISTANCE", "HNSW_M", "HYBRID_DEPTH", "LAYOUT_MARK", "PAYLOAD_INDEXES", "RRF_K", "SPARSE", "CollectionInfo", "Hit", "Hits", "Layout",
+    "Nearest", "PointData", "SparseVector",
+    "EdgeStorage",
+    "CITY_FIELD", "DEFAULT_TEXT_TEMPLATE", "FIELDS", "NAME_FIELD", "TEXT_FIELDS", "indexed_text", "record_text",
+    "Record", "Rejected", "parse_line", "read_records", "template_fields", "validate",
+    "fuse", "ranked",
+    "ServerStorage", "connection_dropped",
+    "MARKER", "copy_shard_dir", "pack_shard", "provision_shard", "unpack_shard",
+    "open_storage",
 ]
 
 
@@ -50,7 +59,5 @@ def open_storage(settings, *, cooldown: float | None = None) -> Storage:
         return ServerStorage(settings.qdrant_url, settings.collection_name, settings.qdrant_api_key, settings.qdrant_timeout,
                              cooldown=settings.qdrant_cooldown if cooldown is None else cooldown)
     if settings.qdrant_shard_source:
-        from handler.shard import provision_shard
-
         provision_shard(settings.qdrant_shard_source, settings.qdrant_path, settings.collection_name)
     return EdgeStorage(settings.qdrant_path, settings.collection_name)

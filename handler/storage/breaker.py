@@ -8,9 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-
-class CircuitOpen(Exception):
-    """Raised instead of calling while the circuit is open; says since when and for how long."""
+from handler.common import CircuitOpen
 
 
 class Breaker:

@@ -1,5 +1,6 @@
-"""What every storage backend promises: its errors, the data it takes and gives, and the schema
-of the collection it keeps. The base class (handler/storage/base.py) builds every search on these.
+"""What every storage backend promises: the data it takes and gives, and the schema of the
+collection it keeps (its errors are the project's: `handler.common.errors`). The base class
+(`handler.storage.base`) builds every search on these.
 """
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handler.errors import NeuralSearchError
-from handler.record import CITY_FIELD, NAME_FIELD, TEXT_FIELDS
+from handler.storage.record import CITY_FIELD, NAME_FIELD, TEXT_FIELDS
 
 # -- the collection's schema, declared once for both backends -----------------------------------------
 DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
@@ -23,41 +23,6 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
 # and offset, so that every page of a search is cut from one ranking (past the fused lists, the
 # ranking goes on by the dense list alone).
 HYBRID_DEPTH = 40
-
-
-# -- errors --------------------------------------------------------------------------------------------
-class StorageError(NeuralSearchError):
-    """Base class: something is wrong with the vector store."""
-
-
-class StorageUnavailable(StorageError):
-    """Qdrant cannot be reached, did not answer in time, or is cooling down after that (503)."""
-
-
-class CollectionMissing(StorageError):
-    """The collection does not exist yet."""
-
-
-class CollectionMismatch(StorageError):
-    """The collection exists with another vector size or distance."""
-
-
-class ShardLocked(StorageError):
-    """Another process holds the embedded shard (Qdrant Edge opens a shard in one process only)."""
-
-
-class SparseMissing(StorageError):
-    """Hybrid search cannot run: the collection has no `bm25` sparse vectors, or the deployment
-    cannot encode BM25 queries. The message says which and what to do."""
-
-
-class PointNotFound(StorageError):
-    """No point has that id."""
-
-
-class CollectionOutdated(StorageError):
-    """The collection was uploaded with an older layout (before names were indexed): an upload
-    into it is refused until run with --recreate."""
 
 
 # -- data ----------------------------------------------------------------------------------------------

@@ -15,22 +15,19 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.record import CITY_FIELD, TEXT_FIELDS
-from handler.storage.base import Storage
+from handler.common import CollectionMissing, ShardLocked, StorageError
+from handler.storage.base import Conditions, Storage
 from handler.storage.contract import (
     FULL_TEXT,
     HNSW_M,
     PAYLOAD_INDEXES,
     SPARSE,
     CollectionInfo,
-    CollectionMissing,
     Hit,
     Layout,
     Nearest,
     PointData,
-    ShardLocked,
     SparseVector,
-    StorageError,
 )
 
 CONFIG_FILE = "edge_config.json"  # every shard directory has it
@@ -41,19 +38,39 @@ CONFIG_FILE = "edge_config.json"  # every shard directory has it
 VACUUM = {"deleted_threshold": 0.0, "vacuum_min_vector_number": 0}
 
 
+class EdgeConditions(Conditions):
+    """Qdrant Edge's filter models."""
+
+    def __init__(self, q) -> None:
+        self._q = q
+
+    def match_value(self, key, value):
+        return self._q.FieldCondition(key=key, match=self._q.MatchValue(value))
+
+    def match_text(self, key, word):
+        return self._q.FieldCondition(key=key, match=self._q.MatchText(word))
+
+    def has_id(self, ids):
+        return self._q.HasIdCondition(set(ids))
+
+    def filter(self, must=None, must_not=None, should=None):
+        return self._q.Filter(must=must, must_not=must_not, should=should)
+
+
 class EdgeStorage(Storage):
     backend = "qdrant-edge"
 
     def __init__(self, path: str | Path, collection: str) -> None:
         super().__init__()
         try:
-            import qdrant_edge
+            import qdrant_edge  # deferred: only the embedded artifact carries it
         except ImportError as exc:
             raise StorageError(
                 f"QDRANT_URL is empty (embedded mode) but qdrant-edge-py cannot be imported ({exc}): a Lambda artifact built "
                 "with --mode server needs QDRANT_URL; build it with --mode embedded (or pip install qdrant-edge-py)"
             ) from exc
         self._q = qdrant_edge
+        self.conditions = EdgeConditions(qdrant_edge)
         self.collection = collection
         self.root = Path(path)
         self.shard_dir = self.root / collection
@@ -165,41 +182,17 @@ class EdgeStorage(Storage):
             shard.optimize()
             shard.flush()
 
-    def count(self, ids: Sequence[str] | None = None) -> int:
-        q = self._q
-        flt = q.Filter(must=[q.HasIdCondition(set(ids))]) if ids is not None else None
-        return int(self._call("count", q.CountRequest(exact=True, filter=flt)))
+    def _count(self, flt) -> int:
+        return int(self._call("count", self._q.CountRequest(exact=True, filter=flt)))
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call("update", self._q.UpdateOperation.delete_points(list(ids)))
 
-    def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
-        request = self._q.ScrollRequest(offset=offset, limit=limit, with_payload=True, with_vector=True)
-        records, next_offset = self._call("scroll", request)
-        found = []
-        for r in records:
-            sparse = r.vector.get(SPARSE)
-            found.append(PointData(str(r.id), np.asarray(r.vector[""], dtype=np.float32), r.payload or {},
-                                   SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse is not None else None))
-        return found, None if next_offset is None else str(next_offset)
+    def _scroll_page(self, offset, limit, flt=None, *, vectors):
+        return self._call("scroll", self._q.ScrollRequest(offset=offset, limit=limit, filter=flt, with_payload=True, with_vector=vectors))
 
     # -- queries -----------------------------------------------------------------------------------
-    def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
-        q = self._q
-        must, must_not = [], []
-        if city is not None:
-            must.append(q.FieldCondition(key=CITY_FIELD, match=q.MatchValue(city)))
-        if words and holding is not None:  # every word, each in one of the fields
-            every = [q.Filter(should=[q.FieldCondition(key=field, match=q.MatchText(word)) for field in TEXT_FIELDS]) for word in words]
-            if holding:
-                must.extend(every)
-            else:
-                must_not.append(q.Filter(must=every))
-        if exclude is not None:
-            must_not.append(q.HasIdCondition({exclude}))
-        return q.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
-
     def _request(self, query: Nearest):
         q = self._q
         if query.using:
@@ -215,19 +208,8 @@ class EdgeStorage(Storage):
         answers = self._call("query_batch", q.QueryBatchRequest([self._request(query) for query in queries]))
         return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in points] for points in answers]
 
-    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
-        return {str(r.id): r.payload or {} for r in self._call("retrieve", list(ids), True, False)} if ids else {}
-
-    def _vector(self, point_id: str) -> np.ndarray | None:
-        found = self._call("retrieve", [point_id], False, True)
-        if not found:
-            return None
-        vector = found[0].vector
-        return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
-
-    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
-        records, _ = self._call("scroll", self._q.ScrollRequest(limit=limit, filter=self._filter(city, words, True), with_payload=True))
-        return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+    def _retrieve(self, ids, *, payload, vectors):
+        return self._call("retrieve", list(ids), payload, vectors)
 
     def _full_text_fields(self) -> set[str]:
         schema = self._call("info").payload_schema

@@ -1,5 +1,5 @@
 """Every search the service makes, composed once on the primitives each backend implements
-(handler/storage/base.py): the same way, and so with the same answers, on both engines.
+(`handler.storage.base`): the same way, and so with the same answers, on both engines.
 
 One order on every engine: hits are ranked by score, then by point id. An engine's own cut
 (the top n it returns) may split a run of equal scores anywhere, and engines split it
@@ -15,7 +15,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from handler.storage.contract import HYBRID_DEPTH, RRF_K, Hit, Hits, Nearest, PointNotFound, SparseVector
+from handler.common import PointNotFound
+from handler.storage.bm25 import Bm25Encoder, query_words
+from handler.storage.contract import HYBRID_DEPTH, RRF_K, Hit, Hits, Nearest, SparseVector
+from handler.storage.record import CITY_FIELD
 
 
 def ranked(fetch: Callable[[int], list[Hit]], limit: int) -> list[Hit]:
@@ -105,8 +108,6 @@ class Searches:
         Qdrant's full-text match) ranked by BM25, then those holding only some, ranked by BM25.
         `sparse` is the query's BM25 vector (computed here when not given). A query of stopwords
         alone, which BM25 cannot rank, gets the full-text match of all its words, by point id."""
-        from handler.bm25 import Bm25Encoder, query_words  # here: handler.bm25 imports this package
-
         sparse = sparse if sparse is not None else Bm25Encoder().query(text)
         n = offset + limit
         if not sparse.indices or not self._sparse_present():  # (a collection uploaded before hybrid search has no BM25 either)
@@ -128,7 +129,5 @@ class Searches:
     def cities(self, limit: int) -> list[tuple[str, int]]:
         """Each city with its number of points, biggest first, then by name (at the cut too: a tie
         of counts there is asked past, as for scores)."""
-        from handler.record import CITY_FIELD
-
         counts = ranked(lambda n: [Hit(city, float(count)) for city, count in self._facet(CITY_FIELD, n)], limit)
         return [(hit.id, int(hit.score)) for hit in counts]

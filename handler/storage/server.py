@@ -13,27 +13,40 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from handler.config import redact_url
-from handler.deadline import check
-from handler.record import CITY_FIELD, TEXT_FIELDS
-from handler.storage.base import Storage
-from handler.storage.breaker import Breaker, CircuitOpen
+from handler.common import CircuitOpen, CollectionMissing, SparseMissing, StorageError, StorageUnavailable, check_deadline, redact_url
+from handler.storage.base import Conditions, Storage
+from handler.storage.breaker import Breaker
 from handler.storage.contract import (
     FULL_TEXT,
     HNSW_M,
     PAYLOAD_INDEXES,
     SPARSE,
     CollectionInfo,
-    CollectionMissing,
     Hit,
     Layout,
     Nearest,
     PointData,
-    SparseMissing,
     SparseVector,
-    StorageError,
-    StorageUnavailable,
 )
+
+
+class ServerConditions(Conditions):
+    """qdrant-client's filter models."""
+
+    def __init__(self, models) -> None:
+        self._m = models
+
+    def match_value(self, key, value):
+        return self._m.FieldCondition(key=key, match=self._m.MatchValue(value=value))
+
+    def match_text(self, key, word):
+        return self._m.FieldCondition(key=key, match=self._m.MatchText(text=word))
+
+    def has_id(self, ids):
+        return self._m.HasIdCondition(has_id=list(ids))
+
+    def filter(self, must=None, must_not=None, should=None):
+        return self._m.Filter(must=must, must_not=must_not, should=should)
 
 
 class ServerStorage(Storage):
@@ -46,13 +59,17 @@ class ServerStorage(Storage):
         cold-start cost on Lambda)."""
         super().__init__()
         try:
-            from qdrant_client import QdrantClient, models
+            from qdrant_client import (  # deferred: only the server artifact carries it (and its import is a cold-start cost)
+                QdrantClient,
+                models,
+            )
         except ImportError as exc:
             raise StorageError(
                 f"QDRANT_URL is set but qdrant-client cannot be imported ({exc}): a Lambda artifact built with --mode embedded "
                 "needs QDRANT_URL empty; build it with --mode server (or pip install qdrant-client)"
             ) from exc
         self._models = models
+        self.conditions = ServerConditions(models)
         self.collection = collection
         self.url = redact_url(url)  # for messages and logs: never the credentials
         self.where = f"QDRANT_URL={self.url}"
@@ -82,9 +99,9 @@ class ServerStorage(Storage):
         """Run a client call, turning its failures into the contract's errors. A connection that
         drops before any answer (a stale keep-alive socket, a refused connect) is tried once more at
         once; a timeout is not (it already cost QDRANT_TIMEOUT), and opens the breaker."""
-        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # deferred: as above
 
-        check(what)  # the request's deadline (handler/deadline.py): no call starts after it
+        check_deadline(what)  # no call starts after the request's deadline
         try:
             self.breaker.before_call()
         except CircuitOpen as exc:
@@ -169,9 +186,7 @@ class ServerStorage(Storage):
             m = self._models
             self._call("update_collection", lambda: self._client.update_collection(self.collection, hnsw_config=m.HnswConfigDiff(m=HNSW_M)))
 
-    def count(self, ids: Sequence[str] | None = None) -> int:
-        m = self._models
-        flt = m.Filter(must=[m.HasIdCondition(has_id=list(ids))]) if ids is not None else None
+    def _count(self, flt) -> int:
         return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -181,33 +196,11 @@ class ServerStorage(Storage):
             selector = self._models.PointIdsList(points=list(ids))
             self._call("delete", lambda: self._client.delete(self.collection, points_selector=selector, wait=True))
 
-    def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
-        records, next_offset = self._call("scroll", lambda: self._client.scroll(
-            self.collection, offset=offset, limit=limit, with_payload=True, with_vectors=True))
-        found = []
-        for r in records:
-            vectors = r.vector if isinstance(r.vector, dict) else {"": r.vector}
-            sparse = vectors.get(SPARSE)
-            found.append(PointData(str(r.id), np.asarray(vectors[""], dtype=np.float32), r.payload or {},
-                                   SparseVector(tuple(sparse.indices), tuple(sparse.values)) if sparse is not None else None))
-        return found, None if next_offset is None else str(next_offset)
+    def _scroll_page(self, offset, limit, flt=None, *, vectors):
+        return self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=flt, offset=offset, limit=limit,
+                                                                with_payload=True, with_vectors=vectors))
 
     # -- queries -----------------------------------------------------------------------------------
-    def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
-        m = self._models
-        must, must_not = [], []
-        if city is not None:
-            must.append(m.FieldCondition(key=CITY_FIELD, match=m.MatchValue(value=city)))
-        if words and holding is not None:  # every word, each in one of the fields
-            every = [m.Filter(should=[m.FieldCondition(key=field, match=m.MatchText(text=word)) for field in TEXT_FIELDS]) for word in words]
-            if holding:
-                must.extend(every)
-            else:
-                must_not.append(m.Filter(must=every))
-        if exclude is not None:
-            must_not.append(m.HasIdCondition(has_id=[exclude]))
-        return m.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
-
     def _request(self, query: Nearest):
         m = self._models
         vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
@@ -220,22 +213,8 @@ class ServerStorage(Storage):
         answers = self._call("query_points", lambda: self._client.query_batch_points(self.collection, requests=requests))
         return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in answer.points] for answer in answers]
 
-    def _payloads(self, ids: Sequence[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        found = self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=list(ids), with_payload=True, with_vectors=False))
-        return {str(r.id): r.payload or {} for r in found}
-
-    def _vector(self, point_id: str) -> np.ndarray | None:
-        found = self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=[point_id], with_vectors=True, with_payload=False))
-        if not found:
-            return None
-        vector = found[0].vector
-        return np.asarray(vector[""] if isinstance(vector, dict) else vector, dtype=np.float32)
-
-    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
-        records, _ = self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=self._filter(city, words, True), limit=limit, with_payload=True))
-        return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
+    def _retrieve(self, ids, *, payload, vectors):
+        return self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=list(ids), with_payload=payload, with_vectors=vectors))
 
     def _full_text_fields(self) -> set[str]:
         schema = self._call("get_collection", lambda: self._client.get_collection(self.collection)).payload_schema or {}
@@ -249,7 +228,7 @@ class ServerStorage(Storage):
 def connection_dropped(exc: BaseException) -> bool:
     """True when a request failed at the connection level (refused, reset, closed without an
     answer), False for a timeout or anything else: the former is worth one immediate retry."""
-    import httpx
+    import httpx  # deferred: qdrant-client's transport, present wherever this backend runs
 
     seen = set()
     while exc is not None and id(exc) not in seen:

@@ -1,0 +1,31 @@
+"""The Lambda artifact's contract between its build (`infra/build_artifact.py`) and the runtime:
+where things lie in the artifact and what its `artifact.json` says.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ARTIFACT_ROOT = Path(__file__).resolve().parents[2]  # /var/task in a Lambda artifact (handler/common/ is two below)
+INFO_FILE = "artifact.json"  # {"mode": "server"|"embedded", "arch": ..., "variant": ...}
+SHARD_ARCHIVE = "qdrant_shard.zip"  # the baked shard (template.yaml: QDRANT_SHARD_SOURCE=/var/task/qdrant_shard.zip)
+MODEL_FOLDER = "model"  # the served variant and its manifest (template.yaml: MODEL_DIR=/var/task/model)
+STORAGE_MODES = ("embedded", "server")  # LAMBDA_MODE: which storage backend the artifact carries
+
+
+def write_info(out: Path, mode: str, arch: str, variant: str) -> None:
+    (out / INFO_FILE).write_text(json.dumps({"mode": mode, "arch": arch, "variant": variant}) + "\n")
+
+
+def check_artifact_mode(settings, error: type[Exception], root: Path = ARTIFACT_ROOT) -> None:
+    """A Lambda artifact serves the storage mode it was built for; say so at start otherwise.
+    Not an artifact (a checkout): any mode."""
+    info = root / INFO_FILE
+    if not info.is_file():
+        return
+    mode = json.loads(info.read_text()).get("mode")
+    if mode == "server" and not settings.qdrant_url:
+        raise error("this Lambda artifact was built with --mode server and needs QDRANT_URL; build it with --mode embedded for Qdrant Edge")
+    if mode == "embedded" and settings.qdrant_url:
+        raise error("this Lambda artifact was built with --mode embedded and needs QDRANT_URL empty; build it with --mode server for a Qdrant server")

@@ -1,0 +1,31 @@
+"""The model wing: the exported ONNX model, loaded and checked, and the CPU facts that decide
+which variant may run.
+
+- `Encoder`: tokenizers + onnxruntime (never torch); `Encoder.from_export(MODEL_DIR)` picks the
+  manifest's variant for the device;
+- `read_manifest`, `choose_variant`, `MANIFEST`: an export's `manifest.json`;
+- `ModelCheck`: the served file's sha256, checked in a thread beside start-up;
+- `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU.
+"""
+
+from handler.model.cpu import INT8_DOT, cpu_flags, missing
+from handler.model.encoder import (
+    CPU,
+    CPU_DISABLED_OPTIMIZERS,
+    CUDA,
+    CUDA_PARITY_MIN_COSINE,
+    DEVICES,
+    OUTPUT_NAME,
+    Encoder,
+    providers_for,
+    resolve_device,
+)
+from handler.model.integrity import ModelCheck
+from handler.model.manifest import MANIFEST, choose_variant, read_manifest
+
+__all__ = [
+    "INT8_DOT", "cpu_flags", "missing",
+    "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
+    "ModelCheck",
+    "MANIFEST", "choose_variant", "read_manifest",
+]

@@ -1,0 +1,276 @@
+"""The one text encoder: tokenizers + onnxruntime, used by the search service and the batch script.
+
+It imports no torch, transformers or optimum. Vectors come back as float32 [n, dim],
+L2-normalized by the graph itself, in input order.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from handler.common import EncoderError, sha256_file
+from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
+from handler.model.manifest import choose_variant, read_manifest
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEVICES = ("auto", "cuda", "cpu")
+# The graph's one output: mean-pooled, L2-normalized sentence vectors [batch, dim].
+OUTPUT_NAME = "sentence_embedding"
+# onnxruntime fuses Add + LayerNormalization into SkipLayerNormalization at load; on CPU that
+# kernel costs several times the two ops it replaces (docs/benchmarks.md), so it stays off there.
+CPU_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+# The fp16 CUDA graph must agree with CPU fp32 at least this well before it embeds anything.
+CUDA_PARITY_MIN_COSINE = 0.999
+_CUDA_PROBE_TEXTS = [
+    "vegan food delivery in berlin",
+    "A platform that helps hospitals hire physicians and manage referrals.",
+    "Tools for developers: continuous integration, code review and deployment in one place. " * 6,
+    "x",
+]
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime  # deferred: one of two packages provides it (the cpu or gpu extra), and a missing one is named here
+    except ImportError as exc:
+        raise EncoderError(
+            "onnxruntime is not installed: pip install '.[cpu]' (or '.[gpu]' on a CUDA machine; never both)"
+        ) from exc
+    return onnxruntime
+
+
+def resolve_device(device: str, available_providers: Sequence[str]) -> str:
+    """Map auto|cuda|cpu to the device to try, given onnxruntime's available providers."""
+    if device not in DEVICES:
+        raise EncoderError(f"device must be one of {', '.join(DEVICES)}, got '{device}'")
+    if device == "auto":
+        return "cuda" if CUDA in available_providers else "cpu"
+    if device == "cuda" and CUDA not in available_providers:
+        raise EncoderError(
+            f"device 'cuda' asked for, but this onnxruntime offers only {list(available_providers)}: "
+            "install the gpu extra (onnxruntime-gpu, without onnxruntime) and the CUDA libraries, or use --device cpu"
+        )
+    return device
+
+
+def providers_for(device: str) -> list[str]:
+    """Providers in priority order: CUDA first for cuda (CPU kept for ops CUDA lacks), CPU alone for cpu."""
+    return [CUDA, CPU] if device == "cuda" else [CPU]
+
+
+class Encoder:
+    """Embeds texts with one ONNX variant. Build once, call `embed` many times."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        tokenizer_path: str | Path,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 32,
+        expected_sha256: str | None = None,
+        expected_bytes: int | None = None,
+        variant: str | None = None,
+        requires: str | None = None,
+        profile_prefix: str | None = None,
+    ) -> None:
+        """expected_sha256 reads and hashes the whole file here (the batch jobs); the service checks
+        expected_bytes here and the hash in a thread beside its start-up (`handler.model.integrity`). requires: what the variant needs from the CPU (manifest
+        "requires"), refused where missing. profile_prefix: onnxruntime profiles this session (each
+        node with the provider that ran it; `session.end_profiling()` names the file)."""
+        ort = _import_onnxruntime()
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise EncoderError(f"model file not found: {self.model_path}")
+        if not Path(tokenizer_path).is_file():
+            raise EncoderError(f"tokenizer file not found: {tokenizer_path}")
+        if expected_bytes is not None and self.model_path.stat().st_size != expected_bytes:
+            raise EncoderError(
+                f"{self.model_path} has {self.model_path.stat().st_size} bytes, but the manifest says {expected_bytes}: "
+                "the file is truncated or from another export; export again"
+            )
+        self.sha256 = expected_sha256
+        if expected_sha256 is not None:
+            actual = sha256_file(self.model_path)
+            if actual != expected_sha256:
+                raise EncoderError(
+                    f"{self.model_path} has sha256 {actual}, but the manifest says {expected_sha256}: "
+                    "the file is corrupt or from another export; export again"
+                )
+        self.variant = variant or self.model_path.stem
+        self.fallback: str | None = None  # why from_export took another variant than the default
+        cannot = cpu.missing(requires)
+        if cannot:
+            raise EncoderError(f"variant '{self.variant}' needs {requires}, and {cannot}: its vectors would differ from the gated ones; use fp32")
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
+
+        self.device = resolve_device(device, ort.get_available_providers())
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_prefix)
+        disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device), disabled_optimizers=disabled)
+        self.providers = self.session.get_providers()
+        self.provider = self.providers[0]
+        if self.device == "cuda" and self.provider != CUDA:
+            # onnxruntime drops a provider it cannot initialise (missing cuDNN, driver) without raising.
+            raise EncoderError(
+                f"CUDA asked for, but onnxruntime built the session on {self.providers}: "
+                "check the CUDA/cuDNN libraries onnxruntime-gpu needs, or use --device cpu"
+            )
+        outputs = {output.name: output for output in self.session.get_outputs()}
+        if OUTPUT_NAME not in outputs:
+            raise EncoderError(f"{self.model_path} has no '{OUTPUT_NAME}' output (outputs: {sorted(outputs)})")
+        self.dim = int(outputs[OUTPUT_NAME].shape[-1])
+        self.input_names = {inp.name for inp in self.session.get_inputs()}
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        padding = self.tokenizer.padding or {}
+        self.pad_id = int(padding.get("pad_id", 0))
+        # We pad ourselves, per length-sorted batch, so every text is tokenized exactly once.
+        self.tokenizer.no_padding()
+        truncation = self.tokenizer.truncation or {}
+        self.max_length = int(truncation.get("max_length", 0)) or None
+
+    # -- construction from an export directory -------------------------------------------------
+    @classmethod
+    def from_export(
+        cls,
+        model_dir: str | Path,
+        variant: str | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch_size: int = 32,
+        announce: bool = False,
+        verify: str = "sha256",
+        profile_prefix: str | None = None,
+    ) -> "Encoder":
+        """Load a variant listed in MODEL_DIR/manifest.json.
+
+        variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16 on
+        CUDA); on a CPU that lacks what that needs, `defaults["cpu_without_<need>"]`, the reason in
+        `fallback`. verify "sha256" hashes the file, "size" only compares its length (see
+        __init__). announce=True prints the variant and the provider that actually runs to stderr.
+        """
+        model_dir = Path(model_dir)
+        manifest = read_manifest(model_dir)
+        ort = _import_onnxruntime()
+        resolved = resolve_device(device, ort.get_available_providers())
+        name, fallback = choose_variant(manifest, variant, resolved)
+        variants = manifest["variants"]
+        if name not in variants:
+            raise EncoderError(f"variant '{name}' is not in {model_dir / 'manifest.json'} (has: {', '.join(sorted(variants))})")
+        if verify not in ("sha256", "size"):
+            raise ValueError(f"verify must be 'sha256' or 'size', got {verify!r}")
+        entry = variants[name]
+        encoder = cls(
+            model_dir / entry["file"],
+            model_dir / manifest.get("tokenizer", "tokenizer.json"),
+            device=resolved,
+            threads=threads,
+            batch_size=batch_size,
+            expected_sha256=entry["sha256"] if verify == "sha256" else None,
+            expected_bytes=entry["bytes"],
+            variant=name,
+            requires=entry.get("requires"),
+            profile_prefix=profile_prefix,
+        )
+        encoder.fallback = fallback
+        encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
+        if device == "auto" and CUDA in ort.get_available_providers() and encoder.provider != CUDA:
+            print(f"WARNING: CUDA is available but onnxruntime runs on {encoder.provider}", file=sys.stderr)
+        if announce:
+            print(
+                f"embedding with variant '{name}' on {encoder.provider}"
+                + (" (no CUDA here: CPU)" if device == "auto" and resolved == "cpu" else "")
+                + (f" ({fallback})" if fallback else ""),
+                file=sys.stderr,
+            )
+        if encoder.provider == CUDA:
+            reference = cls.from_export(model_dir, "fp32", device="cpu", threads=threads)
+            encoder.check_parity(reference, _CUDA_PROBE_TEXTS, CUDA_PARITY_MIN_COSINE)
+        return encoder
+
+    def check_parity(self, reference: "Encoder", texts: Sequence[str], min_cosine: float) -> float:
+        """Refuse to run when this session disagrees with a reference encoder on `texts`."""
+        ours, theirs = self.embed(texts), reference.embed(texts)
+        worst = float(np.min(np.sum(ours * theirs, axis=1)))
+        if not worst >= min_cosine:  # also catches NaN
+            raise EncoderError(
+                f"variant '{self.variant}' on {self.provider} disagrees with '{reference.variant}' on "
+                f"{reference.provider}: min cosine {worst:.6f} < {min_cosine}; refusing to embed"
+            )
+        return worst
+
+    # -- embedding --------------------------------------------------------------------------------
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        if self.provider == CUDA:
+            # IO binding: inputs copied to the GPU once, output kept there until the final copy.
+            binding = self.session.io_binding()
+            for name, array in feeds.items():
+                binding.bind_cpu_input(name, array)
+            binding.bind_output(OUTPUT_NAME, "cuda")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0].astype(np.float32, copy=False)
+        return self.session.run([OUTPUT_NAME], feeds)[0]
+
+    def _pad(self, encodings: Sequence) -> tuple[np.ndarray, np.ndarray]:
+        width = max(1, max(len(e.ids) for e in encodings))
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return ids, mask
+
+    def embed(self, texts: Sequence[str], *, sort_by_length: bool = True) -> np.ndarray:
+        """Vectors for `texts`, float32 [n, dim], in input order.
+
+        Texts are sorted by token count and batched, each batch padded to its longest text,
+        so short texts never pay for long ones.
+        """
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_one() for a single string")
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self.tokenizer.encode_batch(texts)
+        order = (
+            sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+            if sort_by_length
+            else list(range(len(texts)))
+        )
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            ids, mask = self._pad([encodings[i] for i in rows])
+            out[rows] = self._run(ids, mask)
+        return out
+
+    def embed_one(self, text: str) -> np.ndarray:
+        """The vector of one query, float32 [dim]: the service's hot path, no sorting, no padding."""
+        encoding = self.tokenizer.encode(text)
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        return self._run(ids, np.ones_like(ids))[0]
+
+    def describe(self) -> dict:
+        return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim,
+                **({"fallback": self.fallback} if self.fallback else {})}

@@ -1,0 +1,29 @@
+"""The search wing: the search service (the model and the store, opened once) and what it answers.
+
+- `SearchService`: `start(settings)`, then per request the named steps `cached_vector`,
+  `embed_queries`, `answer` (or `run`, all three in one thread); `search(q, ...)` for scripts;
+- the requests and results of the three search routes (`SearchRequest`, `SimilarRequest`,
+  `CitiesRequest`), the modes (`MODES`, `DEFAULT_MODE`);
+- `QueryCache`: popular queries skip the model;
+- `weak`: the weak_match rule and its thresholds.
+"""
+
+from handler.search.query_cache import QueryCache
+from handler.search.requests import (
+    DEFAULT_MODE,
+    MODES,
+    CitiesRequest,
+    CitiesResult,
+    SearchRequest,
+    SearchResult,
+    SimilarRequest,
+)
+from handler.search.service import SearchService
+from handler.search.weak import CLOSE_COSINE, FAR_COSINE, weak
+
+__all__ = [
+    "QueryCache",
+    "DEFAULT_MODE", "MODES", "CitiesRequest", "CitiesResult", "SearchRequest", "SearchResult", "SimilarRequest",
+    "SearchService",
+    "CLOSE_COSINE", "FAR_COSINE", "weak",
+]

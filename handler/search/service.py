@@ -1,0 +1,223 @@
+"""The search service: one encoder and one storage per process (per Lambda execution
+environment), built once, never per request. It knows nothing of HTTP (the web wing) or of how
+requests are scheduled (the web wing's runners).
+
+A request is answered in up to three named steps, which Lambda runs in one go (`run`) and
+`python -m handler` runs apart (the cache on the event loop, the model on its thread, the store on
+a pool): `cached_vector` (the query cache), `embed_queries` (the model, filling the cache) and
+`answer` (the store).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+
+import numpy as np
+
+from handler.common import (
+    Bm25Unavailable,
+    CollectionMismatch,
+    CollectionMissing,
+    EncoderError,
+    ModelFileError,
+    Settings,
+    ShardLocked,
+    StartupError,
+    StorageError,
+    StorageUnavailable,
+    check_artifact_mode,
+)
+from handler.model import Encoder, ModelCheck
+from handler.search.query_cache import QueryCache
+from handler.search.requests import CitiesRequest, CitiesResult, SearchRequest, SearchResult, SimilarRequest
+from handler.search.weak import weak
+from handler.storage import Bm25Encoder, SparseVector, Storage, open_storage
+
+log = logging.getLogger("handler")
+
+
+class SearchService:
+    def __init__(self, settings: Settings, encoder: Encoder, storage: Storage, verified: dict | None = None) -> None:
+        self.settings = settings
+        self.encoder = encoder
+        self.storage = storage
+        self.verified = verified  # what start() checked of the model file (`handler.model.integrity`)
+        self._bm25 = None
+        self.cache = QueryCache(settings.query_cache_size)  # popular queries skip the model
+
+    @classmethod
+    def start(cls, settings: Settings) -> "SearchService":
+        """Load the model, open the store, warm both up: everything a request needs, built once.
+
+        Refuses to start (StartupError, naming the file and the fix) when a model file is damaged
+        (the model's sha256 is checked, overlapped with the rest: `handler.model.integrity`) or cannot load,
+        the collection holds vectors of another size, or the embedded shard is held by another
+        process. A Qdrant server that does not answer now is only logged (and /health says so):
+        requests answer 503 until it is back.
+        """
+        started = time.perf_counter()
+        check_artifact_mode(settings, StartupError)
+        try:
+            check = ModelCheck(settings.model_dir, settings.embed_variant or None)  # starts hashing the model file
+        except ModelFileError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            encoder = Encoder.from_export(  # the size only: the hash is check's, in its thread
+                settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
+            )
+        except EncoderError as exc:
+            raise StartupError(f"cannot load the model: {exc}") from exc
+        except Exception as exc:  # a file the encoder's libraries could not parse: name it
+            raise StartupError(check.diagnose(exc)) from exc
+        try:
+            storage = open_storage(settings)
+        except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
+            raise StartupError(str(exc)) from exc
+        points = None
+        try:
+            info = storage.collection_info()
+            if info is not None:
+                storage.require_match(info, encoder.dim)
+                points = storage.count()  # opens the shard / connection now, not in the first request
+        except CollectionMismatch as exc:
+            raise StartupError(f"{exc}; refusing to start") from exc
+        except ShardLocked as exc:
+            raise StartupError(str(exc)) from exc
+        except StorageError as exc:  # unreachable now: requests answer 503 until it is back
+            log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
+        service = cls(settings, encoder, storage)
+        service.warm_up(search=bool(points))
+        try:
+            service.verified = check.verify(encoder.model_path, encoder.sha256)
+        except ModelFileError as exc:
+            storage.close()
+            raise StartupError(str(exc)) from exc
+        log.info(json.dumps({
+            "event": "startup", "variant": encoder.variant, "provider": encoder.provider, **({"fallback": encoder.fallback} if encoder.fallback else {}),
+            "backend": storage.backend, "query_cache": settings.query_cache_size,
+            "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
+        }))
+        return service
+
+    def warm_up(self, search: bool) -> None:
+        """One query through the model (and the store, when it has points): onnxruntime's first run
+        allocates its buffers, and on Lambda this happens in init, which SnapStart keeps."""
+        vector = self.encoder.embed_one("warm up")
+        if search:
+            try:
+                self.storage.search(vector, 1, None)
+            except StorageError:
+                pass
+
+    # SnapStart (`handler.lambda_entry` registers these with the runtime's hooks)
+    def before_snapshot(self) -> None:
+        """Nothing open to the network may be in the snapshot: its sockets would be dead after a restore."""
+        self.storage.before_snapshot()
+
+    def after_restore(self) -> None:
+        """Each restored environment gets its own connections and its own random state (the
+        snapshot's would be shared by every environment restored from it)."""
+        random.seed()
+        self.storage.after_restore()
+
+    # -- searching: three named steps, run in one go (Lambda) or apart (the web wing's Worker) -------
+    def search(self, q: str, *, limit: int, city: str | None, mode: str, offset: int = 0) -> SearchResult:
+        """One query: embed it (unless mode=text) and ask the store (for scripts and notebooks)."""
+        return self.run(SearchRequest(q, limit, city, mode, offset))
+
+    def run(self, request):
+        """A whole request in this thread: the query cache, the model when it misses, the store."""
+        vector, embed_ms = None, 0.0
+        if request.needs_vector:
+            started = time.perf_counter()
+            vector = self.cached_vector(request.q)
+            if vector is None:
+                vector = self.embed_queries([request.q])[0]
+            embed_ms = (time.perf_counter() - started) * 1000
+        return self.answer(request, vector, embed_ms)
+
+    def cached_vector(self, text: str) -> np.ndarray | None:
+        """Step 1: the query's vector if the query cache holds it (cheap: on the event loop)."""
+        return self.cache.get(self.encoder.variant, text)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Step 2: the vectors of several queries in one onnxruntime call (the int8 and fp32 variants
+        are batch-invariant: each is the vector the query gets alone), each put in the query cache
+        before it is returned, so the same query asked next finds it there. A cache that fails costs
+        a model call later, never an answer."""
+        vectors = self.encoder.embed(texts) if len(texts) > 1 else self.encoder.embed_one(texts[0])[None, :]
+        for text, vector in zip(texts, vectors):
+            try:
+                self.cache.put(self.encoder.variant, text, vector)
+            except Exception as exc:
+                log.warning(json.dumps({"event": "query_cache", "error": type(exc).__name__}))
+        return vectors
+
+    def answer(self, request, vector: np.ndarray | None = None, embed_ms: float = 0.0):
+        """Step 3: the store's answer to a request (a search given its query's vector; None for text)."""
+        started = time.perf_counter()
+        if isinstance(request, CitiesRequest):
+            return CitiesResult(self.storage.cities(request.limit))
+        if isinstance(request, SimilarRequest):  # never a weak match: the anchor is a real record
+            hits, mode, weak_match = self.storage.similar(request.id, request.limit, request.city, offset=request.offset), "similar", False
+        else:
+            hits, weak_match = self._ask(request, vector)
+            mode = request.mode
+        return SearchResult(hits, mode, embed_ms, (time.perf_counter() - started) * 1000, weak_match)
+
+    def _ask(self, request: SearchRequest, vector: np.ndarray | None):
+        """The page of hits and whether the match is weak (text: no record holds every word)."""
+        q, limit, city, offset = request.q, request.limit, request.city, request.offset
+        if request.mode == "text":
+            hits = self.storage.text_search(q, limit, city, sparse=self._sparse(q) or SparseVector((), ()), offset=offset)
+            return hits, not hits.all_words
+        if request.mode == "hybrid":
+            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, city, offset=offset)
+            return hits, weak(hits.nearest, lambda: hits.words)
+        hits = self.storage.search(vector, limit, city, offset=offset)
+        return hits, weak(hits.nearest, lambda: self._words_found(q, city))
+
+    def _sparse(self, q: str) -> SparseVector | None:
+        """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""
+        try:
+            return self.bm25().query(q)
+        except Bm25Unavailable:
+            return None
+
+    def _words_found(self, q: str, city: str | None) -> bool | None:
+        sparse = self._sparse(q)
+        return None if sparse is None else self.storage.words_found(sparse, city)
+
+    def bm25(self):
+        """The BM25 query encoder, built on first use; Bm25Unavailable (503) without its libraries."""
+        if self._bm25 is None:
+            self._bm25 = Bm25Encoder()
+        return self._bm25
+
+    def health(self, details: bool = False) -> dict:
+        """{"status": "ok"|"degraded", "model": "ok", "collection": "ok"|"empty"|"missing"|
+        "mismatch"|"unreachable"|"error"}: what a load balancer needs, and nothing about where the
+        store is or what it said; that goes to the log, with credentials redacted."""
+        detail: dict = {"backend": self.storage.backend, "collection_name": self.settings.collection_name}
+        try:
+            points = self.storage.check_collection(self.encoder.dim)
+            detail["points"] = points
+            collection = "ok" if points > 0 else "empty"
+        except CollectionMissing as exc:
+            collection, detail["reason"] = "missing", str(exc)
+        except CollectionMismatch as exc:
+            collection, detail["reason"] = "mismatch", str(exc)
+        except StorageUnavailable as exc:
+            collection, detail["reason"] = "unreachable", str(exc)
+        except StorageError as exc:
+            collection, detail["reason"] = "error", str(exc)
+        status = "ok" if collection == "ok" else "degraded"
+        if status != "ok":
+            log.warning(json.dumps({"event": "health", "status": status, "collection": collection, **detail}))
+        report = {"status": status, "model": "ok", "collection": collection}
+        if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
+            report["details"] = {"model": {**self.encoder.describe(), **(self.verified or {"verified": "nothing: not started by start()"})}, **detail}
+        return report

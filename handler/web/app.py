@@ -1,0 +1,111 @@
+"""The FastAPI app: `create_app` wires the parts together.
+
+- routes: `handler.web.routes` (the API), `handler.web.pages` (the page, /docs and their files);
+- responses and the error table: `handler.web.responses`;
+- middleware: `handler.web.middleware`; the log: `handler.common.logs`;
+- where the work runs: `handler.web.runners` (`inline` on Lambda, `worker` in `python -m handler`).
+
+Every error body is JSON with `error` (a code) and `detail`, and never carries a stack trace or
+internals: 422 names the bad parameter in `detail[].loc` (echoing at most a short prefix of the
+value), 404/503 come from one table (`handler.web.responses`), an unknown path or method is 404/405,
+500 says only that something unexpected happened and quotes the request id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from handler.common import Settings, configure_logging, cut, redact_url
+from handler.search import SearchService
+from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
+from handler.web.pages import add_page_routes
+from handler.web.responses import ERROR_TABLE, INVALID, error_for, error_response, perimeter_error
+from handler.web.routes import add_api_routes
+from handler.web.runners import RUNNERS
+
+log = logging.getLogger("handler")
+CORS_METHODS = ["GET"]  # what a browser on another origin may do; template.yaml's CorsConfiguration says the same (a test checks)
+CORS_HEADERS = ["x-request-id"]
+CORS_EXPOSE = ["x-request-id", "server-timing"]
+CORS_MAX_AGE = 600
+INPUT_ECHO = 40  # characters of a refused value a 422 echoes back
+
+
+def create_app(settings: Settings | None = None, service: SearchService | None = None, *, concurrency: str = "inline") -> FastAPI:
+    """Build the app. The service (model + Qdrant client) is built here, once, not per request.
+    concurrency: "inline" (Lambda, tests) or "worker" (`python -m handler`); see `handler.web.runners`."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    owned = service is None  # what the app starts, it stops (a service passed in belongs to the caller)
+    service = service or SearchService.start(settings)
+    runner = RUNNERS[concurrency](service, timeout=settings.request_timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        """`python -m handler` (uvicorn runs it; Mangum's is off: Lambda never shuts an environment
+        down in a way it would wait for): the runner's threads and, if the app started it, the store."""
+        yield
+        runner.close()
+        if owned:
+            service.storage.close()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
+
+    app = FastAPI(
+        title="Neural search: startups",
+        version="0.2.0",
+        description="Semantic search over startup descriptions with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
+        "`mode=hybrid` (default) fuses meaning (the ONNX encoder) and words (Qdrant's BM25) by reciprocal rank; "
+        "`mode=neural` ranks by meaning alone; `mode=text` by words alone (any of them, BM25, the startups holding all of them first). "
+        "Text parameters follow one rule: control, format and whitespace characters are removed or "
+        "collapsed first, and a `q` with nothing left is refused (422).",
+        docs_url=None,  # served by handler.web.pages with local assets
+        redoc_url=None,  # ReDoc would load from a CDN: not offered
+        redirect_slashes=False,  # a redirect built from the client's Host header could point anywhere
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.runner = runner
+    add_api_routes(app, settings)
+    add_page_routes(app, settings.query_max_chars)
+
+    # add_middleware wraps what is there: the last added runs first
+    if settings.cors_allow_origins:
+        app.add_middleware(JsonCors, allow_origins=list(settings.cors_allow_origins), allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
+                           expose_headers=CORS_EXPOSE, max_age=CORS_MAX_AGE)
+    if concurrency == "worker":
+        app.add_middleware(CancelOnDisconnect)
+        app.add_middleware(InFlightLimit, limit=MAX_IN_FLIGHT)
+    app.add_middleware(Perimeter)
+    app.add_middleware(RequestLog)
+    app.add_middleware(StageRootPath)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        issues = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200], "type": e.get("type", "value_error"), "input": cut(e.get("input"), INPUT_ECHO)}
+                  for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"error": INVALID, "detail": issues})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def routing(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return perimeter_error("not_found")
+        if exc.status_code == 405:
+            return perimeter_error("method_not_allowed", {"allow": "GET, HEAD"})
+        return error_response(exc.status_code, "http_error", str(exc.detail)[:200])
+
+    async def known(request: Request, exc: Exception):
+        status, error, detail = error_for(exc)
+        return error_response(status, error, detail.format(collection=settings.collection_name))
+
+    for exception in ERROR_TABLE:
+        app.add_exception_handler(exception, known)
+    return app

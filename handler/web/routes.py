@@ -1,0 +1,145 @@
+"""The API's routes: GET /api/search, /api/similar, /api/cities and /health.
+
+Each route validates its parameters (422 names the parameter), builds one request, awaits the
+runner (`handler.web.runners`: inline on Lambda, worker threads in `python -m handler`) and renders
+the answer directly, with a `Cache-Control` a CDN may act on (CACHE_MAX_AGE; `/health` never):
+the body is built here from typed parts, so validating it again against the response model
+(which documents it) would only cost time. Errors are raised and turned into
+bodies by the exception handlers (`handler.web.app`) from one table (`handler.web.responses`).
+"""
+
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
+
+from handler.common import Settings
+from handler.search import DEFAULT_MODE, MODES, CitiesRequest, SearchRequest, SearchResult, SimilarRequest
+from handler.web.responses import ERRORS, INVALID, NOT_FOUND, CitiesResponse, HealthResponse, SearchResponse
+from handler.web.text import NOT_BLANK_PATTERN, normalize
+
+MAX_LIMIT = 100
+MAX_OFFSET = 100  # pages beyond the 200th result are not served
+MAX_CITY_CHARS = 100
+MAX_CITIES = 1000
+Mode = Literal[tuple(MODES)]
+# The tutorial's demo frontend (qdrant_demo) reads these names: a search that uses its `neural=`
+# parameter gets them, and DEMO_FIELD_ALIASES=1 adds them to every result.
+DEMO_ALIASES = {"document": "description", "short_description": "description", "logo_url": "images", "homepage_url": "link"}
+
+
+def _not_blank(parameter: str):
+    def check(value):
+        if isinstance(value, str):
+            value = normalize(value)
+            if not value:
+                raise ValueError(f"{parameter} must not be blank (control, format and whitespace characters do not count)")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _normalized(value):
+    return normalize(value) if isinstance(value, str) else value
+
+
+def _ascii_digits(value):
+    """Strict integers: Python and pydantic also read `5_0` as 50, `+5`, ` 5` (a raw + in a query
+    string is a space), `1.0` and other scripts' digits; a parameter takes ASCII digits only."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError("must be a whole number written with the digits 0-9 only")
+        if len(value.lstrip("0")) > 18:
+            raise ValueError("is too large")
+        return int(value)
+    return value
+
+
+# A count in a query string (limit, offset, ...): ASCII digits only, 422 otherwise. Bounds go in Query(ge=, le=).
+Count = Annotated[int, BeforeValidator(_ascii_digits)]
+
+
+def _invalid(parameter: str, message: str, value) -> JSONResponse:
+    """A 422 of the same shape as FastAPI's own, for a rule that spans two parameters."""
+    return JSONResponse(status_code=422, content={"error": INVALID, "detail": [{"loc": ["query", parameter], "msg": message, "type": "value_error", "input": value}]})
+
+
+def add_api_routes(router: FastAPI, settings: Settings) -> None:
+    """The routes, on the app itself (an included APIRouter costs a lookup per request)."""
+
+    City = Annotated[str | None, BeforeValidator(_normalized), Query(
+        max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field, see /api/cities), up to {MAX_CITY_CHARS} characters; blank = any city",
+        examples=["Berlin"],
+    )]
+    Limit = Annotated[Count, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT} (digits only)")]
+    Offset = Annotated[Count, Query(ge=0, le=MAX_OFFSET, description=f"results to skip, 0 to {MAX_OFFSET} (digits only): the next page starts at "
+                                    "offset + limit (a page is the same slice of a longer `limit`)")]
+    # an answer may be kept this long by a CDN or API Gateway's cache (errors: no-store, the `Perimeter` middleware)
+    cache_headers = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
+    mode_help = "; ".join(f"`{mode}`{' (default)' if mode == DEFAULT_MODE else ''}: {text}" for mode, text in MODES.items())
+
+    def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
+        embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
+        request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=q_chars)
+        result = [hit.payload for hit in found.hits]
+        if demo or settings.demo_field_aliases:
+            result = [{**payload, **{alias: payload.get(field) for alias, field in DEMO_ALIASES.items()}, "uuid": hit.id} for payload, hit in zip(result, found.hits)]
+        return JSONResponse({
+            "result": result,
+            "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
+            "mode": found.mode,
+            "weak_match": found.weak_match,
+            "took_ms": {"embed": embed_ms, "search": search_ms},
+        }, headers=cache_headers)
+
+    @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning, by words, or both (hybrid)")
+    async def search(
+        request: Request,
+        q: Annotated[str, _not_blank("q"), Query(
+            min_length=1, max_length=settings.query_max_chars, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+            description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS) after the text rule; not blank",
+            examples=["vegan food delivery"],
+        )],
+        city: City = None,
+        limit: Limit = 5,
+        offset: Offset = 0,
+        mode: Mode | None = Query(None, description=mode_help),
+        neural: bool | None = Query(None, description="the tutorial demo's spelling of the mode: `true` = `mode=neural`, `false` = `mode=text`; must agree "
+                                    "with `mode` when both are given; its results also carry the demo's field names (`document`, `short_description`, "
+                                    "`logo_url`, `homepage_url`, `uuid`)"),
+    ):
+        if neural is not None:
+            implied = "neural" if neural else "text"
+            if mode is not None and mode != implied:
+                return _invalid("neural", f"neural={str(neural).lower()} means mode={implied}, but mode={mode} was given", str(neural).lower())
+            mode = implied
+        found = await request.app.state.runner.run(SearchRequest(q, limit, city or None, mode or DEFAULT_MODE, offset))  # a blank city filters nothing
+        return body(found, request, len(q), demo=neural is not None)
+
+    @router.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, summary="Startups most like a stored one (itself excluded)")
+    async def similar(
+        request: Request,
+        id: uuid.UUID = Query(description="a startup's point id: `hits[i].id` of a search", examples=["4467450f-6634-57d6-95f0-d72772dafaff"]),
+        city: City = None,
+        limit: Limit = 5,
+        offset: Offset = 0,
+    ):
+        return body(await request.app.state.runner.run(SimilarRequest(str(id), limit, city or None, offset)), request)
+
+    @router.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
+                summary="The cities in the collection, with their number of startups, biggest first")
+    async def cities(request: Request, limit: Annotated[Count, Query(ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES} (digits only)")] = 100):
+        found = await request.app.state.runner.run(CitiesRequest(limit))
+        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in found.counts]}, headers=cache_headers)
+
+    @router.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
+                responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
+    async def health(request: Request):
+        state = request.app.state
+        report = await state.runner.probe(state.service.health, settings.health_details)
+        if not state.runner.alive():  # the model thread stopped: no search can be embedded
+            report = {**report, "status": "degraded", "model": "stopped"}
+        return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report, headers={"cache-control": "no-store"})

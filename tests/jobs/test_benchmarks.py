@@ -1,0 +1,76 @@
+"""The benchmark scripts run as documented (tiny workloads, figures not judged: the numbers are
+for people, measured on a quiet machine; here only that every row is printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.support.helpers import cpu_variant, int8_dot_here, run_module
+from tests.support.servers import perimeter_server
+
+
+def test_bench_search_prints_every_row(model_dir, tmp_path):
+    result = run_module("scripts.bench_search", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--requests", "30", "--skip-reference", timeout=300)
+    assert result.returncode == 0, result.stderr
+    for cores in (f"{os.cpu_count()} cores", "1 core"):
+        for row in ("lambda_handler, this checkout", "service.search(), this checkout", "framework overhead (handler - service p50), this checkout"):
+            assert f"{row}, {cores}" in result.stdout, (row, cores)
+    assert "query cache hit" in result.stdout
+
+
+def test_bench_coldstart_prints_every_row(model_dir, tmp_path):
+    result = run_module("scripts.bench_coldstart", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--runs", "1", "--skip-reference", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "embedded Lambda handler, this checkout" in result.stdout and "(200)" in result.stdout
+    assert "server-mode init" in result.stdout and "(init done)" in result.stdout
+
+
+def test_bench_load_prints_every_level(model_dir, tmp_path):
+    result = run_module("scripts.bench_load", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--seconds", "1", "--concurrency", "1,4", timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("this checkout")]
+    assert [row[2] for row in rows] == ["1", "4"] and all(row[-1] == "0" for row in rows)  # no errors
+
+
+def test_quality_report_on_a_small_slice(model_dir, tmp_path):
+    result = run_module("scripts.quality", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--limit", "600", "--queries", "40",
+                        "--json", str(tmp_path / "q.json"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert report["exact"]["precision@10"] == 1.0  # exact search agrees with itself
+    assert len(report["hnsw"]) == 4 and all(0 <= row["precision@10"] <= 1 and row["latency_ms_p50"] > 0 for row in report["hnsw"])
+    assert report["served_vs_fp32_queries"]["variant"] == cpu_variant()
+    assert 0.5 <= report["served_vs_fp32_queries"]["top10_overlap_of_results"] <= 1
+
+
+def test_bench_embed_prints_every_engine(model_dir):
+    result = run_module("scripts.bench_embed", "--model-dir", str(model_dir), "--limit", "120", "--skip-reference", timeout=300)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    default = manifest["defaults"]["cpu"]
+    expected = {f"scripts.embed, {v}{' (defaults.cpu)' if v == default else ''} (CPUExecutionProvider)" for v in manifest["variants"] if v != "fp16"}
+    table = [line.rsplit(None, 2)[0] for line in result.stdout.splitlines() if line.startswith("scripts.embed, ")]  # name, texts/s, vs ST
+    assert sorted(table) == sorted(expected) and {"fp32", "int8_blocks", cpu_variant()} <= set(manifest["variants"]), table
+    assert all(f"  {row}: onnxruntime " in result.stdout for row in expected) and "onnxruntime alone" in result.stdout  # where the time goes, per row
+
+
+def test_bench_tokens_prints_every_variant_and_a_profile(model_dir):
+    result = run_module("scripts.bench_tokens", "--model-dir", str(model_dir), "--rounds", "1", "--block", "1", "--tokens", "3,8", "--profile", "3", timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0] for line in result.stdout.splitlines() if line and line[0].isalpha()}
+    assert {"variant", "fp32", "int8_blocks", cpu_variant()} <= rows
+    if int8_dot_here():
+        assert "int8, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout
+    assert "int8_blocks, 3 tokens, onnxruntime profile" in result.stdout and "MatMulNBits" in result.stdout
+
+
+def test_bench_load_targets_a_running_server():
+    with perimeter_server() as url:
+        result = run_module("scripts.bench_load", "--url", url, "--seconds", "0.5", "--concurrency", "1,2", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "p95 ms" in result.stdout and "p99 ms" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(url)]
+    assert [row[1] for row in rows] == ["1", "2"] and all(float(row[2]) > 0 and row[-1] == "0" for row in rows)
+    refused = run_module("scripts.bench_load", "--url", "http://192.0.2.1:80", "--seconds", "1", timeout=60)
+    assert refused.returncode == 2 and "this machine" in refused.stderr

@@ -1,0 +1,145 @@
+"""Search people trust, through the API on the real model and the real Qdrant Edge engine loaded
+with the sample: text mode finds any of the words (every word first), weak matches are said,
+pages are slices of one ranking, and the tutorial's demo frontend works out of the box."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from handler.storage import read_records
+from scripts.weak_queries import NONSENSE, REAL
+from tests.support.helpers import run_module
+
+
+def names(body: dict) -> list[str]:
+    return [r["name"] for r in body["result"]]
+
+
+def words_of(record: dict) -> set[str]:
+    """The words of a record's text fields as Qdrant's word tokenizer sees them (lowercased)."""
+    return {w.lower() for field in ("name", "alt", "description") for w in re.findall(r"[^\W_]+", record[field])}
+
+
+def search(client, **params) -> dict:
+    response = client.get("/api/search", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- text mode ------------------------------------------------------------------------------------------
+
+def test_text_mode_finds_any_of_the_words(client):
+    """'food delivery' used to find nothing (no description holds both words); now every startup
+    holding either, ranked by BM25."""
+    food, delivery = (search(client, q=word, mode="text", limit=100)["result"] for word in ("food", "delivery"))
+    both = search(client, q="food delivery", mode="text", limit=100)
+    assert len(food) >= 7 and len(delivery) >= 2
+    assert {r["name"] for r in both["result"]} == {r["name"] for r in food + delivery}
+    scores = [h["score"] for h in both["hits"]]
+    assert all(s > 0 for s in scores) and scores == sorted(scores, reverse=True)  # nobody holds both: one BM25 ranking
+    assert both["weak_match"] is True  # ... and so the match is said to be weak
+
+
+def test_text_mode_puts_the_startups_holding_every_word_first(client):
+    """On the sample, BM25 alone ranks first a startup that holds only one of the two words."""
+    body = search(client, q="social network", mode="text", limit=100)
+    holding = [{"social", "network"} <= words_of(r) for r in body["result"]]
+    assert holding.count(True) >= 2 and holding.count(False) >= 2
+    assert holding == sorted(holding, reverse=True)  # all of them first
+    cut = holding.count(True)
+    for group in (body["hits"][:cut], body["hits"][cut:]):  # each group by BM25 score
+        assert [h["score"] for h in group] == sorted((h["score"] for h in group), reverse=True)
+    assert body["weak_match"] is False
+
+
+def test_the_demo_frontends_text_search_is_text_mode(client):
+    demo = search(client, q="food delivery", neural="false", limit=20)
+    plain = search(client, q="food delivery", mode="text", limit=20)
+    assert demo["mode"] == "text" and [h["id"] for h in demo["hits"]] == [h["id"] for h in plain["hits"]]
+
+
+# -- weak matches ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["neural", "hybrid"])
+def test_weak_match_tells_real_queries_from_nonsense(client, mode):
+    """The calibration set of scripts/weak_queries.py, on the sample: every real query gets a close
+    match, every nonsense query is said to be weak (README has the margins)."""
+    said_weak = [q for q in REAL if search(client, q=q, mode=mode)["weak_match"]]
+    said_close = [q for q in NONSENSE if not search(client, q=q, mode=mode)["weak_match"]]
+    assert said_weak == [] and said_close == []
+
+
+def test_weak_match_in_text_mode_and_for_similar(client):
+    nothing = search(client, q="qwxzv", mode="text")
+    assert nothing["result"] == [] and nothing["weak_match"] is True
+    assert search(client, q="hospital", mode="text")["weak_match"] is False  # startups hold the word
+    assert search(client, q="fintech", city="Atlantis")["weak_match"] is True  # no startup at all in that city
+    anchor = search(client, q="hospital")["hits"][0]["id"]
+    assert client.get("/api/similar", params={"id": anchor}).json()["weak_match"] is False
+
+
+# -- pages --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["hybrid", "neural", "text"])
+def test_a_page_is_the_same_slice_of_a_longer_limit(client, mode):
+    whole = search(client, q="software for small businesses", mode=mode, limit=100)
+    assert len(whole["hits"]) > 50
+    for offset, limit in ((0, 10), (10, 10), (35, 10), (40, 7), (95, 5)):  # hybrid's fused lists end near the 40th-80th
+        page = search(client, q="software for small businesses", mode=mode, limit=limit, offset=offset)
+        assert [h["id"] for h in page["hits"]] == [h["id"] for h in whole["hits"][offset:offset + limit]], (offset, limit)
+        assert page["weak_match"] == whole["weak_match"]
+    assert search(client, q="software", mode=mode, city="London", offset=100)["result"] == []
+
+
+def test_similar_pages_too(client):
+    anchor = search(client, q="QR codes for restaurants during COVID", mode="neural")["hits"][0]["id"]
+    whole = client.get("/api/similar", params={"id": anchor, "limit": 30}).json()
+    page = client.get("/api/similar", params={"id": anchor, "limit": 10, "offset": 20}).json()
+    assert [h["id"] for h in page["hits"]] == [h["id"] for h in whole["hits"][20:30]]
+
+
+@pytest.mark.parametrize("offset", ["-1", "101", "x", "1.5"])
+def test_offset_is_bounded(client, offset):
+    for path, params in (("/api/search", {"q": "apps"}), ("/api/similar", {"id": "4467450f-6634-57d6-95f0-d72772dafaff"})):
+        response = client.get(path, params={**params, "offset": offset})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "offset"], path
+
+
+def test_openapi_documents_offset_and_weak_match(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/search", "/api/similar"):
+        assert "offset" in {p["name"] for p in spec["paths"][path]["get"]["parameters"]}
+    assert "weak_match" in spec["components"]["schemas"]["SearchResponse"]["required"]
+
+
+# -- the tutorial's demo frontend ----------------------------------------------------------------------
+
+def test_a_search_with_neural_gets_the_demo_field_names(client):
+    for neural in ("true", "false"):
+        body = search(client, q="payments", neural=neural)
+        first, hit = body["result"][0], body["hits"][0]
+        assert first["document"] == first["short_description"] == first["description"], neural
+        assert first["logo_url"] == first["images"] and first["homepage_url"] == first["link"] and first["uuid"] == hit["id"]
+    assert "logo_url" not in search(client, q="payments", mode="neural")["result"][0]  # without neural=: the plain shape
+
+
+# -- the layout --------------------------------------------------------------------------------------------
+
+def test_upload_refuses_a_collection_from_before_names_were_indexed(sample_file, sample_vectors, tmp_path):
+    """Its mark is the name's full-text index; without it the upload names the fix, which works."""
+    import qdrant_edge as q
+
+    env = {"QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}
+    upload = ["scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors)]
+    assert run_module(*upload, env=env).returncode == 0
+    shard = q.EdgeShard.load(str(tmp_path / "startups"))
+    shard.update(q.UpdateOperation.delete_field_index("name"))  # what an upload before this change left
+    shard.close()
+    refused = run_module(*upload, env=env)
+    assert refused.returncode == 1 and "before names were indexed" in refused.stderr and "--recreate" in refused.stderr
+    fixed = run_module(*upload, "--recreate", env=env)
+    assert fixed.returncode == 0, fixed.stderr
+    records, _ = read_records(sample_file)
+    assert f"uploaded {len(records)} points" in fixed.stdout

@@ -1,0 +1,74 @@
+"""The contract suite's small collection and its backends, shared by `tests.storage.test_contract`,
+`tests.storage.test_listing_and_deleting` and `tests.storage.test_searches`: eight short texts with deterministic
+vectors and real BM25 vectors, on `EdgeStorage` (Qdrant Edge), on `ServerStorage` over
+qdrant-client's local mode (tests.support.helpers.local_server), and on a real Qdrant server when
+QDRANT_URL names one. The test files that use the fixtures `storage` and `loaded` bind them to
+those names (pytest finds a fixture by its name in the test's module)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from handler.storage import Bm25Encoder, EdgeStorage, PointData, ServerStorage
+from tests.support.helpers import local_server
+
+DIM = 8
+TEXTS = [
+    ("Acme", "London", "rockets and launch services for small satellites"),
+    ("Brewly", "Berlin", "craft beer delivery to your door"),
+    ("Cargoo", "London", "freight delivery by cargo bike in the city"),
+    ("Dosely", "Paris", "medication reminders for patients and hospitals"),
+    ("Eatwell", "Berlin", "vegan food delivery and meal plans"),
+    ("Finch", "London", "payments for freelancers and small businesses"),
+    ("Gridly", "Paris", "energy savings for power plants"),
+    ("Hoppa", "Berlin", "bike sharing in the city"),
+]
+
+
+def point_id(i: int) -> str:
+    return str(uuid.UUID(int=1000 + i))
+
+
+def dense(i: int) -> np.ndarray:
+    vector = np.random.default_rng(i).standard_normal(DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def points(bm25=Bm25Encoder()) -> list[PointData]:
+    return [PointData(point_id(i), dense(i), {"name": name, "city": city, "description": text}, bm25.document(f"{name}. {text}"))
+            for i, (name, city, text) in enumerate(TEXTS)]
+
+
+def real_server() -> ServerStorage:
+    """A real Qdrant server, when QDRANT_URL names one (a collection of its own, dropped after)."""
+    if not os.environ.get("QDRANT_URL"):
+        pytest.skip("needs a real Qdrant server at QDRANT_URL")
+    return ServerStorage(os.environ["QDRANT_URL"], f"contract_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"))
+
+
+@pytest.fixture(params=["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)])
+def storage(request, tmp_path):
+    store = {"edge": lambda: EdgeStorage(tmp_path, "startups"), "server": local_server, "real-server": real_server}[request.param]()
+    yield store
+    if request.param == "real-server" and store.collection_info() is not None:
+        store._drop()
+    store.close()
+
+
+@pytest.fixture
+def loaded(storage):
+    assert storage.ensure_collection(DIM) is True
+    storage.upsert(points())
+    storage.finish_upload()
+    return storage
+
+
+def another(storage, tmp_path):
+    """A second, empty storage of the same backend (a fresh load to compare with)."""
+    if isinstance(storage, EdgeStorage):
+        return EdgeStorage(tmp_path / "fresh", "startups")
+    return local_server() if storage.url == "http://local-mode.invalid:6333" else real_server()

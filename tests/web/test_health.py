@@ -1,0 +1,58 @@
+"""/health: what a load balancer needs and nothing more, degraded when the collection is unusable or the model thread is gone, details only when asked for. Real model, real Qdrant Edge."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from handler.storage import EdgeStorage
+from handler.web import create_app
+from tests.support.helpers import make_settings
+
+SECRET_URL = "http://admin:S3cret@127.0.0.1:9/"
+
+
+def test_degraded_health_shows_no_internals(model_dir, tmp_path, logged):
+    client = TestClient(create_app(make_settings(model_dir, tmp_path, qdrant_url=SECRET_URL, qdrant_timeout=1.0)))
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded", "model": "ok", "collection": "unreachable"}
+    logged = "\n".join(logged)
+    assert "unreachable" in logged and "S3cret" not in logged and "admin" not in logged
+
+
+def test_healthy_health_shows_no_file_names_or_hashes(client, service):
+    body = client.get("/health").json()
+    assert body == {"status": "ok", "model": "ok", "collection": "ok"}
+    assert service.encoder.sha256 not in json.dumps(body)
+
+
+def test_health_details_are_an_explicit_opt_in(service):
+    private = TestClient(create_app(make_settings(service.settings.model_dir, service.settings.qdrant_path, health_details=True), service))
+    details = private.get("/health").json()["details"]
+    assert details["points"] == 259 and details["model"]["variant"] == service.encoder.variant
+
+
+def test_empty_collection_is_degraded(model_dir, tmp_path, logged):
+    storage = EdgeStorage(tmp_path, "startups")
+    storage.ensure_collection(384)
+    storage.close()
+    response = TestClient(create_app(make_settings(model_dir, tmp_path))).get("/health")
+    assert response.status_code == 503 and response.json()["collection"] == "empty"
+    assert any('"collection": "empty"' in line for line in logged)
+
+
+def test_health_says_when_the_model_thread_is_gone(service):
+    from fastapi.testclient import TestClient
+
+    from handler.web import create_app
+
+    app = create_app(service.settings, service, concurrency="worker")
+    client = TestClient(app)
+    assert client.get("/health").json()["model"] == "ok"
+    app.state.runner.jobs.put(None)  # the model thread ends
+    app.state.runner.model.join(timeout=5)
+    response = client.get("/health")
+    assert response.status_code == 503 and response.json()["model"] == "stopped" and response.json()["status"] == "degraded"
+    app.state.runner.close()
