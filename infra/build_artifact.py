@@ -1,7 +1,7 @@
 """Build the Lambda artifact (a directory, zipped by SAM) on any host, without Docker.
 
     python infra/build_artifact.py --mode server|embedded [--shard DIR] [--out infra/build/lambda]
-                                   [--model-dir model] [--arch x86_64|arm64]
+                                   [--model-dir model] [--arch x86_64|arm64] [--schema FILE]
 
 One artifact per storage mode, each carrying only its backend: `server` (qdrant-client, for
 QDRANT_URL) or `embedded` (Qdrant Edge, with the collection's shard baked in by --shard, or
@@ -24,7 +24,21 @@ from pathlib import Path
 
 from toolchain import ARTIFACT_DIR, ROOT, find_python312  # also puts the repository root on sys.path
 
-from handler.common import MODEL_FOLDER, SHARD_ARCHIVE, STORAGE_MODES, UsageError, cli, env, say, sha256_file, write_info
+from handler.common import (
+    ARTIFACT_SCHEMA_FILE,
+    BUILT_IN,
+    MODEL_FOLDER,
+    SHARD_ARCHIVE,
+    STORAGE_MODES,
+    Schema,
+    UsageError,
+    cli,
+    env,
+    load_schema,
+    say,
+    sha256_file,
+    write_info,
+)
 
 INFRA = ROOT / "infra"
 # What each mode installs (pins in the files): the common runtime plus one storage backend.
@@ -138,16 +152,18 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
     return served
 
 
-def bake_shard(shard: Path, out: Path) -> dict:
+def bake_shard(shard: Path, out: Path, schema: Schema) -> dict:
     """The collection's Qdrant Edge shard (a QDRANT_PATH/<collection> directory made by
     scripts.upload) into the artifact as an archive; unpacked to /tmp at start (`handler.storage.shard`).
-    Opening it first proves no other process holds it (a copy taken mid-write could be torn)."""
+    Opening it first proves no other process holds it (a copy taken mid-write could be torn); its
+    layout must be the schema's (a shard of another catalogue would be refused at start)."""
     from handler.common import ShardSourceError, StorageError
     from handler.storage import EdgeStorage, pack_shard
 
-    storage = EdgeStorage(shard.parent, shard.name)
+    storage = EdgeStorage(shard.parent, shard.name, schema)
     try:
         storage.open()
+        storage.check_layout()
     except StorageError as exc:
         raise UsageError(f"--shard '{shard}': {exc}") from exc
     finally:
@@ -224,7 +240,7 @@ def package_sizes(out: Path) -> list[tuple[str, float]]:
     return sorted(sizes.items(), key=lambda item: -item[1])
 
 
-def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None) -> dict:
+def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None, schema_file: str = "") -> dict:
     if not (model_dir / "manifest.json").is_file():
         raise UsageError(f"no export in '{model_dir}': run `python -m export --out {model_dir}` first")
     if shard is not None and mode != "embedded":
@@ -237,8 +253,11 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
     served = copy_model(model_dir, out, arch)
-    write_info(out, mode, arch, served)  # the runtime refuses a configuration of the other mode
-    shard_mb = bake_shard(shard, out)["archive_bytes"] / 1e6 if shard is not None else 0.0
+    schema = load_schema(schema_file)
+    # the artifact carries its schema (SCHEMA_FILE points at it in template.yaml): the runtime refuses a configuration of another mode or schema
+    shutil.copy2(Path(schema_file) if schema_file else BUILT_IN, out / ARTIFACT_SCHEMA_FILE)
+    write_info(out, mode, arch, served, schema.fingerprint())
+    shard_mb = bake_shard(shard, out, schema)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6
     removed = trim(out, mode) / 1e6
     stripped = strip_libraries(out) / 1e6
@@ -271,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ARTIFACT_DIR, help="output directory (sam build passes its ARTIFACTS_DIR)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR)")
     parser.add_argument("--arch", choices=["x86_64", "arm64"], default=env("LAMBDA_ARCH"))
+    parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema the artifact carries (default: $SCHEMA_FILE, else the built-in startups schema)")
     args = parser.parse_args(argv)
     if args.mode not in MODES:
         raise UsageError(f"LAMBDA_MODE={args.mode!r}: the mode is server or embedded")
     arch = "aarch64" if args.arch == "arm64" else "x86_64"
 
-    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard)
+    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard, args.schema)
     print(f"artifact {args.out} ({report['mode']} mode, {report['arch']}, model {report['variant']}): {report['unzipped_mb']} MB unzipped "
           f"(trims {report['trimmed_mb']} MB, strip {report['stripped_mb']} MB, shard {report['shard_mb']} MB); "
           f"Lambda limit {LAMBDA_LIMIT_MB} MB, goal {GOAL_MB} MB; highest glibc need {report['max_glibc']}")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from toolchain import ARTIFACT_DIR, RUNTIME_VENV  # also puts the repository root on sys.path
 
-from handler.common import MODEL_FOLDER, UsageError, cli, env, say
+from handler.common import ARTIFACT_SCHEMA_FILE, MODEL_FOLDER, UsageError, cli, env, say
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME_PREFIX = "/2018-06-01/runtime"
@@ -178,6 +178,7 @@ class LocalLambda:
             "PYTHONPATH": str(artifact),
             "PYTHONDONTWRITEBYTECODE": "1",  # /var/task is read-only on Lambda
             "MODEL_DIR": str(artifact / MODEL_FOLDER),
+            "SCHEMA_FILE": str(artifact / ARTIFACT_SCHEMA_FILE),  # as template.yaml sets it
             **(env or {}),
         }
         self.started = time.perf_counter()

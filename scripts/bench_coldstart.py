@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from handler.common import UsageError, cli, env, say
+from handler.common import UsageError, cli, env, load_schema, say
 from reference import SAMPLE_FILE
 from scripts import benchkit
 
@@ -39,9 +39,10 @@ print(json.dumps({"status": "init done", "backend": entry.app.state.service.stor
 """
 TUTORIAL = """
 import json, sys
+from handler.common import Settings
 from handler.storage import EdgeStorage
 from reference import TutorialSearcher
-hits = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3])).search(json.loads(sys.argv[1])["queryStringParameters"]["q"])
+hits = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3], Settings.from_env().schema)).search(json.loads(sys.argv[1])["queryStringParameters"]["q"])
 print(json.dumps({"status": 200 if hits else 404}), flush=True)
 """
 
@@ -72,6 +73,7 @@ def refused_port() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_coldstart", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    benchkit.add_schema_argument(parser)
     parser.add_argument("--vectors", type=Path, default=None)
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
@@ -82,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     qdrant_path = (args.qdrant_path / args.input.stem).absolute()
-    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
+    schema = load_schema(args.schema)
+    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir, schema)
     event = json.dumps(benchkit.http_api_event({"q": "vegan food delivery"}))
-    embedded_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING",
+    embedded_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, **benchkit.schema_env(args.schema), "LOG_LEVEL": "WARNING",
                     "QUERY_CACHE_SIZE": "0"}
     server_env = {**embedded_env, "QDRANT_URL": f"http://127.0.0.1:{refused_port()}", "QDRANT_TIMEOUT": "1"}
     say(f"fresh process to first answer, median of {args.runs}; {points} points ({args.input.name}); {benchkit.cpu_name()}")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.common import cli, env, say
-from handler.storage import read_records, record_text
+from handler.common import cli, env, load_schema, say
+from handler.storage import read_records
 from reference import BENCH_FILE
 from scripts import benchkit
 
@@ -70,6 +70,7 @@ class Timed:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_embed", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=BENCH_FILE)
+    benchkit.add_schema_argument(parser)
     parser.add_argument("--limit", type=int, default=4000, help="lines of --input to embed per engine")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for each engine (default: every core)")
@@ -89,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     slice_file = work / "slice.jsonl"
     slice_file.write_bytes(b"".join(lines))
-    records, _ = read_records(slice_file)
-    texts = [record_text(r.data) for r in records]
+    schema = load_schema(args.schema)
+    records, _ = read_records(slice_file, schema)
+    texts = [schema.embed_text(r.data) for r in records]
     say(f"{len(texts)} texts of {args.input.name}, batch size {args.batch_size}, onnxruntime {onnxruntime.__version__}, {benchkit.cpu_name()}")
 
     rows: list[tuple[str, float, str]] = []

@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from handler.common import ENV, UsageError, cli, env, say
+from handler.common import ENV, UsageError, cli, env, load_schema, say
 from reference import SAMPLE_FILE
 from scripts import benchkit
 
@@ -35,7 +35,11 @@ import json, sys, time
 events = json.load(open(sys.argv[1]))
 import handler.lambda_entry as entry
 service = entry.app.state.service
-search = lambda q: service.search(q["q"], limit=5, city=q.get("city"), mode="neural")
+try:  # the filters of any schema (this checkout)
+    from handler.storage import Filters
+    search = lambda q: service.search(q["q"], limit=5, mode="neural", filters=Filters.of({k: [v] for k, v in q.items() if k not in ("q", "mode")}))
+except ImportError:  # an older checkout: the startups' city
+    search = lambda q: service.search(q["q"], limit=5, city=q.get("city"), mode="neural")
 for event in events[:30] if len(sys.argv) < 3 else events:  # "hits": a first pass fills the query cache
     entry.lambda_handler(event, None); search(event["queryStringParameters"])
 handler_ms, service_ms = [], []
@@ -52,16 +56,18 @@ import json, sys, time
 events = json.load(open(sys.argv[1]))
 if sys.argv[4:] == ["1"]:
     import torch; torch.set_num_threads(1)  # one thread per engine, as ORT_THREADS=1 for ours
-from handler.storage import EdgeStorage
+from handler.common import Settings
+from handler.storage import EdgeStorage, Filters
 from reference import TutorialSearcher
-searcher = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3]))
+searcher = TutorialSearcher(EdgeStorage(sys.argv[2], sys.argv[3], Settings.from_env().schema))
 queries = [e["queryStringParameters"] for e in events][:150]
-for q in queries[:20]:
-    searcher.search(q["q"], 5, q.get("city"))
+filters = [Filters.of({k: [v] for k, v in q.items() if k not in ("q", "mode")}) for q in queries]
+for q, f in list(zip(queries, filters))[:20]:
+    searcher.storage.search(searcher.model.encode(q["q"]), 5, f)
 total_ms, embed_ms = [], []
-for q in queries:
+for q, f in zip(queries, filters):
     start = time.perf_counter(); vector = searcher.model.encode(q["q"]); embedded = time.perf_counter()
-    searcher.storage.search(vector, 5, q.get("city")); done = time.perf_counter()
+    searcher.storage.search(vector, 5, f); done = time.perf_counter()
     total_ms.append((done - start) * 1000); embed_ms.append((embedded - start) * 1000)
 print(json.dumps({"total_ms": total_ms, "embed_ms": embed_ms}))
 """
@@ -71,6 +77,7 @@ print(json.dumps({"total_ms": total_ms, "embed_ms": embed_ms}))
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_search", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    benchkit.add_schema_argument(parser)
     parser.add_argument("--vectors", type=Path, default=None, help="scripts.embed output for --input (made when absent)")
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
@@ -87,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--cores 1 needs taskset (util-linux) to pin the processes to one core")
 
     qdrant_path = (args.qdrant_path / args.input.stem).absolute()
-    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir)
+    schema = load_schema(args.schema)
+    points = benchkit.ensure_shard(args.input, args.vectors, qdrant_path, COLLECTION, args.model_dir, schema)
     # mode=neural on both sides: the handler's work is then exactly service.search()'s, so the
     # difference is the framework's (and an older checkout knows that mode).
-    queries = benchkit.workload(args.input, args.requests, mode="neural")
+    queries = benchkit.workload(args.input, args.requests, mode="neural", schema=schema)
     events_file = benchkit.write_events([benchkit.http_api_event(q) for q in queries])
-    child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION,
+    child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, **benchkit.schema_env(args.schema),
                  "LOG_LEVEL": "WARNING", "QUERY_CACHE_SIZE": "0"}
     say(f"{len(queries)} requests on {points} points ({args.input.name}), {benchkit.cpu_name()}, Python {sys.version.split()[0]}")
 

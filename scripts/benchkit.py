@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from handler.common import UsageError, say
+from handler.common import Schema, UsageError, env, load_schema, say
 from handler.storage import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,16 +63,32 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def top_cities(input_path: Path, n: int = 3) -> list[str]:
-    records, _ = read_records(input_path)
-    return [city for city, _ in collections.Counter(r.data["city"] for r in records).most_common(n)]
+def add_schema_argument(parser) -> None:
+    parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the schema of --input, a TOML file (docs/schema.md; default: $SCHEMA_FILE, "
+                        "else the built-in startups schema)")
 
 
-def workload(input_path: Path, requests: int, mode: str | None = None) -> list[dict]:
-    """`requests` query-string dicts: QUERIES in turn, every other one filtered by a common city;
-    `mode` is sent explicitly when given (an older checkout's default may differ)."""
-    cities = [None, *top_cities(input_path)]
-    return [{"q": QUERIES[i % len(QUERIES)], **({"city": c} if (c := cities[i % len(cities)]) else {}), **({"mode": mode} if mode else {})}
+def schema_env(path: str) -> dict[str, str]:
+    """What a benchmark's child needs to serve the same schema (an older checkout ignores it)."""
+    return {"SCHEMA_FILE": str(Path(path).absolute())} if path else {}
+
+
+def top_values(input_path: Path, schema: Schema, n: int = 3) -> tuple[str | None, list[str]]:
+    """The schema's first keyword field (the startups schema's: city) and its n commonest values."""
+    if not schema.keywords:
+        return None, []
+    field = schema.keywords[0]
+    records, _ = read_records(input_path, schema)
+    return field, [value for value, _ in collections.Counter(r.data.get(field) for r in records if r.data.get(field)).most_common(n)]
+
+
+def workload(input_path: Path, requests: int, mode: str | None = None, schema: Schema | None = None) -> list[dict]:
+    """`requests` query-string dicts: QUERIES in turn, every other one filtered by a common value of
+    the schema's first keyword (the startups schema's: a city); `mode` is sent explicitly when
+    given (an older checkout's default may differ)."""
+    field, values = top_values(input_path, schema or load_schema())
+    chosen = [None, *values]
+    return [{"q": QUERIES[i % len(QUERIES)], **({field: c} if (c := chosen[i % len(chosen)]) else {}), **({"mode": mode} if mode else {})}
             for i in range(requests)]
 
 
@@ -85,22 +101,23 @@ def http_api_event(query: dict, path: str = "/api/search") -> dict:
     return event
 
 
-def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, collection: str, model_dir: Path) -> int:
+def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, collection: str, model_dir: Path, schema: Schema | None = None) -> int:
     """QDRANT_PATH/collection holding input_path's records (embedded and uploaded when absent)."""
     from handler.model import Encoder
     from handler.storage import EdgeStorage
     from scripts.embed import embed_file
     from scripts.upload import load_embedded, upload
 
+    schema = schema or load_schema()
     existing_file(input_path)
-    storage = EdgeStorage(qdrant_path, collection)
+    storage = EdgeStorage(qdrant_path, collection, schema)
     if storage.collection_info() is None:
         vectors = vectors or qdrant_path.parent / f"{qdrant_path.name}-vectors"
         if not (vectors / "report.json").is_file():
             say(f"embedding {input_path.name} into {vectors} (once)")
-            embed_file(input_path, vectors, Encoder.from_export(model_dir), progress=False)
-        _, items, matrix = load_embedded(input_path, vectors)
-        result = upload(storage, items, matrix, batch_size=512)
+            embed_file(input_path, vectors, Encoder.from_export(model_dir), schema=schema, progress=False)
+        schema, items, matrix = load_embedded(input_path, vectors, schema)
+        result = upload(storage, items, matrix, schema=schema, batch_size=512)
         say(f"uploaded {result['points']} points into {qdrant_path / collection} in {result['seconds']} s")
     points = storage.count()
     storage.close()

@@ -31,7 +31,7 @@ def signals(service, queries: list[str]) -> list[dict]:
     for q in queries:
         nearest = service.storage.search(service.encoder.embed_one(q), 1).nearest
         words = service.storage.words_found(service.bm25().query(q))
-        weak = {mode: service.search(q, limit=5, city=None, mode=mode).weak_match for mode in MODES}
+        weak = {mode: service.search(q, limit=5, mode=mode).weak_match for mode in MODES}
         rows.append({"q": q, "nearest": nearest, "words": words, "weak": weak})
     return rows
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.calibrate_weak", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir)
+    service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema)
     try:
         real, nonsense = signals(service, REAL), signals(service, NONSENSE)
         held_real, held_nonsense = signals(service, HELD_OUT_REAL), signals(service, HELD_OUT_NONSENSE)

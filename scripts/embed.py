@@ -1,14 +1,18 @@
 """Offline batch embedding: JSON-lines records -> DIR/vectors.npy (the tutorial's startup_vectors.npy).
 
-    python -m scripts.embed --input FILE_OR_URL --out DIR [--model-dir DIR] [--device auto|cuda|cpu]
-                            [--variant int8|int8_blocks|fp32|fp16] [--batch-size N] [--limit N]
+    python -m scripts.embed --input FILE_OR_URL --out DIR [--schema FILE] [--model-dir DIR] [--device auto|cuda|cpu]
+                            [--variant int8|int8_blocks|fp32|fp16] [--batch-size N] [--limit N] [--text-template T]
 
 Incremental and resumable: DIR/cache keeps every vector under its model file and exact text
 (scripts/vector_cache.py), so a run on an updated file embeds only new and changed texts, and a
 run stopped by a crash or Ctrl-C continues from its last finished chunk when run again.
 
+Each line is read against the catalogue's schema (--schema, default $SCHEMA_FILE or the built-in
+startups schema): a line that does not fit is rejected with its number and the field at fault.
+
 Exit status: 0 every line embedded or reused; 3 done, but some lines were rejected (listed in the report);
-2 bad arguments or input; 1 unexpected error.
+1 nothing to embed (every line rejected, or none at all: the previous output is left as it was);
+2 bad arguments or input.
 """
 
 from __future__ import annotations
@@ -17,12 +21,24 @@ import argparse
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from handler.common import UsageError, atomic_save_npy, atomic_write_json, cli, env, say, sha256_file
-from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
+from handler.common import (
+    NeuralSearchError,
+    Schema,
+    UsageError,
+    atomic_save_npy,
+    atomic_write_json,
+    cli,
+    env,
+    load_schema,
+    say,
+    sha256_file,
+)
+from handler.storage import read_records
 from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
 from scripts.vector_cache import VectorCache, keep_only
 
@@ -73,30 +89,49 @@ def resolve_input(spec: str | None) -> Path:
     return path
 
 
+class NothingToEmbed(NeuralSearchError):
+    """Not one record of the input fits the schema: nothing is written (exit status 1)."""
+
+
+def nothing_to_embed(input_path: Path, rejected: list, schema: Schema) -> NothingToEmbed:
+    """The refusal of an input without one good record, with the reasons counted (the commonest first)."""
+    if not rejected:
+        return NothingToEmbed(f"{input_path} holds no records (no non-blank line); nothing was written")
+    reasons = Counter(r.reason for r in rejected)
+    shown = "; ".join(f"{count} x {reason} (first: line {next(r.line for r in rejected if r.reason == reason)})" for reason, count in reasons.most_common(3))
+    more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+    return NothingToEmbed(f"every one of the {len(rejected)} lines of {input_path} was rejected against {schema.source}: {shown}{more}. "
+                          "Nothing was written: fix the input, or pass the --schema it follows")
+
+
 def embed_file(
     input_path: Path,
     out_dir: Path,
     encoder,
     *,
-    template: str = DEFAULT_TEXT_TEMPLATE,
+    schema: Schema | None = None,
     limit: int | None = None,
     chunk_size: int = 2048,
     progress: bool = True,
 ) -> dict:
     """Embed every valid record of input_path into out_dir, reusing the vectors its cache holds;
-    returns the report (also written, last: an --out without report.json holds no finished run)."""
+    returns the report (also written, last: an --out without report.json holds no finished run).
+    An input without one valid record changes nothing in out_dir (NothingToEmbed)."""
     from tqdm import tqdm
 
+    schema = schema or load_schema()
     started = time.perf_counter()
-    records, rejected = read_records(input_path, template)
+    records, rejected = read_records(input_path, schema)
     if limit is not None:
         records = [r for r in records if r.line <= limit]
         rejected = [r for r in rejected if r.line <= limit]
+    if not records:
+        raise nothing_to_embed(input_path, rejected, schema)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").unlink(missing_ok=True)
     drop_legacy(out_dir, ("state.json", "chunks"))
     cache = VectorCache(out_dir, encoder.sha256, encoder.dim)
-    texts = [record_text(r.data, template) for r in records]
+    texts = [schema.embed_text(r.data) for r in records]
 
     with tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, disable=not progress or None) as bar:
         def on_start(reused: int, to_embed: int) -> None:
@@ -116,7 +151,9 @@ def embed_file(
         "input": str(input_path),
         "input_sha256": sha256_file(input_path),
         "limit": limit,
-        "template": template,
+        "template": schema.embed,
+        "schema": schema.fingerprint(),
+        "schema_source": schema.source,
         "model_sha256": encoder.sha256,
         "variant": encoder.variant,
         "provider": encoder.provider,
@@ -146,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: one per core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of the input")
     parser.add_argument("--chunk-size", type=int, default=2048, help="records per checkpoint")
-    parser.add_argument("--text-template", default=DEFAULT_TEXT_TEMPLATE, help="text to embed, from record fields (default: '%(default)s')")
+    parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema, a TOML file (docs/schema.md; default: $SCHEMA_FILE, "
+                        "else the built-in startups schema)")
+    parser.add_argument("--text-template", default=None, help="text to embed, from record fields, overriding the schema's `embed` (e.g. '{name}. {alt}')")
     args = parser.parse_args(argv)
 
     from handler.model import Encoder
@@ -155,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    schema = load_schema(args.schema).with_template(args.text_template)
     input_path = resolve_input(args.input)
     encoder = Encoder.from_export(args.model_dir, args.variant, device=args.device, threads=args.threads, batch_size=args.batch_size, announce=True)
-    report = embed_file(input_path, args.out, encoder, template=args.text_template, limit=args.limit, chunk_size=args.chunk_size)
+    report = embed_file(input_path, args.out, encoder, schema=schema, limit=args.limit, chunk_size=args.chunk_size)
 
     for item in report["rejected_lines"]:
         say(f"rejected: {input_path}: line {item['line']}: {item['reason']}")

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.common import UsageError, atomic_save_npy, atomic_write_json, cli, env, say
-from handler.storage import DEFAULT_TEXT_TEMPLATE, Record, parse_line, record_text, template_fields
+from handler.common import Schema, UsageError, atomic_save_npy, atomic_write_json, cli, env, load_schema, say
+from handler.storage import Record, parse_line
 from scripts.embed_run import drop_legacy, embed_with_cache, exit_status, summary
 from scripts.vector_cache import VectorCache, keep_only, new_name
 
@@ -72,14 +72,13 @@ def plan_shards(files: list[Path], shard_lines: int) -> list[dict]:
     return shards
 
 
-def read_shard(shard: dict, template: str) -> tuple[list[Record], list[dict]]:
-    """The shard's lines, kept or rejected by the rules of scripts.embed (`handler.storage.records`)."""
-    fields = template_fields(template)
+def read_shard(shard: dict, schema: Schema) -> tuple[list[Record], list[dict]]:
+    """The shard's lines, kept or rejected by the schema, as scripts.embed reads them (`handler.storage.records`)."""
     good, bad = [], []
     with open(shard["file"], "rb") as handle:
         handle.seek(shard["offset"])
         for i in range(shard["lines"]):
-            parsed = parse_line(handle.readline(), shard["first_line"] + i, fields)
+            parsed = parse_line(handle.readline(), shard["first_line"] + i, schema)
             if isinstance(parsed, Record):
                 good.append(parsed)
             elif parsed is not None:
@@ -90,12 +89,12 @@ def read_shard(shard: dict, template: str) -> tuple[list[Record], list[dict]]:
 class ShardEmbedder:
     """A Ray actor: one Encoder and one view of the cache for its life, one shard per call."""
 
-    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, template: str, out: str,
+    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, schema: Schema, out: str,
                  run: str) -> None:
         from handler.model import Encoder
 
         self.encoder = Encoder.from_export(model_dir, variant, device=device, threads=threads, batch_size=batch_size)
-        self.template, self.out, self.run = template, Path(out), run
+        self.schema, self.out, self.run = schema, Path(out), run
         self.cache = VectorCache(self.out, self.encoder.sha256, self.encoder.dim)
         # said out loud, per worker (Ray forwards actor output to the driver's stderr)
         print(f"embed_ray worker pid {os.getpid()}: variant '{self.encoder.variant}' on {self.encoder.provider}", file=sys.stderr, flush=True)
@@ -105,8 +104,8 @@ class ShardEmbedder:
         for row in range(len(batch["shard"])):
             shard = {key: (value[row].item() if hasattr(value[row], "item") else value[row]) for key, value in batch.items()}
             started = time.perf_counter()
-            good, bad = read_shard(shard, self.template)
-            done = embed_with_cache([record_text(r.data, self.template) for r in good], self.cache, self.encoder)
+            good, bad = read_shard(shard, self.schema)
+            done = embed_with_cache([self.schema.embed_text(r.data) for r in good], self.cache, self.encoder)
             self.cache.add(done.keys, done.vectors, name=f"{self.run}-{shard['shard']}")
             base = self.out / "shards" / shard["shard"]
             atomic_save_npy(base.with_suffix(".vectors.npy"), done.vectors)
@@ -137,16 +136,16 @@ def uncommit(out: Path) -> None:
     drop_legacy(out, ("state.json",))
 
 
-def fingerprint(files: list[Path], model_sha256: str, variant: str, template: str, shard_lines: int) -> dict:
-    """What the vectors were made from: inputs (path, size, mtime; scripts.upload checks them), model, settings."""
+def fingerprint(files: list[Path], model_sha256: str, variant: str, schema: Schema, shard_lines: int) -> dict:
+    """What the vectors were made from: inputs (path, size, mtime; scripts.upload checks them), model, schema, settings."""
     return {
         "inputs": [{"file": str(f.resolve()), "bytes": f.stat().st_size, "mtime_ns": f.stat().st_mtime_ns} for f in files],
-        "model_sha256": model_sha256, "variant": variant, "template": template, "shard_lines": shard_lines,
+        "model_sha256": model_sha256, "variant": variant, "template": schema.embed, "schema": schema.fingerprint(), "shard_lines": shard_lines,
     }
 
 
 def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, address: str, workers: int, gpus_per_worker: float,
-        batch_size: int, shard_lines: int, template: str, threads: int | None, ray_temp_dir: str | None) -> dict:
+        batch_size: int, shard_lines: int, schema: Schema, threads: int | None, ray_temp_dir: str | None) -> dict:
     try:
         import ray
     except ImportError as exc:
@@ -160,7 +159,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         say(f"variant '{variant}': {fallback}")
     if variant not in manifest["variants"]:
         raise UsageError(f"variant '{variant}' is not in {model_dir}/manifest.json (has: {', '.join(sorted(manifest['variants']))})")
-    made_from = fingerprint(files, manifest["variants"][variant]["sha256"], variant, template, shard_lines)
+    made_from = fingerprint(files, manifest["variants"][variant]["sha256"], variant, schema, shard_lines)
     out.mkdir(parents=True, exist_ok=True)
     uncommit(out)
     (out / "shards").mkdir(exist_ok=True)
@@ -178,7 +177,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
             dataset = ray.data.from_items(shards).map_batches(
                 ShardEmbedder,
                 fn_constructor_kwargs={"model_dir": str(model_dir.resolve()), "variant": variant, "device": device, "batch_size": batch_size,
-                                       "threads": per_worker_threads, "template": template, "out": str(out.resolve()), "run": run_name},
+                                       "threads": per_worker_threads, "schema": schema, "out": str(out.resolve()), "run": run_name},
                 batch_size=1,
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_gpus=gpus_per_worker if gpus_per_worker > 0 else None,
@@ -231,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of what a killed run keeps)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per CPU actor (default: cores / workers)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
-    parser.add_argument("--text-template", default=DEFAULT_TEXT_TEMPLATE)
+    parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema, a TOML file (docs/schema.md; default: $SCHEMA_FILE, "
+                        "else the built-in startups schema)")
+    parser.add_argument("--text-template", default=None, help="text to embed, overriding the schema's `embed`")
     parser.add_argument("--ray-temp-dir", default=None, help="Ray's session directory (default: Ray's own)")
     args = parser.parse_args(argv)
     for name in ("workers", "batch_size", "shard_lines"):
@@ -239,12 +240,12 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.gpus_per_worker < 0:
         raise UsageError("--gpus-per-worker must be >= 0")
-    template_fields(args.text_template)
+    schema = load_schema(args.schema).with_template(args.text_template)
     files = expand(args.input)
 
     done = run(files, args.out, model_dir=args.model_dir, variant=args.variant, address=args.address, workers=args.workers,
                   gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size, shard_lines=args.shard_lines,
-                  template=args.text_template, threads=args.threads, ray_temp_dir=args.ray_temp_dir)
+                  schema=schema, threads=args.threads, ray_temp_dir=args.ray_temp_dir)
     for bad in done["rejected_lines"]:
         say(f"rejected: {bad['file']}: line {bad['line']}: {bad['reason']}")
     speed = f", {done['texts_per_second']} texts/s in {done['embed_seconds']} s (Ray start {done['ray_start_seconds']} s)" if done["texts_per_second"] else ""

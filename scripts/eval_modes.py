@@ -1,13 +1,14 @@
-"""Search quality of the three modes on the startups sample: neural vs text vs hybrid.
+"""Search quality of the three modes on a catalogue: neural vs text vs hybrid.
 
-    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--vectors DIR]
+    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--vectors DIR]
 
-Two query sets, each with the startup it should find:
-- names: every startup's name alone (what a user types to find one they know);
+Two query sets, each with the record it should find:
+- titles: every record's title alone (what a user types to find one they know: a startup's name);
 - meaning: descriptions in other words (the tutorial's kind of query, written to share few
-  words with the answer, so full-text matching has little to hold on to).
-Prints hits@1 and hits@5 per mode and set (the share of queries whose startup is first / in the
-top 5), and writes them as JSON with --json FILE. It embeds and uploads the sample into its own
+  words with the answer, so full-text matching has little to hold on to), from MEANING_SETS by
+  the schema's collection (none for a catalogue without a set).
+Prints hits@1, hits@5 and MRR per mode and set (the share of queries whose record is first / in
+the top 5; the mean of 1/rank within the top 5), and writes them as JSON with --json FILE. It embeds and uploads the sample into its own
 Qdrant Edge directory when that is empty (`--vectors DIR` uploads an embed run of yours instead,
 for example one made with another `--text-template`; give it its own `--qdrant-path`).
 """
@@ -64,48 +65,62 @@ MEANING = [
 ]
 
 
-def hits_at(service, queries: list[tuple[str, str]], mode: str) -> dict:
-    first = top5 = 0
+# The meaning queries of each catalogue, by its schema's collection: (query, the titles a person would accept).
+MEANING_SETS = {"startups": [(q, (name,)) for q, name in MEANING]}
+
+
+def hits_at(service, queries: list[tuple[str, tuple[str, ...]]], mode: str) -> dict:
+    """hits@1, hits@5 and MRR (within the top 5) of queries, each with the titles it may find."""
+    first = top5 = reciprocal = 0.0
+    title = service.settings.schema.title
     for query, expected in queries:
-        found = service.search(query, limit=5, city=None, mode=mode)
-        names = [hit.payload.get("name") for hit in found.hits]
-        first += bool(names[:1] == [expected])
-        top5 += expected in names
-    return {"hits@1": first / len(queries), "hits@5": top5 / len(queries), "queries": len(queries)}
+        found = service.search(query, limit=5, mode=mode)
+        titles = [hit.payload.get(title) for hit in found.hits]
+        rank = next((i for i, t in enumerate(titles, 1) if t in expected), None)
+        first += rank == 1
+        top5 += rank is not None
+        reciprocal += 1 / rank if rank else 0
+    n = max(len(queries), 1)
+    return {"hits@1": first / n, "hits@5": top5 / n, "mrr": reciprocal / n, "queries": len(queries)}
 
 
-def evaluate(service, input_path: Path) -> dict:
-    records, _ = read_records(input_path)
-    names = [(r.data["name"], r.data["name"]) for r in records if r.data["name"].strip()]
-    known = {r.data["name"] for r in records}
-    meaning = [(q, name) for q, name in MEANING if name in known]
-    return {mode: {"names": hits_at(service, names, mode), "meaning": hits_at(service, meaning, mode)} for mode in MODES}
+def evaluate(service, input_path: Path, meaning_set: list | None = None) -> dict:
+    schema = service.settings.schema
+    records, _ = read_records(input_path, schema)
+    titles = [(str(r.data[schema.title]), (str(r.data[schema.title]),)) for r in records if str(r.data.get(schema.title) or "").strip()]
+    known = {str(r.data.get(schema.title)) for r in records}
+    meaning = [(q, tuple(t for t in accepted if t in known)) for q, accepted in (meaning_set if meaning_set is not None else MEANING_SETS.get(schema.collection, []))]
+    meaning = [(q, accepted) for q, accepted in meaning if accepted]
+    return {mode: {"names": hits_at(service, titles, mode), "meaning": hits_at(service, meaning, mode)} for mode in MODES}
 
 
-def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path):
+def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path, schema_file: str = ""):
     """A SearchService over the input's records in a Qdrant Edge directory of its own under
     `qdrant_path` (embedded and uploaded the first time; `vectors` reuses an embed run)."""
     from dataclasses import replace
 
-    from handler.common import CollectionOutdated, Settings
+    from handler.common import CollectionOutdated, SchemaMismatch, Settings, load_schema
     from handler.search import SearchService
     from handler.storage import EdgeStorage
 
+    schema = load_schema(schema_file)
     shard_path = (qdrant_path / f"{input_path.stem}-eval").absolute()
-    benchkit.ensure_shard(input_path, vectors, shard_path, COLLECTION, model_dir)
-    storage = EdgeStorage(shard_path, COLLECTION)
+    benchkit.ensure_shard(input_path, vectors, shard_path, COLLECTION, model_dir, schema)
+    storage = EdgeStorage(shard_path, COLLECTION, schema)
     try:
         storage.check_layout()
-    except CollectionOutdated as exc:
-        raise UsageError(f"'{shard_path}' holds an evaluation collection uploaded before names were indexed; delete {shard_path}* and run again") from exc
+    except (CollectionOutdated, SchemaMismatch) as exc:
+        raise UsageError(f"'{shard_path}' holds an evaluation collection of an earlier layout or another schema; delete {shard_path}* and run again") from exc
     finally:
         storage.close()
-    settings = replace(Settings.from_env(), model_dir=str(model_dir), qdrant_path=str(shard_path), qdrant_url="", collection_name=COLLECTION, log_level="WARNING")
+    settings = replace(Settings.from_env(), model_dir=str(model_dir), qdrant_path=str(shard_path), qdrant_url="", collection_name=COLLECTION,
+                       log_level="WARNING", schema=schema)
     return SearchService.start(settings)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, default=SAMPLE_FILE)
+    benchkit.add_schema_argument(parser)
     parser.add_argument("--vectors", type=Path, default=None, help="an embed run of --input to upload (default: embedded once, with the default template)")
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
@@ -117,16 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.eval_modes", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir)
+    service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema)
     try:
         figures = evaluate(service, args.input)
     finally:
         service.storage.close()
     say(f"{args.input.name}, model variant {service.encoder.variant}")
-    print(f"{'mode':<8} {'names hits@1':>13} {'names hits@5':>13} {'meaning hits@1':>15} {'meaning hits@5':>15}")
+    print(f"{'mode':<8} {'titles hits@1':>14} {'titles hits@5':>14} {'titles MRR':>11} {'meaning hits@1':>15} {'meaning hits@5':>15} {'meaning MRR':>12}")
     for mode, sets in figures.items():
-        print(f"{mode:<8} {sets['names']['hits@1']:>13.3f} {sets['names']['hits@5']:>13.3f} {sets['meaning']['hits@1']:>15.3f} {sets['meaning']['hits@5']:>15.3f}")
-    print(f"({figures['neural']['names']['queries']} name queries, {figures['neural']['meaning']['queries']} meaning queries)")
+        names, meaning = sets["names"], sets["meaning"]
+        print(f"{mode:<8} {names['hits@1']:>14.3f} {names['hits@5']:>14.3f} {names['mrr']:>11.3f} "
+              f"{meaning['hits@1']:>15.3f} {meaning['hits@5']:>15.3f} {meaning['mrr']:>12.3f}")
+    print(f"({figures['neural']['names']['queries']} title queries, {figures['neural']['meaning']['queries']} meaning queries)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from handler.common import UsageError, cli, env, say
+from handler.common import UsageError, cli, env, load_schema, say
 from handler.storage import read_records
 from reference import BENCH_FILE
 from scripts import benchkit
@@ -38,7 +38,7 @@ def overlap(a: list[str], b: list[str]) -> float:
 
 def timed_search(storage, vector, **params) -> tuple[list[str], float]:
     started = time.perf_counter()
-    hits = storage.search(vector, K, None, **params)
+    hits = storage.search(vector, K, **params)
     return [h.id for h in hits], (time.perf_counter() - started) * 1000
 
 
@@ -66,6 +66,7 @@ def measure(storage, served_vectors, fp32_vectors, variant: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.quality", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=BENCH_FILE)
+    benchkit.add_schema_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of --input (for a quick run)")
     parser.add_argument("--vectors", type=Path, default=None, help="scripts.embed output for the same input and limit, reused when present")
     parser.add_argument("--qdrant-path", type=Path, default=Path("bench_qdrant"))
@@ -89,15 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     qdrant_path = (args.qdrant_path / f"{source.stem}-quality").absolute()
     vectors = args.vectors or qdrant_path.parent / f"{qdrant_path.name}-vectors"
     started = time.perf_counter()
-    points = benchkit.ensure_shard(source, vectors, qdrant_path, COLLECTION, args.model_dir)
+    schema = load_schema(args.schema)
+    points = benchkit.ensure_shard(source, vectors, qdrant_path, COLLECTION, args.model_dir, schema)
     say(f"{points} points ready in {time.perf_counter() - started:.1f} s ({source.name}); {benchkit.cpu_name()}")
 
-    records, _ = read_records(source)
+    records, _ = read_records(source, schema)
     step = max(1, len(records) // args.queries)
-    queries = [r.data["alt"] for r in records[::step] if r.data["alt"].strip()][: args.queries]
+    # a query per sampled record: its second text field (the startups' `alt` line), else its title
+    field = next((name for name in schema.of_type("text") if name != schema.title), schema.title)
+    queries = [str(r.data[field]) for r in records[::step] if str(r.data.get(field) or "").strip()][: args.queries]
     served = Encoder.from_export(args.model_dir)  # what the service embeds queries with on this CPU
     fp32 = Encoder.from_export(args.model_dir, "fp32").embed(queries)
-    storage = EdgeStorage(qdrant_path, COLLECTION)
+    storage = EdgeStorage(qdrant_path, COLLECTION, schema)
     try:
         report = measure(storage, served.embed(queries), fp32, served.variant)
     finally:

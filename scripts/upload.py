@@ -1,10 +1,13 @@
 """Upload embedded records into Qdrant: embedded Qdrant Edge by default, a server when QDRANT_URL is set.
 
-    python -m scripts.upload --input FILE --vectors DIR [--collection startups] [--batch-size N]
-                             [--sync [--dry-run] [--max-delete 0.5] [--allow-mass-delete]] [--id-field NAME]
+    python -m scripts.upload --input FILE --vectors DIR [--schema FILE] [--collection NAME] [--batch-size N]
+                             [--sync [--dry-run] [--max-delete 0.5] [--allow-mass-delete]] [--id-field NAME] [--allow-empty]
 
-Idempotent: a record's point id is derived from its content (or from its --id-field, a stable
-key), so uploading again overwrites the same points instead of adding duplicates. With --sync the
+Idempotent: a record's point id is derived from its content (or from its schema's `key`, or
+--id-field, a stable key), so uploading again overwrites the same points instead of adding
+duplicates. The collection's payload indexes (full text, keywords and their folded copies, numbers)
+come from the schema (--schema, default $SCHEMA_FILE or the built-in startups schema), which is
+kept with the collection. With --sync the
 collection ends holding exactly the input: unchanged points are not written, points whose records
 are gone are deleted (scripts/sync.py). Exit status: 0 uploaded and counted; 2 bad arguments or
 input (a refused mass delete included); 1 Qdrant failed (unreachable after retries, wrong
@@ -23,15 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.common import StorageUnavailable, UsageError, cli, say, sha256_file
-from handler.storage import DEFAULT_TEXT_TEMPLATE, Layout, PointData, indexed_text, open_storage, read_records
+from handler.common import Schema, Settings, StorageUnavailable, UsageError, cli, env, load_schema, say, sha256_file
+from handler.storage import Layout, PointData, open_storage, read_records
 from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
 
 DELETE_BATCH = 1000  # point ids per delete request
 
 
-def load_embedded(input_path: Path, vectors_dir: Path):
-    """The (line, record, vector) triples of an embed run, checked against the input file."""
+def same_schema(schema: Schema, made_with: dict | None, what: str) -> None:
+    """Refuse vectors made under another schema (their records were read by other rules); an embed
+    run of an earlier version recorded none: it was the built-in startups schema."""
+    differences = schema.differences(made_with or load_schema().fingerprint(), key=False)  # a key names points: the vectors do not depend on it
+    if differences:
+        raise UsageError(f"{what} were made with another schema than {schema.source} ({'; '.join(differences)}): "
+                         "pass the --schema they were embedded with, or embed again")
+
+
+def load_embedded(input_path: Path, vectors_dir: Path, schema: Schema | None = None):
+    """The (line, record, vector) triples of an embed run, checked against the input file, and the
+    schema with the template the run embedded."""
     report_file = vectors_dir / "report.json"
     if not report_file.is_file():
         raise UsageError(f"--vectors '{vectors_dir}' has no report.json: run `python -m scripts.embed --out {vectors_dir}` first (or let it finish)")
@@ -45,21 +58,25 @@ def load_embedded(input_path: Path, vectors_dir: Path):
     expected = report["embedded"] + report.get("reused", 0)  # an earlier version's report has no `reused`: all were embedded
     if len(vectors) != len(lines) or len(vectors) != expected:
         raise UsageError(f"'{vectors_dir}' is inconsistent: {len(vectors)} vectors, {len(lines)} line numbers, report says {expected}")
-    records, _ = read_records(input_path, report["template"])
+    schema = schema or load_schema()
+    same_schema(schema, report.get("schema"), f"the vectors in '{vectors_dir}'")
+    schema = schema.with_template(report["template"])
+    records, _ = read_records(input_path, schema)
     by_line = {r.line: r.data for r in records}
     missing = [int(n) for n in lines if int(n) not in by_line]
     if missing:
         raise UsageError(f"lines {missing[:5]} of '{input_path}' have vectors but are not valid records any more")
-    return report, [(int(n), by_line[int(n)]) for n in lines], vectors
+    return schema, [(int(n), by_line[int(n)]) for n in lines], vectors
 
 
-def load_sharded(vectors_dir: Path):
-    """The output of scripts.embed_ray: (template, dim, chunks) where each chunk is one shard's
-    ((file, line), record) items and vectors, read shard by shard from the input files."""
+def load_sharded(vectors_dir: Path, schema: Schema):
+    """The output of scripts.embed_ray: (schema with its template, dim, chunks) where each chunk is
+    one shard's ((file, line), record) items and vectors, read shard by shard from the input files."""
     from scripts.embed_ray import read_shard
 
     manifest = json.loads(sharded_manifest(vectors_dir).read_text())
-    template = manifest["fingerprint"]["template"]
+    same_schema(schema, manifest["fingerprint"].get("schema"), f"the vectors in '{vectors_dir}'")
+    schema = schema.with_template(manifest["fingerprint"]["template"])
     for source in manifest["fingerprint"]["inputs"]:
         path = Path(source["file"])
         if not path.is_file() or path.stat().st_size != source["bytes"] or path.stat().st_mtime_ns != source["mtime_ns"]:
@@ -69,14 +86,20 @@ def load_sharded(vectors_dir: Path):
         for shard in manifest["shards"]:
             base = vectors_dir / "shards" / shard["shard"]
             vectors, lines = np.load(base.with_suffix(".vectors.npy")), np.load(base.with_suffix(".lines.npy"))
-            good, _ = read_shard(shard, template)
+            good, _ = read_shard(shard, schema)
             by_line = {r.line: r.data for r in good}
             if len(vectors) != len(lines) or any(int(n) not in by_line for n in lines):
                 raise UsageError(f"shard {shard['shard']} of '{vectors_dir}' does not match its input lines; embed it again")
             yield [((shard["file"], int(n)), by_line[int(n)]) for n in lines], vectors
 
     dim = len(np.load(vectors_dir / "shards" / f"{manifest['shards'][0]['shard']}.vectors.npy", mmap_mode="r")[0]) if manifest["shards"] else 384
-    return template, dim, chunks()
+    return schema, dim, chunks()
+
+
+def sharded_points(vectors_dir: Path) -> int:
+    """How many vectors scripts.embed_ray's shards hold (without reading them)."""
+    manifest = json.loads(sharded_manifest(vectors_dir).read_text())
+    return sum(len(np.load(vectors_dir / "shards" / f"{shard['shard']}.lines.npy", mmap_mode="r")) for shard in manifest["shards"])
 
 
 def sharded_manifest(vectors_dir: Path) -> Path | None:
@@ -108,15 +131,18 @@ def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=Non
             time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
 
 
-def upload(storage, items, vectors: np.ndarray | None = None, *, template: str = DEFAULT_TEXT_TEMPLATE, batch_size: int = 256, retries: int = 5,
+def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema | None = None, batch_size: int = 256, retries: int = 5,
            recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, layout: Layout = Layout(),
-           id_field: str | None = None, sync: SyncRules | None = None) -> dict:
-    """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of the
-    same text (`template`), into a collection created (or, with recreate, replaced) as needed.
+           id_field: str | None = None, sync: SyncRules | None = None, allow_empty: bool = False) -> dict:
+    """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of their
+    indexed text (the schema's: the embedded text with every text field it leaves out, the title
+    first), into a collection created (or, with recreate, replaced) as needed; payloads as the
+    schema keeps them (each keyword's folded copy beside it).
     `chunks` (an iterable of (items, vectors), one per shard of scripts.embed_ray) replaces
     items/vectors for sharded input; `parallel` upsert streams (a Qdrant server's bulk advice:
     about one per shard); `layout` (shards, replicas, a deferred index) goes to a server;
-    `id_field` names a stable key for the point ids (default: each record's content). With `sync`,
+    `id_field` names a stable key for the point ids (default: the schema's `key`, else each record's
+    content). Zero points create or sync nothing unless `allow_empty`. With `sync`,
     points are held until the whole input is read and compared with the collection's
     (scripts/sync.py); then only the added and updated are upserted and the ones whose records are
     gone are deleted (with sync.dry_run, nothing is written)."""
@@ -125,10 +151,11 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
     from handler.storage import Bm25Encoder
 
     started = time.perf_counter()
+    schema = (schema or storage.schema).with_key(id_field)
     bm25 = Bm25Encoder()
     chunks = chunks if chunks is not None else [(items, vectors)]
     dim = dim or int(vectors.shape[1])
-    ids = PointIds(id_field)
+    ids = PointIds(schema.key)
 
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
@@ -147,7 +174,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
-                points.append(PointData(pid, vector, record, bm25.document(indexed_text(record, template))))
+                points.append(PointData(pid, vector, schema.payload(record), bm25.document(schema.indexed_text(record))))
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
             if sync is None:
                 upsert(batches)
@@ -172,6 +199,8 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
     storage.finish_upload()
     indexed = time.perf_counter()
     counted = retried("counting the uploaded points", lambda: storage.count(list(seen)))
+    total = storage.count()
+    storage.record(points=total)  # what /health compares the collection with (a shard that lost points is damaged)
     return {
         "collection": storage.collection,
         "backend": storage.backend,
@@ -182,7 +211,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
             "write_seconds": round(upserted - compared, 2)} if sync else {}),
         "duplicates": duplicates,
         "counted": counted,
-        "collection_total": storage.count(),
+        "collection_total": total,
         "upsert_seconds": round(upserted - started, 2),
         "index_seconds": round(indexed - upserted, 2),
         "seconds": round(time.perf_counter() - started, 2),
@@ -191,13 +220,13 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, template: str =
 
 @cli()
 def main(argv: list[str] | None = None) -> int:
-    from handler.common import Settings
-
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m scripts.upload", description=__doc__.splitlines()[0])
+    parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema, a TOML file (docs/schema.md; default: $SCHEMA_FILE, "
+                        "else the built-in startups schema); the one the vectors were embedded with")
     parser.add_argument("--input", type=Path, help="the JSON-lines file that was embedded (not needed for scripts.embed_ray output: its manifest names its inputs)")
     parser.add_argument("--vectors", required=True, type=Path, help="the output directory of scripts.embed or scripts.embed_ray")
-    parser.add_argument("--collection", default=settings.collection_name, help="collection name (default: $COLLECTION_NAME or %(default)s)")
+    parser.add_argument("--collection", default=None, help="collection name (default: $COLLECTION_NAME, else the schema's `collection`)")
     parser.add_argument("--batch-size", type=int, default=256, help="points per upsert request (Qdrant advises 64-256)")
     parser.add_argument("--retries", type=int, default=5, help="attempts per request when Qdrant is unreachable (exponential backoff)")
     parser.add_argument("--recreate", action="store_true",
@@ -207,14 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--replicas", type=int, default=None, help="replication_factor")
     scale.add_argument("--parallel", type=int, default=1, help="concurrent upsert streams (about one per shard)")
     scale.add_argument("--defer-index", action="store_true", help="build no HNSW graph while uploading (m=0), then restore m=16 and let the server index once")
-    parser.add_argument("--id-field", default=None, help="a record field holding a stable key: point ids come from it, not from the whole record")
+    parser.add_argument("--id-field", default=None, help="a record field holding a stable key, overriding the schema's `key`: point ids come from it, "
+                        "not from the whole record")
+    parser.add_argument("--allow-empty", action="store_true", help="create or sync the collection even from zero points (it then holds none)")
     follow = parser.add_argument_group("the collection follows the input (--sync)")
     follow.add_argument("--sync", action="store_true", help="write only added and changed points, and delete those whose records are gone")
     follow.add_argument("--dry-run", action="store_true", help="print the added / updated / unchanged / deleted counts and change nothing")
     follow.add_argument("--max-delete", type=float, default=None, help="refuse to delete more than this fraction of the collection (default 0.5)")
     follow.add_argument("--allow-mass-delete", action="store_true", help="delete past --max-delete")
     args = parser.parse_args(argv)
-    settings = replace(settings, collection_name=args.collection)
+    schema = load_schema(args.schema).with_key(args.id_field)
+    settings = replace(settings, schema=schema, collection_name=args.collection or env("COLLECTION_NAME") or schema.collection)
 
     for name in ("batch_size", "retries", "parallel"):
         if getattr(args, name) < 1:
@@ -236,20 +268,24 @@ def main(argv: list[str] | None = None) -> int:
     rules = SyncRules(args.dry_run, 0.5 if args.max_delete is None else args.max_delete, args.allow_mass_delete) if args.sync else None
 
     if sharded_manifest(args.vectors):
-        template, dim, chunks = load_sharded(args.vectors)
+        schema, dim, chunks = load_sharded(args.vectors, schema)
         items = vectors = None
+        points = sharded_points(args.vectors)
         what = f"the shards of {args.vectors}"
     else:
         if args.input is None:
             raise UsageError(f"--input is needed: '{args.vectors}' is the output of scripts.embed (report.json), which names no input to re-read")
-        report, items, vectors = load_embedded(args.input, args.vectors)
-        template, dim, chunks = report["template"], None, None
+        schema, items, vectors = load_embedded(args.input, args.vectors, schema)
+        dim, chunks, points = None, None, len(items)
         what = f"{len(items)} points"
+    if not points and not args.allow_empty:
+        raise UsageError(f"'{args.vectors}' holds no points: {'syncing' if rules else 'uploading'} it would leave collection '{settings.collection_name}' "
+                         "empty (and searches answering nothing); embed records first, or pass --allow-empty if an empty collection is meant")
     storage = open_storage(settings, cooldown=0)  # transient failures are retried with backoff here
-    say(f"{'syncing' if rules else 'uploading'} {what} into '{args.collection}' ({storage.backend}, {storage.where})")
+    say(f"{'syncing' if rules else 'uploading'} {what} into '{settings.collection_name}' ({storage.backend}, {storage.where}) with {schema.source}")
     try:
-        result = upload(storage, items, vectors, template=template, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
-                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout, id_field=args.id_field, sync=rules)
+        result = upload(storage, items, vectors, schema=schema, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
+                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout, sync=rules)
     finally:
         storage.close()
 

@@ -8,9 +8,12 @@ import (`infra/toolchain.py` runs before any virtual environment exists).
 - the Lambda artifact's contract: what lies where in it, `check_artifact_mode`;
 - the log: JSON lines (`configure_logging`, `server_logging`, `JsonLines`, `bounded`);
 - a request's deadline: `until`, `check_deadline`;
-- `cut`: the one way to shorten a client's value for a log line or an error body.
+- `cut`: the one way to shorten a client's value for a log line or an error body;
+- text: `normalize`, the one rule for the text users send (and for a keyword's folded copy);
+- the catalogue's schema: `Schema`, `load_schema`, `fold` (docs/schema.md).
 """
 
+from handler.common.artifact import SCHEMA_FILE as ARTIFACT_SCHEMA_FILE
 from handler.common.artifact import (
     ARTIFACT_ROOT,
     INFO_FILE,
@@ -38,28 +41,33 @@ from handler.common.errors import (
     PointNotFound,
     RequestExpired,
     ShardLocked,
+    SchemaError,
+    SchemaMismatch,
     ShardSourceError,
     SourceError,
     SparseMissing,
     StartupError,
     StorageError,
     StorageUnavailable,
-    TemplateError,
     UsageError,
 )
 from handler.common.files import atomic_save_npy, atomic_write, atomic_write_json, sha256_file
 from handler.common.logs import MAX_LINE, JsonLines, bounded, configure_logging, server_logging
+from handler.common.schema import BUILT_IN, FOLDED, Field, Schema, fold, load_schema, parse_schema
 from handler.common.shorten import cut
+from handler.common.text import NOT_BLANK_PATTERN, normalize
 
 __all__ = [
-    "ARTIFACT_ROOT", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "check_artifact_mode", "write_info",
+    "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "check_artifact_mode", "write_info",
     "EXIT_INTERRUPTED", "cli", "say",
     "ENV", "SECRET_PARAMETERS", "Settings", "env", "redact_url",
     "check_deadline", "until",
     "Bm25Unavailable", "CircuitOpen", "CollectionMismatch", "CollectionMissing", "CollectionOutdated", "ConfigError", "EncoderError",
     "ExportError", "ModelFileError", "NeuralSearchError", "ParityError", "PointNotFound", "RequestExpired", "ShardLocked",
-    "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageError", "StorageUnavailable", "TemplateError", "UsageError",
+    "SchemaError", "SchemaMismatch", "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageError", "StorageUnavailable", "UsageError",
     "atomic_save_npy", "atomic_write", "atomic_write_json", "sha256_file",
     "MAX_LINE", "JsonLines", "bounded", "configure_logging", "server_logging",
     "cut",
+    "BUILT_IN", "FOLDED", "Field", "Schema", "fold", "load_schema", "parse_schema",
+    "NOT_BLANK_PATTERN", "normalize",
 ]

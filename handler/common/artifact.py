@@ -8,14 +8,15 @@ import json
 from pathlib import Path
 
 ARTIFACT_ROOT = Path(__file__).resolve().parents[2]  # /var/task in a Lambda artifact (handler/common/ is two below)
-INFO_FILE = "artifact.json"  # {"mode": "server"|"embedded", "arch": ..., "variant": ...}
+INFO_FILE = "artifact.json"  # {"mode": "server"|"embedded", "arch": ..., "variant": ..., "schema": its fingerprint}
+SCHEMA_FILE = "schema.toml"  # the catalogue's schema the artifact was built with (template.yaml: SCHEMA_FILE=/var/task/schema.toml)
 SHARD_ARCHIVE = "qdrant_shard.zip"  # the baked shard (template.yaml: QDRANT_SHARD_SOURCE=/var/task/qdrant_shard.zip)
 MODEL_FOLDER = "model"  # the served variant and its manifest (template.yaml: MODEL_DIR=/var/task/model)
 STORAGE_MODES = ("embedded", "server")  # LAMBDA_MODE: which storage backend the artifact carries
 
 
-def write_info(out: Path, mode: str, arch: str, variant: str) -> None:
-    (out / INFO_FILE).write_text(json.dumps({"mode": mode, "arch": arch, "variant": variant}) + "\n")
+def write_info(out: Path, mode: str, arch: str, variant: str, schema: dict | None = None) -> None:
+    (out / INFO_FILE).write_text(json.dumps({"mode": mode, "arch": arch, "variant": variant, **({"schema": schema} if schema else {})}) + "\n")
 
 
 def check_artifact_mode(settings, error: type[Exception], root: Path = ARTIFACT_ROOT) -> None:
@@ -24,8 +25,13 @@ def check_artifact_mode(settings, error: type[Exception], root: Path = ARTIFACT_
     info = root / INFO_FILE
     if not info.is_file():
         return
-    mode = json.loads(info.read_text()).get("mode")
+    built = json.loads(info.read_text())
+    mode = built.get("mode")
     if mode == "server" and not settings.qdrant_url:
         raise error("this Lambda artifact was built with --mode server and needs QDRANT_URL; build it with --mode embedded for Qdrant Edge")
     if mode == "embedded" and settings.qdrant_url:
         raise error("this Lambda artifact was built with --mode embedded and needs QDRANT_URL empty; build it with --mode server for a Qdrant server")
+    differences = settings.schema.differences(built["schema"]) if built.get("schema") else []
+    if differences:
+        raise error(f"this Lambda artifact was built with another schema than {settings.schema.source} ({'; '.join(differences)}): "
+                    f"leave SCHEMA_FILE at its {SCHEMA_FILE}, or build the artifact again with --schema")

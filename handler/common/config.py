@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
 from handler.common.errors import ConfigError
+from handler.common.schema import Schema, load_schema
 
 # name: (default, description). The first group configures the service; the rest, the tools. The
 # descriptions are markdown: README.md's configuration table is this table (`tests.common.test_config`).
@@ -31,7 +32,9 @@ ENV: dict[str, tuple[str, str]] = {
     "QDRANT_COOLDOWN": ("5", "seconds a Qdrant server that timed out or refused the connection is not asked again (requests answer 503 at once, "
                              "`/health` says `unreachable`); 0 = always ask"),
     "REQUEST_TIMEOUT": ("10", "`python -m handler`: seconds a request may wait for the model and Qdrant; work still queued then is never started (503)"),
-    "COLLECTION_NAME": ("startups", "Qdrant collection"),
+    "SCHEMA_FILE": ("", "TOML file describing the catalogue's records: fields, types, title, the embedded text, the page's card "
+                        "([docs/schema.md](docs/schema.md)); also the scripts' default `--schema`; empty = the tutorial's startups schema, built in"),
+    "COLLECTION_NAME": ("", "Qdrant collection; empty = the schema's `collection` (`startups` for the built-in schema)"),
     "QUERY_MAX_CHARS": ("1000", "longest accepted `q`, in characters (longer: 422); the page's search box has the same limit"),
     "LOG_LEVEL": ("INFO", "log level of the service's logger (`DEBUG`, `INFO`, `WARNING`, `ERROR`)"),
     "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
@@ -127,6 +130,13 @@ def _server_url(name: str) -> str:
     return value
 
 
+def _collection(name: str) -> str:
+    value = env(name)
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", value):
+        raise ConfigError(f"environment variable {name}={value!r} is not a collection name (letters, digits, _ or -)")
+    return value
+
+
 def _required(name: str) -> str:
     value = env(name)
     if not value:
@@ -183,7 +193,8 @@ class Settings:
     qdrant_timeout: float
     qdrant_cooldown: float
     request_timeout: float
-    collection_name: str
+    schema: Schema
+    collection_name: str  # COLLECTION_NAME, else the schema's `collection`
     query_max_chars: int
     log_level: str
     cors_allow_origins: tuple[str, ...]
@@ -195,6 +206,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        schema = load_schema(env("SCHEMA_FILE"))
         return cls(
             model_dir=env("MODEL_DIR"),
             embed_variant=env("EMBED_VARIANT"),
@@ -207,7 +219,8 @@ class Settings:
             qdrant_timeout=_number("QDRANT_TIMEOUT", float, 0.1),
             qdrant_cooldown=_number("QDRANT_COOLDOWN", float, 0),
             request_timeout=_number("REQUEST_TIMEOUT", float, 0.1),
-            collection_name=_required("COLLECTION_NAME"),
+            schema=schema,
+            collection_name=_collection("COLLECTION_NAME") or schema.collection,
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
             log_level=_log_level("LOG_LEVEL"),
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
@@ -222,4 +235,5 @@ class Settings:
         """The settings without secrets, for logs."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["qdrant_api_key"] = "***" if self.qdrant_api_key else ""
+        shown["schema"] = self.schema.source
         return shown

@@ -3,7 +3,7 @@
     NeuralSearchError                 exit status 1: something failed
     ├── UsageError (ValueError)       exit status 2: bad arguments, input or environment; the user can fix it
     │   ├── ConfigError               a setting has a value the project cannot use
-    │   ├── TemplateError             a text template names no field, or one a record lacks
+    │   │   └── SchemaError           the schema file (or a template or key given beside it) cannot serve
     │   ├── EncoderError              the model cannot load or run as asked (file, checksum, provider)
     │   ├── ModelFileError            a file of the model directory cannot serve (manifest, hash)
     │   ├── StartupError              the service must not start (the message says why)
@@ -15,6 +15,7 @@
     │   ├── CollectionMissing         the collection does not exist yet
     │   ├── CollectionMismatch        the collection holds vectors of another size or distance
     │   ├── CollectionOutdated        the collection was uploaded with an older layout
+    │   ├── SchemaMismatch            the collection was built with another schema (the fields that differ named)
     │   ├── SparseMissing             the collection has no BM25 vectors: hybrid cannot run
     │   ├── ShardLocked               another process holds the embedded shard
     │   ├── PointNotFound             no point has that id (404 on the API)
@@ -51,8 +52,8 @@ class ConfigError(UsageError):
     """A setting has a value the project cannot use."""
 
 
-class TemplateError(UsageError):
-    """A text template that cannot make a text from a record."""
+class SchemaError(ConfigError):
+    """The catalogue's schema cannot serve (the file, the key and the fix are named)."""
 
 
 class EncoderError(UsageError):
@@ -117,6 +118,13 @@ class CollectionOutdated(StorageError):
     with --recreate."""
 
     fix = "upload it again with `python -m scripts.upload --input FILE --vectors DIR --recreate`"
+
+
+class SchemaMismatch(StorageError):
+    """The collection was built with another schema than the one in force."""
+
+    code = "schema_mismatch"
+    public = "collection '{collection}' was built with another schema than the service's; see the service log"
 
 
 class SparseMissing(StorageError):

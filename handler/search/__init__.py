@@ -2,8 +2,8 @@
 
 - `SearchService`: `start(settings)`, then per request the named steps `cached_vector`,
   `embed_queries`, `answer` (or `run`, all three in one thread); `search(q, ...)` for scripts;
-- the requests and results of the three search routes (`SearchRequest`, `SimilarRequest`,
-  `CitiesRequest`), the modes (`MODES`, `DEFAULT_MODE`);
+- the requests and results of the search routes (`SearchRequest`, `SimilarRequest`,
+  `FacetRequest`), the modes (`MODES`, `DEFAULT_MODE`);
 - `QueryCache`: popular queries skip the model;
 - `weak`: the weak_match rule and its thresholds.
 """
@@ -12,8 +12,8 @@ from handler.search.query_cache import QueryCache
 from handler.search.requests import (
     DEFAULT_MODE,
     MODES,
-    CitiesRequest,
-    CitiesResult,
+    FacetRequest,
+    FacetResult,
     SearchRequest,
     SearchResult,
     SimilarRequest,
@@ -23,7 +23,7 @@ from handler.search.weak import CLOSE_COSINE, FAR_COSINE, weak
 
 __all__ = [
     "QueryCache",
-    "DEFAULT_MODE", "MODES", "CitiesRequest", "CitiesResult", "SearchRequest", "SearchResult", "SimilarRequest",
+    "DEFAULT_MODE", "MODES", "FacetRequest", "FacetResult", "SearchRequest", "SearchResult", "SimilarRequest",
     "SearchService",
     "CLOSE_COSINE", "FAR_COSINE", "weak",
 ]

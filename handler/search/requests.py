@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handler.storage import Hit
+from handler.storage import NO_FILTERS, Filters, Hit
 
 # The search modes, what each does (the API's documentation and the page's switch read this), and
 # the default: `python -m scripts.eval_modes` (docs/quality.md) measured hybrid best at finding a
-# startup by its name while keeping the meaning queries' answers.
+# record by its title while keeping the meaning queries' answers.
 MODES = {
     "hybrid": "meaning and words together: the ONNX encoder's vector search and Qdrant's BM25, fused by reciprocal rank",
     "neural": "meaning alone: vector search with the ONNX encoder (the tutorial's search)",
-    "text": "words alone: any of the words, ranked by BM25, the startups holding all of them first",
+    "text": "words alone: any of the words, ranked by BM25, the records holding all of them first",
 }
 DEFAULT_MODE = "hybrid"
 
@@ -24,7 +24,7 @@ class SearchRequest:
 
     q: str
     limit: int = 5
-    city: str | None = None
+    filters: Filters = NO_FILTERS
     mode: str = DEFAULT_MODE
     offset: int = 0  # the page: hits offset .. offset + limit - 1 of the ranking
 
@@ -39,15 +39,16 @@ class SimilarRequest:
 
     id: str
     limit: int = 5
-    city: str | None = None
+    filters: Filters = NO_FILTERS
     offset: int = 0
     needs_vector = False  # the anchor's stored vector is used
 
 
 @dataclass(frozen=True)
-class CitiesRequest:
-    """/api/cities: the city facet."""
+class FacetRequest:
+    """/api/facets/{field} (and /api/cities, the startups schema's city facet): a keyword's values."""
 
+    field: str
     limit: int = 100
     needs_vector = False
 
@@ -62,5 +63,6 @@ class SearchResult:
 
 
 @dataclass
-class CitiesResult:
-    counts: list[tuple[str, int]]  # (city, number of records), biggest first
+class FacetResult:
+    field: str
+    counts: list[tuple[str, int]]  # (value as stored, number of records), biggest first

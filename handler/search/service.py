@@ -21,8 +21,10 @@ from handler.common import (
     Bm25Unavailable,
     CollectionMismatch,
     CollectionMissing,
+    CollectionOutdated,
     EncoderError,
     ModelFileError,
+    SchemaMismatch,
     Settings,
     ShardLocked,
     StartupError,
@@ -32,9 +34,9 @@ from handler.common import (
 )
 from handler.model import Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
-from handler.search.requests import CitiesRequest, CitiesResult, SearchRequest, SearchResult, SimilarRequest
+from handler.search.requests import FacetRequest, FacetResult, SearchRequest, SearchResult, SimilarRequest
 from handler.search.weak import weak
-from handler.storage import Bm25Encoder, SparseVector, Storage, open_storage
+from handler.storage import NO_FILTERS, Bm25Encoder, Filters, SparseVector, Storage, open_storage
 
 log = logging.getLogger("handler")
 
@@ -81,8 +83,9 @@ class SearchService:
             info = storage.collection_info()
             if info is not None:
                 storage.require_match(info, encoder.dim)
+                storage.check_layout()  # built with this schema, with the indexes its filters need
                 points = storage.count()  # opens the shard / connection now, not in the first request
-        except CollectionMismatch as exc:
+        except (CollectionMismatch, SchemaMismatch, CollectionOutdated) as exc:
             raise StartupError(f"{exc}; refusing to start") from exc
         except ShardLocked as exc:
             raise StartupError(str(exc)) from exc
@@ -108,7 +111,7 @@ class SearchService:
         vector = self.encoder.embed_one("warm up")
         if search:
             try:
-                self.storage.search(vector, 1, None)
+                self.storage.search(vector, 1)
             except StorageError:
                 pass
 
@@ -124,9 +127,12 @@ class SearchService:
         self.storage.after_restore()
 
     # -- searching: three named steps, run in one go (Lambda) or apart (the web wing's Worker) -------
-    def search(self, q: str, *, limit: int, city: str | None, mode: str, offset: int = 0) -> SearchResult:
-        """One query: embed it (unless mode=text) and ask the store (for scripts and notebooks)."""
-        return self.run(SearchRequest(q, limit, city, mode, offset))
+    def search(self, q: str, *, limit: int, city: str | None = None, mode: str, offset: int = 0, filters: Filters = NO_FILTERS) -> SearchResult:
+        """One query: embed it (unless mode=text) and ask the store (for scripts and notebooks).
+        `city` is the startups schema's city filter (`filters` holds any schema's)."""
+        if city:
+            filters = Filters((*filters.keywords, ("city", (city,))), filters.ranges)
+        return self.run(SearchRequest(q, limit, filters, mode, offset))
 
     def run(self, request):
         """A whole request in this thread: the query cache, the model when it misses, the store."""
@@ -159,10 +165,10 @@ class SearchService:
     def answer(self, request, vector: np.ndarray | None = None, embed_ms: float = 0.0):
         """Step 3: the store's answer to a request (a search given its query's vector; None for text)."""
         started = time.perf_counter()
-        if isinstance(request, CitiesRequest):
-            return CitiesResult(self.storage.cities(request.limit))
+        if isinstance(request, FacetRequest):
+            return FacetResult(request.field, self.storage.facet(request.field, request.limit))
         if isinstance(request, SimilarRequest):  # never a weak match: the anchor is a real record
-            hits, mode, weak_match = self.storage.similar(request.id, request.limit, request.city, offset=request.offset), "similar", False
+            hits, mode, weak_match = self.storage.similar(request.id, request.limit, request.filters, offset=request.offset), "similar", False
         else:
             hits, weak_match = self._ask(request, vector)
             mode = request.mode
@@ -170,15 +176,15 @@ class SearchService:
 
     def _ask(self, request: SearchRequest, vector: np.ndarray | None):
         """The page of hits and whether the match is weak (text: no record holds every word)."""
-        q, limit, city, offset = request.q, request.limit, request.city, request.offset
+        q, limit, filters, offset = request.q, request.limit, request.filters, request.offset
         if request.mode == "text":
-            hits = self.storage.text_search(q, limit, city, sparse=self._sparse(q) or SparseVector((), ()), offset=offset)
+            hits = self.storage.text_search(q, limit, filters, sparse=self._sparse(q) or SparseVector((), ()), offset=offset)
             return hits, not hits.all_words
         if request.mode == "hybrid":
-            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, city, offset=offset)
+            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, filters, offset=offset)
             return hits, weak(hits.nearest, lambda: hits.words)
-        hits = self.storage.search(vector, limit, city, offset=offset)
-        return hits, weak(hits.nearest, lambda: self._words_found(q, city))
+        hits = self.storage.search(vector, limit, filters, offset=offset)
+        return hits, weak(hits.nearest, lambda: self._words_found(q, filters))
 
     def _sparse(self, q: str) -> SparseVector | None:
         """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""
@@ -187,9 +193,9 @@ class SearchService:
         except Bm25Unavailable:
             return None
 
-    def _words_found(self, q: str, city: str | None) -> bool | None:
+    def _words_found(self, q: str, filters: Filters) -> bool | None:
         sparse = self._sparse(q)
-        return None if sparse is None else self.storage.words_found(sparse, city)
+        return None if sparse is None else self.storage.words_found(sparse, filters)
 
     def bm25(self):
         """The BM25 query encoder, built on first use; Bm25Unavailable (503) without its libraries."""

@@ -1,9 +1,10 @@
 """The storage wing: the records, their BM25 vectors and the vector store that keeps them.
 
-- the record: its fields and the two texts made from it (`record_text`, `indexed_text`), and the
-  reading of JSON-lines files of records (`read_records`: every rejected line with its reason);
+- records: reading JSON-lines files against the catalogue's schema (`read_records`: every rejected
+  line with its reason); the built-in startups schema's two texts (`record_text`, `indexed_text`);
 - BM25: `Bm25Encoder`, Qdrant's own BM25 numbers from two small libraries;
-- the store: one contract (`Storage`, composed once on a few primitives), two backends:
+- the store: one contract (`Storage`, composed once on a few primitives; `Filters` of keyword values
+  and numeric ranges; payload indexes from the schema), two backends:
   `EdgeStorage` (Qdrant Edge, in-process, QDRANT_PATH; the default) and `ServerStorage` (a Qdrant
   server through qdrant-client, QDRANT_URL); `open_storage(settings)` picks one. Each backend
   imports its client library only when built, so a Lambda artifact carries just its own;
@@ -14,23 +15,28 @@ from handler.storage.base import Conditions, Storage, point_of
 from handler.storage.bm25 import Bm25Encoder, query_words
 from handler.storage.contract import (
     DISTANCE,
+    FLOAT,
+    FULL_TEXT,
     HNSW_M,
     HYBRID_DEPTH,
-    LAYOUT_MARK,
-    PAYLOAD_INDEXES,
+    INTEGER,
+    KEYWORD,
+    NO_FILTERS,
     RRF_K,
     SPARSE,
     CollectionInfo,
+    Filters,
     Hit,
     Hits,
     Layout,
     Nearest,
     PointData,
     SparseVector,
+    payload_indexes,
 )
 from handler.storage.edge import EdgeStorage
-from handler.storage.record import CITY_FIELD, DEFAULT_TEXT_TEMPLATE, FIELDS, NAME_FIELD, TEXT_FIELDS, indexed_text, record_text
-from handler.storage.records import Record, Rejected, parse_line, read_records, template_fields, validate
+from handler.storage.record import DEFAULT_TEXT_TEMPLATE, indexed_text, record_text
+from handler.storage.records import Record, Rejected, parse_line, read_records
 from handler.storage.searches import fuse, ranked
 from handler.storage.server import ServerStorage, connection_dropped
 from handler.storage.shard import MARKER, copy_shard_dir, pack_shard, provision_shard, unpack_shard
@@ -38,11 +44,11 @@ from handler.storage.shard import MARKER, copy_shard_dir, pack_shard, provision_
 __all__ = [
     "Conditions", "Storage", "point_of",
     "Bm25Encoder", "query_words",
-    "DISTANCE", "HNSW_M", "HYBRID_DEPTH", "LAYOUT_MARK", "PAYLOAD_INDEXES", "RRF_K", "SPARSE", "CollectionInfo", "Hit", "Hits", "Layout",
-    "Nearest", "PointData", "SparseVector",
+    "DISTANCE", "FLOAT", "FULL_TEXT", "HNSW_M", "HYBRID_DEPTH", "INTEGER", "KEYWORD", "NO_FILTERS", "RRF_K", "SPARSE", "CollectionInfo",
+    "Filters", "Hit", "Hits", "Layout", "Nearest", "PointData", "SparseVector", "payload_indexes",
     "EdgeStorage",
-    "CITY_FIELD", "DEFAULT_TEXT_TEMPLATE", "FIELDS", "NAME_FIELD", "TEXT_FIELDS", "indexed_text", "record_text",
-    "Record", "Rejected", "parse_line", "read_records", "template_fields", "validate",
+    "DEFAULT_TEXT_TEMPLATE", "indexed_text", "record_text",
+    "Record", "Rejected", "parse_line", "read_records",
     "fuse", "ranked",
     "ServerStorage", "connection_dropped",
     "MARKER", "copy_shard_dir", "pack_shard", "provision_shard", "unpack_shard",
@@ -57,7 +63,7 @@ def open_storage(settings, *, cooldown: float | None = None) -> Storage:
     jobs retry with backoff instead: 0)."""
     if settings.qdrant_url:
         return ServerStorage(settings.qdrant_url, settings.collection_name, settings.qdrant_api_key, settings.qdrant_timeout,
-                             cooldown=settings.qdrant_cooldown if cooldown is None else cooldown)
+                             cooldown=settings.qdrant_cooldown if cooldown is None else cooldown, schema=settings.schema)
     if settings.qdrant_shard_source:
         provision_shard(settings.qdrant_shard_source, settings.qdrant_path, settings.collection_name)
-    return EdgeStorage(settings.qdrant_path, settings.collection_name)
+    return EdgeStorage(settings.qdrant_path, settings.collection_name, settings.schema)

@@ -12,9 +12,20 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from handler.common import CollectionMismatch, CollectionMissing, CollectionOutdated, SparseMissing
-from handler.storage.contract import DISTANCE, LAYOUT_MARK, SPARSE, CollectionInfo, Hit, Layout, Nearest, PointData, SparseVector
-from handler.storage.record import CITY_FIELD, TEXT_FIELDS
+from handler.common import FOLDED, CollectionMismatch, CollectionMissing, CollectionOutdated, Schema, SchemaMismatch, SparseMissing, fold
+from handler.storage.contract import (
+    DISTANCE,
+    NO_FILTERS,
+    SPARSE,
+    CollectionInfo,
+    Filters,
+    Hit,
+    Layout,
+    Nearest,
+    PointData,
+    SparseVector,
+    payload_indexes,
+)
 from handler.storage.searches import Searches
 
 
@@ -26,7 +37,14 @@ class Conditions(ABC):
     def match_value(self, key: str, value: str) -> Any: ...
 
     @abstractmethod
+    def match_any(self, key: str, values: Sequence[str]) -> Any: ...
+
+    @abstractmethod
     def match_text(self, key: str, word: str) -> Any: ...
+
+    @abstractmethod
+    def range(self, key: str, low: float | None, high: float | None) -> Any:
+        """low <= value <= high (None: open on that side)."""
 
     @abstractmethod
     def has_id(self, ids: Sequence[str]) -> Any: ...
@@ -57,7 +75,8 @@ class Storage(Searches, ABC):
     where: str  # for messages: which QDRANT_URL / QDRANT_PATH (never credentials)
     conditions: Conditions  # the client library's filter models
 
-    def __init__(self) -> None:
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema  # the catalogue's: its payload indexes, text fields and filters
         self._has_sparse = False  # seen once, it stays: only an upload --recreate removes it
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -81,9 +100,13 @@ class Storage(Searches, ABC):
     def _info(self) -> CollectionInfo | None: ...
 
     @abstractmethod
-    def _create(self, dim: int, layout: Layout) -> None:
-        """A new collection: dense DISTANCE vectors of `dim`, the SPARSE vector with IDF, the
-        PAYLOAD_INDEXES (first, as Qdrant advises for bulk uploads)."""
+    def _create(self, dim: int, layout: Layout, indexes: dict[str, str]) -> None:
+        """A new collection: dense DISTANCE vectors of `dim`, the SPARSE vector with IDF, the payload
+        `indexes` (`_add_indexes`: first, as Qdrant advises for bulk uploads)."""
+
+    @abstractmethod
+    def _add_indexes(self, indexes: dict[str, str]) -> None:
+        """Payload indexes: field -> KEYWORD, FULL_TEXT (Qdrant's word tokenizer, lowercased), INTEGER or FLOAT."""
 
     @abstractmethod
     def _drop(self) -> None: ...
@@ -97,8 +120,16 @@ class Storage(Searches, ABC):
         """The client library's records of these ids (those that exist)."""
 
     @abstractmethod
-    def _full_text_fields(self) -> set[str]:
-        """The payload fields that have a full-text index."""
+    def _layout(self) -> tuple[dict[str, str], dict]:
+        """The collection's payload indexes (field -> KEYWORD, FULL_TEXT, INTEGER or FLOAT; others by
+        their own name) and its metadata, in one look where the backend can."""
+
+    @abstractmethod
+    def _read_metadata(self) -> dict:
+        """What the collection keeps about itself (its schema, its point count, its calibration); {} when nothing."""
+
+    @abstractmethod
+    def _write_metadata(self, metadata: dict) -> None: ...
 
     @abstractmethod
     def upsert(self, points: Sequence[PointData]) -> None: ...
@@ -125,15 +156,19 @@ class Storage(Searches, ABC):
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]: ...
 
     # -- composed on the primitives, the same for both backends -------------------------------------
-    def _filter(self, city: str | None, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
-        """The filter of a Nearest: the city, every one of `words` (each in one of TEXT_FIELDS) held or
-        not held, one point left out; None when nothing is filtered."""
+    def _filter(self, filters: Filters = NO_FILTERS, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
+        """The filter of a Nearest: each keyword's values (folded, any of them) and each range, every
+        one of `words` (each in one of the schema's text fields) held or not held, one point left
+        out; None when nothing is filtered."""
         c = self.conditions
         must, must_not = [], []
-        if city is not None:
-            must.append(c.match_value(CITY_FIELD, city))
+        for name, values in filters.keywords:
+            folded = sorted({fold(value) for value in values})
+            must.append(c.match_value(f"{FOLDED}.{name}", folded[0]) if len(folded) == 1 else c.match_any(f"{FOLDED}.{name}", folded))
+        for name, low, high in filters.ranges:
+            must.append(c.range(name, low, high))
         if words and holding is not None:
-            every = [c.filter(should=[c.match_text(field, word) for field in TEXT_FIELDS]) for word in words]
+            every = [c.filter(should=[c.match_text(field, word) for field in self.schema.text_fields]) for word in words]
             if holding:
                 must.extend(every)
             else:
@@ -153,9 +188,9 @@ class Storage(Searches, ABC):
         found = self._retrieve([point_id], payload=False, vectors=True)
         return point_of(found[0]).vector if found else None
 
-    def _text_ids(self, words: Sequence[str], city: str | None, limit: int) -> list[Hit]:
-        """Points holding every one of `words` (each in one of TEXT_FIELDS), by id, at most `limit`, with payloads."""
-        records, _ = self._scroll_page(None, limit, self._filter(city, words, True), vectors=False)
+    def _text_ids(self, words: Sequence[str], filters: Filters, limit: int) -> list[Hit]:
+        """Points holding every one of `words` (each in one of the text fields), by id, at most `limit`, with payloads."""
+        records, _ = self._scroll_page(None, limit, self._filter(filters, words, True), vectors=False)
         return sorted((Hit(str(r.id), None, r.payload or {}) for r in records), key=lambda hit: hit.id)
 
     def _scroll(self, offset: str | None, limit: int) -> tuple[list[PointData], str | None]:
@@ -185,11 +220,44 @@ class Storage(Searches, ABC):
         return (f"collection '{self.collection}' at {self.where} has no '{SPARSE}' sparse vectors (it was uploaded before hybrid "
                 f"search existed); {SparseMissing.fix}")
 
+    def metadata(self) -> dict:
+        return self._read_metadata()
+
+    def record(self, **facts) -> None:
+        """Keep facts with the collection (merged into what it keeps: `metadata()`)."""
+        self._write_metadata({**self._read_metadata(), **facts})
+
     def check_layout(self) -> None:
-        """CollectionOutdated when the collection was uploaded before names were indexed."""
-        if LAYOUT_MARK not in self._full_text_fields():
-            raise CollectionOutdated(f"collection '{self.collection}' at {self.where} was uploaded before names were indexed (no full-text "
-                                     f"index on '{LAYOUT_MARK}'); {CollectionOutdated.fix}")
+        """SchemaMismatch when the collection was built with another schema (the fields that differ
+        named); CollectionOutdated when it lacks a payload index this schema needs (uploaded by an
+        earlier version, before names were indexed or before keywords were folded: an upload or
+        `--sync` brings it up to date)."""
+        lacking = self._lacking()
+        if lacking:
+            raise CollectionOutdated(f"collection '{self.collection}' at {self.where} lacks the payload index(es) "
+                                     f"{', '.join(f'{name} ({kind})' for name, kind in lacking.items())} that {self.schema.source} needs "
+                                     f"(it was uploaded by an earlier version); `python -m scripts.upload ... --sync` adds them and rewrites the "
+                                     f"payloads (or {CollectionOutdated.fix})")
+
+    def _lacking(self) -> dict[str, str]:
+        """The payload indexes this schema needs that the collection lacks; SchemaMismatch first."""
+        have, metadata = self._layout()
+        built = metadata.get("schema")
+        if built is not None:
+            differences = self.schema.differences(built)
+            if differences:
+                raise SchemaMismatch(f"collection '{self.collection}' at {self.where} was built with another schema than {self.schema.source} "
+                                     f"({'; '.join(differences)}); use its schema, another COLLECTION_NAME, or upload again with --recreate")
+        return {name: kind for name, kind in payload_indexes(self.schema).items() if have.get(name) != kind}
+
+    def bring_up_to_date(self) -> None:
+        """Before an upload into an existing collection: the payload indexes this schema needs that
+        it lacks are added, and the schema is kept with it (SchemaMismatch if it was built with another)."""
+        lacking = self._lacking()
+        if lacking:
+            self._add_indexes(lacking)
+        if lacking or "schema" not in self._read_metadata():
+            self.record(schema=self.schema.fingerprint())
 
     def check_collection(self, dim: int) -> int:
         """The point count; CollectionMissing / CollectionMismatch when the collection is not usable."""
@@ -217,12 +285,13 @@ class Storage(Searches, ABC):
             self.require_match(info, dim)
             if SPARSE not in info.sparse:
                 raise SparseMissing(self.sparse_missing_message())
-            self.check_layout()
+            self.bring_up_to_date()
             return False
         if info is not None:
             self._drop()
         self._has_sparse = False
-        self._create(dim, layout)
+        self._create(dim, layout, payload_indexes(self.schema))
+        self._write_metadata({"schema": self.schema.fingerprint()})
         self._has_sparse = True
         return True
 

@@ -9,15 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from handler.storage.record import CITY_FIELD, NAME_FIELD, TEXT_FIELDS
+from handler.common import FOLDED, Schema
 
-# -- the collection's schema, declared once for both backends -----------------------------------------
+# -- the collection's layout, declared once for both backends -----------------------------------------
 DISTANCE = "Cosine"  # the model's vectors are L2-normalized: cosine = dot product
 SPARSE = "bm25"  # the named sparse vector beside the default dense one, with Qdrant's IDF modifier
 HNSW_M = 16  # Qdrant's default graph degree; an upload with a deferred index builds with m=0 first
-KEYWORD, FULL_TEXT = "keyword", "text"
-PAYLOAD_INDEXES = ((CITY_FIELD, KEYWORD), *((name, FULL_TEXT) for name in TEXT_FIELDS))  # full text: Qdrant's word tokenizer, lowercased
-LAYOUT_MARK = NAME_FIELD  # only a collection uploaded since names were indexed has a full-text index on it
+KEYWORD, FULL_TEXT, INTEGER, FLOAT = "keyword", "text", "integer", "float"  # payload index types (full text: Qdrant's word tokenizer, lowercased)
 RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
 # How many candidates each side of a hybrid query brings to the fusion: one number for every limit
 # and offset, so that every page of a search is cut from one ranking (past the fused lists, the
@@ -25,7 +23,42 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al.)
 HYBRID_DEPTH = 40
 
 
+def payload_indexes(schema: Schema) -> dict[str, str]:
+    """The payload indexes a collection of this schema has (field -> index type), made first when
+    it is created (as Qdrant advises for bulk uploads): full text on the text fields and the title
+    (text mode), a keyword index on each keyword as stored (its facet) and on its folded copy (its
+    filter: case and spaces ignored), an integer or float index on each number (its range)."""
+    indexes = {name: FULL_TEXT for name in schema.text_fields}
+    for name in schema.keywords:
+        indexes.setdefault(name, KEYWORD)
+        indexes[f"{FOLDED}.{name}"] = KEYWORD
+    indexes.update({name: INTEGER if kind == "integer" else FLOAT for name, kind in schema.ranges.items()})
+    return indexes
+
+
 # -- data ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filters:
+    """What a search is limited to, every part combined with AND: for each keyword field the values
+    it may hold (any of them, compared folded: `handler.common.fold`), and for each numeric field an
+    inclusive range (None: open on that side)."""
+
+    keywords: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ranges: tuple[tuple[str, float | None, float | None], ...] = ()
+
+    @classmethod
+    def of(cls, keywords: dict | None = None, ranges: dict | None = None) -> "Filters":
+        """From {field: [values]} and {field: (low, high)}; blank values and empty lists filter nothing."""
+        kept = tuple((name, tuple(v for v in values if v)) for name, values in (keywords or {}).items())
+        return cls(tuple((name, values) for name, values in kept if values),
+                   tuple((name, low, high) for name, (low, high) in (ranges or {}).items() if low is not None or high is not None))
+
+    def __bool__(self) -> bool:
+        return bool(self.keywords or self.ranges)
+
+
+NO_FILTERS = Filters()
+
 @dataclass(frozen=True)
 class SparseVector:
     """A BM25 vector: token indices (sorted, distinct) and their weights."""
@@ -87,14 +120,14 @@ class Layout:
 
 @dataclass(frozen=True)
 class Nearest:
-    """One ranked query: the points nearest to a dense or sparse vector, filtered by city, without
+    """One ranked query: the points nearest to a dense or sparse vector, within `filters`, without
     one point (similar), and by whether a record holds every one of `words` (each in one of the
-    record's TEXT_FIELDS): `holding` True keeps those that do, False those that do not, None all.
+    schema's text fields): `holding` True keeps those that do, False those that do not, None all.
     What each backend executes; the base class composes them."""
 
     vector: np.ndarray | SparseVector
     limit: int
-    city: str | None = None
+    filters: Filters = NO_FILTERS
     exclude: str | None = None
     words: tuple[str, ...] = ()
     holding: bool | None = None

@@ -15,12 +15,14 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.common import CollectionMissing, ShardLocked, StorageError
+from handler.common import CollectionMissing, Schema, ShardLocked, StorageError, atomic_write_json, load_schema
 from handler.storage.base import Conditions, Storage
 from handler.storage.contract import (
+    FLOAT,
     FULL_TEXT,
     HNSW_M,
-    PAYLOAD_INDEXES,
+    INTEGER,
+    KEYWORD,
     SPARSE,
     CollectionInfo,
     Hit,
@@ -31,6 +33,7 @@ from handler.storage.contract import (
 )
 
 CONFIG_FILE = "edge_config.json"  # every shard directory has it
+METADATA_FILE = "collection.json"  # ours, beside it: what the collection keeps about itself (travels with the shard's archive)
 # Qdrant counts a deleted or replaced point in BM25's IDF until the vacuum optimizer rewrites its
 # segment, by default only past 20% deleted in a segment of 1000+ vectors. With 0 and 0, every
 # optimize (finish_upload) vacuums each segment that holds one: the collection then scores as a
@@ -47,8 +50,14 @@ class EdgeConditions(Conditions):
     def match_value(self, key, value):
         return self._q.FieldCondition(key=key, match=self._q.MatchValue(value))
 
+    def match_any(self, key, values):
+        return self._q.FieldCondition(key=key, match=self._q.MatchAny(list(values)))
+
     def match_text(self, key, word):
         return self._q.FieldCondition(key=key, match=self._q.MatchText(word))
+
+    def range(self, key, low, high):
+        return self._q.FieldCondition(key=key, range=self._q.RangeFloat(gte=low, lte=high))
 
     def has_id(self, ids):
         return self._q.HasIdCondition(set(ids))
@@ -60,8 +69,9 @@ class EdgeConditions(Conditions):
 class EdgeStorage(Storage):
     backend = "qdrant-edge"
 
-    def __init__(self, path: str | Path, collection: str) -> None:
-        super().__init__()
+    def __init__(self, path: str | Path, collection: str, schema: Schema | None = None) -> None:
+        """schema: the catalogue's (default: the built-in startups schema)."""
+        super().__init__(schema or load_schema())
         try:
             import qdrant_edge  # deferred: only the embedded artifact carries it
         except ImportError as exc:
@@ -128,7 +138,7 @@ class EdgeStorage(Storage):
         hnsw = config.get("hnsw_config") or {}
         return CollectionInfo(vector.get("size"), vector.get("distance"), tuple(sorted(config.get("sparse_vectors") or {})), hnsw.get("m", HNSW_M))
 
-    def _create(self, dim: int, layout: Layout) -> None:
+    def _create(self, dim: int, layout: Layout, indexes: dict[str, str]) -> None:
         if not layout.is_default:
             raise StorageError("the embedded Qdrant Edge is one shard in one process: shards, replicas and a deferred index need a Qdrant server (QDRANT_URL)")
         q = self._q
@@ -136,9 +146,26 @@ class EdgeStorage(Storage):
         with self._lock:
             self.root.mkdir(parents=True, exist_ok=True)
             self._shard = q.EdgeShard.create(str(self.shard_dir), config)
-            for field, kind in PAYLOAD_INDEXES:
-                schema = q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True) if kind == FULL_TEXT else q.PayloadSchemaType.Keyword
-                self._shard.update(q.UpdateOperation.create_field_index(field, schema))
+            self._add_indexes(indexes)
+
+    def _add_indexes(self, indexes: dict[str, str]) -> None:
+        q = self._q
+        kinds = {KEYWORD: q.PayloadSchemaType.Keyword, INTEGER: q.PayloadSchemaType.Integer, FLOAT: q.PayloadSchemaType.Float}
+        for field, kind in indexes.items():
+            schema = q.TextIndexParams(tokenizer=q.TokenizerType.Word, lowercase=True) if kind == FULL_TEXT else kinds[kind]
+            self._call("update", q.UpdateOperation.create_field_index(field, schema))
+
+    def _read_metadata(self) -> dict:
+        file = self.shard_dir / METADATA_FILE
+        if not file.is_file():
+            return {}
+        try:
+            return json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot read {file} ({exc}): the shard is damaged; upload the collection again") from exc
+
+    def _write_metadata(self, metadata: dict) -> None:
+        atomic_write_json(self.shard_dir / METADATA_FILE, metadata)
 
     def _config(self, dim: int, optimizers: dict | None = None):
         q = self._q
@@ -201,7 +228,7 @@ class EdgeStorage(Storage):
             nearest = q.Query.Nearest(np.asarray(query.vector, dtype=np.float32).tolist())
         params = q.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
         return q.QueryRequest(limit=query.limit, query=nearest, with_payload=query.with_payload,
-                              filter=self._filter(query.city, query.words, query.holding, query.exclude), params=params)
+                              filter=self._filter(query.filters, query.words, query.holding, query.exclude), params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
         q = self._q
@@ -211,9 +238,9 @@ class EdgeStorage(Storage):
     def _retrieve(self, ids, *, payload, vectors):
         return self._call("retrieve", list(ids), payload, vectors)
 
-    def _full_text_fields(self) -> set[str]:
-        schema = self._call("info").payload_schema
-        return {field for field, index in schema.items() if index.data_type == self._q.PayloadSchemaType.Text}
+    def _layout(self) -> tuple[dict[str, str], dict]:
+        indexes = {field: str(index.data_type).rpartition(".")[2].lower() for field, index in self._call("info").payload_schema.items()}
+        return indexes, self._read_metadata()
 
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
         response = self._call("facet", self._q.FacetRequest(key=field, limit=limit, exact=True))

@@ -13,13 +13,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from handler.common import CircuitOpen, CollectionMissing, SparseMissing, StorageError, StorageUnavailable, check_deadline, redact_url
+from handler.common import (
+    CircuitOpen,
+    CollectionMissing,
+    Schema,
+    SparseMissing,
+    StorageError,
+    StorageUnavailable,
+    check_deadline,
+    load_schema,
+    redact_url,
+)
 from handler.storage.base import Conditions, Storage
 from handler.storage.breaker import Breaker
 from handler.storage.contract import (
+    FLOAT,
     FULL_TEXT,
     HNSW_M,
-    PAYLOAD_INDEXES,
+    INTEGER,
+    KEYWORD,
     SPARSE,
     CollectionInfo,
     Hit,
@@ -39,8 +51,14 @@ class ServerConditions(Conditions):
     def match_value(self, key, value):
         return self._m.FieldCondition(key=key, match=self._m.MatchValue(value=value))
 
+    def match_any(self, key, values):
+        return self._m.FieldCondition(key=key, match=self._m.MatchAny(any=list(values)))
+
     def match_text(self, key, word):
         return self._m.FieldCondition(key=key, match=self._m.MatchText(text=word))
+
+    def range(self, key, low, high):
+        return self._m.FieldCondition(key=key, range=self._m.Range(gte=low, lte=high))
 
     def has_id(self, ids):
         return self._m.HasIdCondition(has_id=list(ids))
@@ -53,11 +71,11 @@ class ServerStorage(Storage):
     backend = "qdrant-server"
 
     def __init__(self, url: str, collection: str, api_key: str | None = None, timeout: float = 5.0, *, cooldown: float = 0.0,
-                 client_factory: Callable[[], Any] | None = None) -> None:
+                 client_factory: Callable[[], Any] | None = None, schema: Schema | None = None) -> None:
         """client_factory builds the qdrant-client object (tests pass one over qdrant-client's local
         mode); by default a REST client for `url`, without the version round trip at start (a
         cold-start cost on Lambda)."""
-        super().__init__()
+        super().__init__(schema or load_schema())
         try:
             from qdrant_client import (  # deferred: only the server artifact carries it (and its import is a cold-start cost)
                 QdrantClient,
@@ -151,7 +169,7 @@ class ServerStorage(Storage):
         distance = params.distance.value if hasattr(params.distance, "value") else str(params.distance)
         return CollectionInfo(params.size, distance, sparse, hnsw_m)
 
-    def _create(self, dim: int, layout: Layout) -> None:
+    def _create(self, dim: int, layout: Layout, indexes: dict[str, str]) -> None:
         m = self._models
         self._call("create_collection", lambda: self._client.create_collection(
             self.collection,
@@ -161,9 +179,21 @@ class ServerStorage(Storage):
             replication_factor=layout.replicas,
             hnsw_config=m.HnswConfigDiff(m=0) if layout.defer_index else None,
         ))
-        for field, kind in PAYLOAD_INDEXES:
-            schema = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True) if kind == FULL_TEXT else m.PayloadSchemaType.KEYWORD
+        self._add_indexes(indexes)
+
+    def _add_indexes(self, indexes: dict[str, str]) -> None:
+        m = self._models
+        kinds = {KEYWORD: m.PayloadSchemaType.KEYWORD, INTEGER: m.PayloadSchemaType.INTEGER, FLOAT: m.PayloadSchemaType.FLOAT}
+        for field, kind in indexes.items():
+            schema = m.TextIndexParams(type=m.TextIndexType.TEXT, tokenizer=m.TokenizerType.WORD, lowercase=True) if kind == FULL_TEXT else kinds[kind]
             self._call("create_payload_index", lambda: self._client.create_payload_index(self.collection, field, schema, wait=True))
+
+    def _read_metadata(self) -> dict:
+        """The collection's metadata (Qdrant 1.16+; an older server keeps none: {})."""
+        return dict(self._call("get_collection", lambda: self._client.get_collection(self.collection)).config.metadata or {})
+
+    def _write_metadata(self, metadata: dict) -> None:
+        self._call("update_collection", lambda: self._client.update_collection(self.collection, metadata=metadata))
 
     def _drop(self) -> None:
         self._call("delete_collection", lambda: self._client.delete_collection(self.collection))
@@ -205,7 +235,7 @@ class ServerStorage(Storage):
         m = self._models
         vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
         params = m.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
-        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.city, query.words, query.holding, query.exclude), limit=query.limit,
+        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.filters, query.words, query.holding, query.exclude), limit=query.limit,
                               with_payload=query.with_payload, params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
@@ -216,9 +246,10 @@ class ServerStorage(Storage):
     def _retrieve(self, ids, *, payload, vectors):
         return self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=list(ids), with_payload=payload, with_vectors=vectors))
 
-    def _full_text_fields(self) -> set[str]:
-        schema = self._call("get_collection", lambda: self._client.get_collection(self.collection)).payload_schema or {}
-        return {field for field, index in schema.items() if str(getattr(index.data_type, "value", index.data_type)) == "text"}
+    def _layout(self) -> tuple[dict[str, str], dict]:
+        info = self._call("get_collection", lambda: self._client.get_collection(self.collection))
+        indexes = {field: str(getattr(index.data_type, "value", index.data_type)) for field, index in (info.payload_schema or {}).items()}
+        return indexes, dict(info.config.metadata or {})
 
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
         response = self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True))

@@ -3,13 +3,11 @@
 - `create_app(settings, service, concurrency=...)`: the FastAPI app (routes, the page and /docs,
   the middleware, the one error table), on the `inline` runner (Lambda) or the `worker` runner
   (`python -m handler`);
-- `normalize`: the one rule for the text users send.
 
 The uvicorn protocol of `python -m handler` is `handler.web.local_server`, imported by that entry
 point only: the Lambda artifact leaves it (and uvicorn) out.
 """
 
 from handler.web.app import create_app
-from handler.web.text import normalize
 
-__all__ = ["create_app", "normalize"]
+__all__ = ["create_app"]

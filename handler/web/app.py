@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from handler.common import Settings, configure_logging, cut, redact_url
+from handler.common import Settings, StorageError, configure_logging, cut, redact_url
 from handler.search import SearchService
 from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
 from handler.web.pages import add_page_routes
@@ -58,14 +58,17 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     if log.isEnabledFor(logging.DEBUG):
         log.debug(json.dumps({"event": "settings", **{k: redact_url(str(v)) for k, v in settings.public().items()}}))
 
+    schema = settings.schema
+    filters = ", ".join([f"`{name}`" for name in schema.keywords] + [f"`{name}_min` / `{name}_max`" for name in schema.ranges])
     app = FastAPI(
-        title="Neural search: startups",
-        version="0.2.0",
-        description="Semantic search over startup descriptions with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
+        title=f"Neural search: {schema.collection}",
+        version="0.3.0",
+        description=f"Semantic search over the `{schema.collection}` catalogue with all-MiniLM-L6-v2 (ONNX) and Qdrant. "
         "`mode=hybrid` (default) fuses meaning (the ONNX encoder) and words (Qdrant's BM25) by reciprocal rank; "
-        "`mode=neural` ranks by meaning alone; `mode=text` by words alone (any of them, BM25, the startups holding all of them first). "
-        "Text parameters follow one rule: control, format and whitespace characters are removed or "
-        "collapsed first, and a `q` with nothing left is refused (422).",
+        "`mode=neural` ranks by meaning alone; `mode=text` by words alone (any of them, BM25, the records holding all of them first). "
+        + (f"Filters (combined with AND): {filters}. " if filters else "")
+        + "Text parameters follow one rule: control, format and whitespace characters are removed or "
+        "collapsed first, and a `q` with nothing left is refused (422). A query parameter a route does not take is refused (422).",
         docs_url=None,  # served by handler.web.pages with local assets
         redoc_url=None,  # ReDoc would load from a CDN: not offered
         redirect_slashes=False,  # a redirect built from the client's Host header could point anywhere
@@ -75,7 +78,8 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.state.service = service
     app.state.runner = runner
     add_api_routes(app, settings)
-    add_page_routes(app, settings.query_max_chars)
+    add_page_routes(app, settings)
+    app.openapi = _with_examples_from_the_data(app, service)
 
     # add_middleware wraps what is there: the last added runs first
     if settings.cors_allow_origins:
@@ -109,3 +113,38 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     for exception in ERROR_TABLE:
         app.add_exception_handler(exception, known)
     return app
+
+
+# Pydantic writes a bound of a type with a validator in front (the strict counts) as its own keyword;
+# JSON Schema (and so Swagger UI) reads these names.
+JSON_SCHEMA_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _with_examples_from_the_data(app: FastAPI, service: SearchService):
+    """app.openapi, whose parameters show their bounds as JSON Schema names them and whose keyword
+    filters show a value the collection holds (its most common one), looked up once, when
+    /openapi.json is first asked for (never at start: a cold-start cost)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = build()
+            for path in document.get("paths", {}).values():
+                for parameter in path.get("get", {}).get("parameters", []):
+                    schema = parameter.get("schema", {})
+                    for pydantic_name, json_name in JSON_SCHEMA_BOUNDS.items():
+                        if pydantic_name in schema:
+                            schema[json_name] = schema.pop(pydantic_name)
+            examples = {}
+            for name in service.settings.schema.keywords:
+                try:
+                    examples.update({name: value for value, _ in service.storage.facet(name, 1)})
+                except StorageError:  # the docs still render; only the example is missing
+                    continue
+            for path in document.get("paths", {}).values():
+                for parameter in path.get("get", {}).get("parameters", []):
+                    if parameter.get("in") == "query" and parameter["name"] in examples:
+                        parameter["examples"] = {"in the data": {"value": [examples[parameter["name"]]]}}
+        return app.openapi_schema
+
+    return openapi

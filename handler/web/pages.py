@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -18,12 +19,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from handler.search import DEFAULT_MODE, MODES
 from handler.web.responses import error_response
+from handler.web.routes import MAX_OFFSET
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_FILES = {"app.js": "text/javascript; charset=utf-8", "results.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
               "docs.js": "text/javascript; charset=utf-8"}
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript; charset=utf-8", "swagger-ui.css": "text/css; charset=utf-8"}
-# The page's own script, styles and API; the startups' logos are images on their own sites (https).
+# The page's own script, styles and API; the records' images (logos) are on their own sites (https).
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "
             "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 # Swagger UI: its bundle, its start-up file and the app's openapi.json; its icons are data: URIs.
@@ -64,20 +66,57 @@ def _docs_asset_dir() -> Path | None:
     return Path(swagger_ui_path)
 
 
-def render_page(query_max_chars: int) -> str:
-    """index.html with what the server knows filled in: the modes (`MODES`, the default
-    checked) and the longest query. The page's script reads them back from the form."""
+def render_page(settings) -> str:
+    """index.html with what the server knows filled in: the schema's heading, words, examples and
+    filters (a list per keyword field, filled from its facet by the page; a min/max pair per number),
+    the modes (`MODES`, the default checked) and the longest query. The page's script reads the
+    schema back from the form's data-schema attribute (JSON, escaped: never code)."""
+    schema = settings.schema
+    described = schema.describe()
+    display = described["display"]
     radios = "\n".join(
         f'      <label title="{html.escape(description)}"><input type="radio" name="mode" value="{mode}"{" checked" if mode == DEFAULT_MODE else ""}> '
         f"{mode.capitalize()}</label>"
         for mode, description in MODES.items()
     )
+    controls = []
+    for name in schema.keywords:
+        label = html.escape(_label(name))
+        controls.append(f'      <div class="field filter"><label for="f-{name}">{label}</label>\n'
+                        f'        <select id="f-{name}" name="{name}" data-keyword="{name}"><option value="">Any {html.escape(_label(name).lower())}</option></select></div>')
+    for name, kind in schema.ranges.items():
+        label, step = html.escape(_label(name)), "1" if kind == "integer" else "any"
+        controls.append(f'      <fieldset class="field filter range"><legend>{label}</legend>\n'
+                        f'        <label class="visually-hidden" for="f-{name}_min">{label} from</label>'
+                        f'<input id="f-{name}_min" name="{name}_min" type="number" step="{step}" inputmode="decimal" placeholder="from" data-range="{name}">\n'
+                        f'        <label class="visually-hidden" for="f-{name}_max">{label} to</label>'
+                        f'<input id="f-{name}_max" name="{name}_max" type="number" step="{step}" inputmode="decimal" placeholder="to" data-range="{name}"></fieldset>')
+    examples = "\n".join(f'    <button type="button" class="example">{html.escape(example)}</button>' for example in display["examples"])
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    return page.replace("<!--modes-->", radios.strip(), 1).replace("{query_max_chars}", str(query_max_chars), 1)
+    filled = {
+        "{heading}": html.escape(display["heading"]),
+        "{tagline}": html.escape(display["tagline"]),
+        "{placeholder}": html.escape(display["placeholder"] or f"Search {schema.collection}"),
+        "{search_label}": html.escape(f"Search {schema.collection}"),
+        "{query_max_chars}": str(settings.query_max_chars),
+        "{max_offset}": str(MAX_OFFSET),
+        "{schema_json}": html.escape(json.dumps(described, ensure_ascii=False)),
+        "<!--modes-->": radios.strip(),
+        "<!--filters-->": "\n".join(controls).strip(),
+        "<!--examples-->": examples.strip(),
+    }
+    for mark, value in filled.items():
+        page = page.replace(mark, value)
+    return page
 
 
-def add_page_routes(router: FastAPI, query_max_chars: int) -> None:
-    page = render_page(query_max_chars)
+def _label(field: str) -> str:
+    """A field's name as a person reads it: downloads_rank -> Downloads rank."""
+    return field.replace("_", " ").strip().capitalize()
+
+
+def add_page_routes(router: FastAPI, settings) -> None:
+    page = render_page(settings)
     assets = _docs_asset_dir()
     page_headers, docs_headers = html_headers(PAGE_CSP), html_headers(DOCS_CSP)
 

@@ -18,6 +18,7 @@ from handler.common import (
     CollectionMissing,
     PointNotFound,
     RequestExpired,
+    SchemaMismatch,
     SparseMissing,
     StorageError,
     StorageUnavailable,
@@ -31,6 +32,7 @@ from handler.search import MODES
 ERROR_STATUS: dict[type[Exception], int] = {
     PointNotFound: 404,
     SparseMissing: 503,
+    SchemaMismatch: 503,
     Bm25Unavailable: 503,
     StorageUnavailable: 503,
     CollectionMissing: 503,
@@ -46,7 +48,7 @@ INTERNAL = (500, "internal_error", "unexpected error; quote request id {request_
 PERIMETER_ERRORS: dict[str, tuple[int, str]] = {
     "bad_request": (400, "the request is not valid HTTP/1.1"),
     "head_too_large": (431, "the request line and headers are over {limit} bytes"),
-    "not_found": (404, "no such path (the API: /api/search, /api/similar, /api/cities, /health; see /docs)"),
+    "not_found": (404, "no such path (the API: /api/search, /api/similar, /api/facets/{{field}}, /health; see /docs)"),
     "method_not_allowed": (405, "this path answers GET and HEAD only"),
     "cors_refused": (400, "this origin, method or header may not call the API from another site"),
     "overloaded": (503, "too many requests in flight; try again in a moment"),
@@ -77,7 +79,7 @@ def _described(status: int, *perimeter: str) -> str:
 
 class HitInfo(BaseModel):
     id: str = Field(description="Qdrant point id (a UUID derived from the record's content): what /api/similar takes")
-    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), BM25 score (text; the startups "
+    score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), BM25 score (text; the records "
                                             "holding every word come first, so scores may rise there; null for a query of stopwords alone, matched without ranking)")
 
 
@@ -86,7 +88,7 @@ class SearchResponse(BaseModel):
     hits: list[HitInfo] = Field(description="id and score of each entry of `result`, in the same order")
     mode: Literal[tuple(MODES) + ("similar",)]
     weak_match: bool = Field(description="true when nothing is really close: the results are only the nearest there are (neural and hybrid: the best "
-                                         "cosine is low and, unless it is very low, no query word occurs in the collection; text: no startup holds "
+                                         "cosine is low and, unless it is very low, no query word occurs in the collection; text: no record holds "
                                          "every word; similar: always false)")
     took_ms: dict[str, float] = Field(description="embed and search time inside the service")
 
@@ -97,7 +99,17 @@ class CityCount(BaseModel):
 
 
 class CitiesResponse(BaseModel):
-    cities: list[CityCount] = Field(description="each city with its number of startups, biggest first")
+    cities: list[CityCount] = Field(description="each city with its number of records, biggest first")
+
+
+class FacetValue(BaseModel):
+    value: str = Field(description="the value as stored (a filter ignores its case and surrounding spaces)")
+    count: int
+
+
+class FacetsResponse(BaseModel):
+    field: str
+    values: list[FacetValue] = Field(description="each value with its number of records, biggest first, then by value")
 
 
 class ErrorResponse(BaseModel):

@@ -1,4 +1,5 @@
-"""The API's routes: GET /api/search, /api/similar, /api/cities and /health.
+"""The API's routes: GET /api/search, /api/similar, /api/facets/{field} (and /api/cities for the
+startups schema), and /health. The filter parameters are the schema's (`handler.web.filters`).
 
 Each route validates its parameters (422 names the parameter), builds one request, awaits the
 runner (`handler.web.runners`: inline on Lambda, worker threads in `python -m handler`) and renders
@@ -12,20 +13,22 @@ bodies by the exception handlers (`handler.web.app`) from one table (`handler.we
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
-from handler.common import Settings
-from handler.search import DEFAULT_MODE, MODES, CitiesRequest, SearchRequest, SearchResult, SimilarRequest
-from handler.web.responses import ERRORS, INVALID, NOT_FOUND, CitiesResponse, HealthResponse, SearchResponse
-from handler.web.text import NOT_BLANK_PATTERN, normalize
+from handler.common import FOLDED, Settings, normalize
+from handler.search import DEFAULT_MODE, MODES, FacetRequest, SearchRequest, SearchResult, SimilarRequest
+from handler.storage import Filters
+from handler.web.filters import filter_names, filters_dependency, invalid, only
+from handler.web.responses import ERRORS, NOT_FOUND, CitiesResponse, FacetsResponse, HealthResponse, SearchResponse
 
 MAX_LIMIT = 100
 MAX_OFFSET = 100  # pages beyond the 200th result are not served
-MAX_CITY_CHARS = 100
-MAX_CITIES = 1000
-Mode = Literal[tuple(MODES)]
+MAX_FACETS = 1000
+# The tutorial demo's newer frontend names the modes by what they do: accepted as the same modes.
+MODE_ALIASES = {"semantic": "neural", "keyword": "text"}
+Mode = Literal[tuple(MODES) + tuple(MODE_ALIASES)]
 # The tutorial's demo frontend (qdrant_demo) reads these names: a search that uses its `neural=`
 # parameter gets them, and DEMO_FIELD_ALIASES=1 adds them to every result.
 DEMO_ALIASES = {"document": "description", "short_description": "description", "logo_url": "images", "homepage_url": "link"}
@@ -40,10 +43,6 @@ def _not_blank(parameter: str):
         return value
 
     return BeforeValidator(check)
-
-
-def _normalized(value):
-    return normalize(value) if isinstance(value, str) else value
 
 
 def _ascii_digits(value):
@@ -62,31 +61,35 @@ def _ascii_digits(value):
 Count = Annotated[int, BeforeValidator(_ascii_digits)]
 
 
-def _invalid(parameter: str, message: str, value) -> JSONResponse:
-    """A 422 of the same shape as FastAPI's own, for a rule that spans two parameters."""
-    return JSONResponse(status_code=422, content={"error": INVALID, "detail": [{"loc": ["query", parameter], "msg": message, "type": "value_error", "input": value}]})
-
-
 def add_api_routes(router: FastAPI, settings: Settings) -> None:
     """The routes, on the app itself (an included APIRouter costs a lookup per request)."""
-
-    City = Annotated[str | None, BeforeValidator(_normalized), Query(
-        max_length=MAX_CITY_CHARS, description=f"only startups in this city (exact match on the `city` field, see /api/cities), up to {MAX_CITY_CHARS} characters; blank = any city",
-        examples=["Berlin"],
-    )]
+    schema = settings.schema
+    display = schema.describe()["display"]
+    noun = display["noun"]
     Limit = Annotated[Count, Query(ge=1, le=MAX_LIMIT, description=f"number of results, 1 to {MAX_LIMIT} (digits only)")]
     Offset = Annotated[Count, Query(ge=0, le=MAX_OFFSET, description=f"results to skip, 0 to {MAX_OFFSET} (digits only): the next page starts at "
                                     "offset + limit (a page is the same slice of a longer `limit`)")]
+    FacetLimit = Annotated[Count, Query(ge=1, le=MAX_FACETS, description=f"how many values, 1 to {MAX_FACETS} (digits only)")]
+    filters = Depends(filters_dependency(schema))
+    takes = {
+        "search": frozenset({"q", "limit", "offset", "mode", "neural", *filter_names(schema)}),
+        "similar": frozenset({"id", "limit", "offset", *filter_names(schema)}),
+        "facets": frozenset({"limit"}),
+    }
     # an answer may be kept this long by a CDN or API Gateway's cache (errors: no-store, the `Perimeter` middleware)
     cache_headers = {"cache-control": f"public, max-age={settings.cache_max_age}" if settings.cache_max_age else "no-store"}
     mode_help = "; ".join(f"`{mode}`{' (default)' if mode == DEFAULT_MODE else ''}: {text}" for mode, text in MODES.items())
+    mode_help += "; `semantic` and `keyword` (the tutorial demo's names) are `neural` and `text`"
+    aliases = {alias: field for alias, field in DEMO_ALIASES.items() if field in schema.names}  # the startups schema's
 
     def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
         embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
         request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=q_chars)
+        for hit in found.hits:
+            hit.payload.pop(FOLDED, None)  # the filters' folded copy is the store's, not the record's
         result = [hit.payload for hit in found.hits]
-        if demo or settings.demo_field_aliases:
-            result = [{**payload, **{alias: payload.get(field) for alias, field in DEMO_ALIASES.items()}, "uuid": hit.id} for payload, hit in zip(result, found.hits)]
+        if (demo or settings.demo_field_aliases) and aliases:
+            result = [{**payload, **{alias: payload.get(field) for alias, field in aliases.items()}, "uuid": hit.id} for payload, hit in zip(result, found.hits)]
         return JSONResponse({
             "result": result,
             "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
@@ -95,45 +98,61 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             "took_ms": {"embed": embed_ms, "search": search_ms},
         }, headers=cache_headers)
 
-    @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary="Search startups by meaning, by words, or both (hybrid)")
+    @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary=f"Search {schema.collection} by meaning, by words, or both (hybrid)")
     async def search(
         request: Request,
         q: Annotated[str, _not_blank("q"), Query(
-            min_length=1, max_length=settings.query_max_chars, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
-            description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS) after the text rule; not blank",
-            examples=["vegan food delivery"],
+            min_length=1, max_length=settings.query_max_chars,
+            description=f"what to look for, 1 to {settings.query_max_chars} characters (QUERY_MAX_CHARS); control and format characters are "
+                        "removed and runs of whitespace become one space first, and a `q` with nothing left is refused",
+            examples=display["examples"][:1] or None,
         )],
-        city: City = None,
         limit: Limit = 5,
         offset: Offset = 0,
         mode: Mode | None = Query(None, description=mode_help),
         neural: bool | None = Query(None, description="the tutorial demo's spelling of the mode: `true` = `mode=neural`, `false` = `mode=text`; must agree "
-                                    "with `mode` when both are given; its results also carry the demo's field names (`document`, `short_description`, "
-                                    "`logo_url`, `homepage_url`, `uuid`)"),
+                                    "with `mode` when both are given" + ("; its results also carry the demo's field names (`document`, "
+                                    "`short_description`, `logo_url`, `homepage_url`, `uuid`)" if aliases else "")),
+        filtered: Filters = filters,
     ):
+        only(request, takes["search"])
+        mode = MODE_ALIASES.get(mode, mode)
         if neural is not None:
             implied = "neural" if neural else "text"
             if mode is not None and mode != implied:
-                return _invalid("neural", f"neural={str(neural).lower()} means mode={implied}, but mode={mode} was given", str(neural).lower())
+                raise invalid("neural", f"neural={str(neural).lower()} means mode={implied}, but mode={mode} was given", str(neural).lower())
             mode = implied
-        found = await request.app.state.runner.run(SearchRequest(q, limit, city or None, mode or DEFAULT_MODE, offset))  # a blank city filters nothing
+        found = await request.app.state.runner.run(SearchRequest(q, limit, filtered, mode or DEFAULT_MODE, offset))
         return body(found, request, len(q), demo=neural is not None)
 
-    @router.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, summary="Startups most like a stored one (itself excluded)")
+    @router.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, summary=f"The {schema.collection} most like a stored one (itself excluded)")
     async def similar(
         request: Request,
-        id: uuid.UUID = Query(description="a startup's point id: `hits[i].id` of a search", examples=["4467450f-6634-57d6-95f0-d72772dafaff"]),
-        city: City = None,
+        id: uuid.UUID = Query(description=f"a {noun}'s point id: `hits[i].id` of a search", examples=["4467450f-6634-57d6-95f0-d72772dafaff"]),
         limit: Limit = 5,
         offset: Offset = 0,
+        filtered: Filters = filters,
     ):
-        return body(await request.app.state.runner.run(SimilarRequest(str(id), limit, city or None, offset)), request)
+        only(request, takes["similar"])
+        return body(await request.app.state.runner.run(SimilarRequest(str(id), limit, filtered, offset)), request)
 
-    @router.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
-                summary="The cities in the collection, with their number of startups, biggest first")
-    async def cities(request: Request, limit: Annotated[Count, Query(ge=1, le=MAX_CITIES, description=f"how many cities, 1 to {MAX_CITIES} (digits only)")] = 100):
-        found = await request.app.state.runner.run(CitiesRequest(limit))
-        return JSONResponse({"cities": [{"city": city, "count": count} for city, count in found.counts]}, headers=cache_headers)
+    if schema.keywords:
+        Field = Literal[tuple(schema.keywords)]
+
+        @router.get("/api/facets/{field}", response_model=FacetsResponse, responses=ERRORS,
+                    summary="A keyword field's values as stored, with their number of records, biggest first")
+        async def facets(request: Request, field: Annotated[Field, Path(description="a keyword field of the schema")], limit: FacetLimit = 100):
+            only(request, takes["facets"])
+            found = await request.app.state.runner.run(FacetRequest(field, limit))
+            return JSONResponse({"field": field, "values": [{"value": value, "count": count} for value, count in found.counts]}, headers=cache_headers)
+
+    if "city" in schema.keywords:
+        @router.get("/api/cities", response_model=CitiesResponse, responses=ERRORS,
+                    summary="The cities in the collection, with their number of records, biggest first (the facet of `city`)")
+        async def cities(request: Request, limit: FacetLimit = 100):
+            only(request, takes["facets"])
+            found = await request.app.state.runner.run(FacetRequest("city", limit))
+            return JSONResponse({"cities": [{"city": city, "count": count} for city, count in found.counts]}, headers=cache_headers)
 
     @router.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
                 responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})

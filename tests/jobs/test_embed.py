@@ -63,7 +63,7 @@ def test_bad_lines_are_reported_by_line_and_good_lines_go_through(model_dir, sam
     for expected in (
         "line 2: invalid JSON",
         "line 3: missing field(s): city",
-        "line 4: field 'description' must be a string, got int",
+        "line 4: field 'description' must be a string (text), got int 42",
         "line 7: expected a JSON object, got list",
         "line 8: nothing to embed",
     ):
@@ -138,7 +138,7 @@ def test_an_out_of_an_earlier_version_is_embedded_again_and_said(model_dir, samp
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--text-template", "{alt} {nope}"], "unknown: nope"),
+        (["--text-template", "{alt} {nope}"], "uses {nope}, which is not a field"),
         (["--device", "cuda"], "cuda"),
     ],
 )

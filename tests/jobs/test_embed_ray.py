@@ -139,7 +139,7 @@ def test_an_out_holding_a_model_export_is_refused_and_left_alone(model_dir, inpu
 @pytest.mark.parametrize("args, message", [
     (["--input", "/no/such/*.jsonl"], "matches no file"),
     (["--workers", "0"], "--workers must be >= 1"),
-    (["--text-template", "{nope}"], "unknown: nope"),
+    (["--text-template", "{nope}"], "uses {nope}, which is not a field"),
 ])
 def test_bad_arguments(args, message, tmp_path):
     base = {"--input": str(BENCH_FILE), "--out": str(tmp_path / "o")}

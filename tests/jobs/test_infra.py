@@ -104,7 +104,8 @@ def test_function_wiring(template):
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
     assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"} and props["AutoPublishAlias"]
     routes = {e["Properties"]["Path"] for e in props["Events"].values()}
-    assert routes == {"/", "/static/{name}", "/api/search", "/api/similar", "/api/cities", "/health", "/docs", "/docs/assets/{name}", "/openapi.json"}
+    assert routes == {"/", "/static/{name}", "/api/search", "/api/similar", "/api/facets/{field}", "/api/cities", "/health", "/docs", "/docs/assets/{name}",
+                      "/openapi.json"}
     methods = {(e["Properties"]["Path"], e["Properties"]["Method"]) for e in props["Events"].values()}
     assert methods == {(path, method) for path in routes for method in ("GET", "HEAD")}  # HEAD wherever GET is served
     assert "build-SearchFunction:" in (REPO / "Makefile").read_text()

@@ -56,7 +56,7 @@ def test_upload_at_scale_lands_every_point_and_restores_the_index(qdrant, upload
     assert len(upserts) == 2  # 259 points in batches of 256
     info = httpx.get(f"{qdrant.url}/collections/startups", headers={"api-key": API_KEY}).json()["result"]
     assert info["points_count"] == 259 and info["config"]["hnsw_config"]["m"] == 16
-    assert set(info["payload_schema"]) == {"city", "name", "alt", "description"}
+    assert set(info["payload_schema"]) == {"city", "_folded.city", "name", "alt", "description"}
 
 
 def test_the_service_answers_as_the_embedded_engine_does(qdrant, uploaded, model_dir, client):
@@ -150,8 +150,15 @@ def test_the_service_starts_while_qdrant_hangs_and_health_says_so(model_dir):
 def test_a_collection_without_bm25_is_hybrid_unavailable_on_the_server_too(qdrant, model_dir):
     from qdrant_client import QdrantClient, models
 
+    from handler.common import load_schema
+    from handler.storage import payload_indexes
+
     client = QdrantClient(url=qdrant.url, api_key=API_KEY, check_compatibility=False)
     client.create_collection("dense_only", vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
+    kinds = {"text": models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD, lowercase=True),
+             "keyword": models.PayloadSchemaType.KEYWORD}
+    for field, kind in payload_indexes(load_schema()).items():  # the layout the service checks at start, by hand: only bm25 is missing
+        client.create_payload_index("dense_only", field, kinds[kind], wait=True)
     client.upsert("dense_only", [models.PointStruct(id=1, vector=[1.0] + [0.0] * 383, payload={"city": "x", "description": "fintech"})])
     with HandlerProcess(service_env(qdrant, model_dir, COLLECTION_NAME="dense_only")) as url:
         hybrid = httpx.get(f"{url}/api/search", params={"q": "fintech", "mode": "hybrid"})

@@ -14,8 +14,8 @@ import pytest
 
 from handler.common import Settings
 from handler.model import Encoder
-from handler.search import MODES, CitiesRequest, SearchService, SimilarRequest
-from handler.storage import EdgeStorage, Nearest, ServerStorage
+from handler.search import MODES, FacetRequest, SearchService, SimilarRequest
+from handler.storage import EdgeStorage, Filters, Nearest, ServerStorage
 from tests.support.helpers import BENCH_FILE, run_module
 from tests.support.qdrant_standin import QdrantStandin
 
@@ -74,11 +74,11 @@ def answers(storage, encoder) -> list:
     for q, city in QUERIES:
         for mode in MODES:
             found.append((q, city, mode, [(h.id, h.score, h.payload) for h in service.search(q, limit=10, city=city, mode=mode).hits]))
-        words = Nearest(service.bm25().query(q), 40, city, with_payload=False)
+        words = Nearest(service.bm25().query(q), 40, Filters.of({"city": [city]} if city else {}), with_payload=False)
         found.append((q, city, "bm25", [(h.id, h.score) for h in storage._ranked(words)]))
     anchor = found[0][3][0][0]
     found.append([(h.id, h.score) for h in service.run(SimilarRequest(anchor, limit=10)).hits])
-    found.append(service.run(CitiesRequest(100)).counts)
+    found.append(service.run(FacetRequest("city", 100)).counts)
     return found
 
 
@@ -197,7 +197,7 @@ def test_a_sync_that_would_delete_most_of_the_collection_is_refused(versions, sa
     assert run_module("scripts.embed", "--model-dir", str(model_dir), "--input", str(few), "--out", str(vectors)).returncode == 0
 
     typo = upload(few, vectors, "--sync", "--id-field", "nmae", env=env)
-    assert typo.returncode == 2 and "--id-field nmae: line 1 has no field 'nmae' (it has: name, images," in typo.stderr
+    assert typo.returncode == 2 and "--id-field nmae: the built-in startups schema has no field 'nmae' (fields: name, images," in typo.stderr
     twice = tmp_path / "twice.jsonl"
     first = json.loads(few.read_text().splitlines()[0])
     twice.write_text(few.read_text() + json.dumps({**first, "city": "Atlantis"}) + "\n")

@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 
 from handler.common import StorageError, StorageUnavailable
-from handler.storage import (
-    EdgeStorage,
-    ServerStorage,
-)
+from handler.storage import EdgeStorage, Filters, ServerStorage
 from scripts.upload import point_id, with_retries
 from tests.support.helpers import run_module
 
@@ -59,7 +56,7 @@ def test_search_filter_and_text_match_on_qdrant_edge(sample_file, sample_vectors
     storage = EdgeStorage(tmp_path / "q", "startups")
     hits = storage.search(encoder.embed_one("QR codes for restaurants during COVID"), limit=5)
     assert "SaferCodes" in [h.payload["name"] for h in hits]
-    london = storage.search(encoder.embed_one("software"), limit=10, city="London")
+    london = storage.search(encoder.embed_one("software"), limit=10, filters=Filters.of({"city": ["london"]}))  # case ignored
     assert london and all(h.payload["city"] == "London" for h in london)
     text = storage.text_search("hospital", limit=50)
     assert text and all("hospital" in (h.payload["name"] + h.payload["alt"] + h.payload["description"]).lower() for h in text)  # BM25: hospital(s)
@@ -84,7 +81,7 @@ def test_upload_twice_to_a_real_server(sample_file, sample_vectors):
     storage = ServerStorage(os.environ["QDRANT_URL"], collection, os.environ.get("QDRANT_API_KEY"))
     try:
         assert storage.check_collection(384) == 259
-        assert all(h.payload["city"] == "London" for h in storage.search(np.ones(384, np.float32) / 384**0.5, 5, city="London"))
+        assert all(h.payload["city"] == "London" for h in storage.search(np.ones(384, np.float32) / 384**0.5, 5, Filters.of({"city": ["London"]})))
     finally:
         storage._client.delete_collection(collection)
         storage.close()

@@ -8,9 +8,11 @@ import re
 
 import pytest
 
+from handler.common import StartupError
+from handler.search import SearchService
 from handler.storage import read_records
 from scripts.weak_queries import NONSENSE, REAL
-from tests.support.helpers import run_module
+from tests.support.helpers import make_settings, run_module
 
 
 def names(body: dict) -> list[str]:
@@ -127,19 +129,30 @@ def test_a_search_with_neural_gets_the_demo_field_names(client):
 
 # -- the layout --------------------------------------------------------------------------------------------
 
-def test_upload_refuses_a_collection_from_before_names_were_indexed(sample_file, sample_vectors, tmp_path):
-    """Its mark is the name's full-text index; without it the upload names the fix, which works."""
+def test_a_collection_of_an_earlier_version_is_refused_at_start_and_brought_up_to_date_by_a_sync(model_dir, sample_file, sample_vectors, tmp_path):
+    """What an upload by an earlier version left: no full-text index on the name (before names were
+    indexed), no folded copy of the city and no index on it (before keyword filters ignored case),
+    no schema kept. The service refuses to start, naming the fix; `scripts.upload --sync` adds the
+    indexes and rewrites the payloads alone (no vector changes); then a city filter ignores case."""
     import qdrant_edge as q
 
     env = {"QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}
     upload = ["scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors)]
     assert run_module(*upload, env=env).returncode == 0
     shard = q.EdgeShard.load(str(tmp_path / "startups"))
-    shard.update(q.UpdateOperation.delete_field_index("name"))  # what an upload before this change left
+    for index in ("name", "_folded.city"):
+        shard.update(q.UpdateOperation.delete_field_index(index))
+    shard.update(q.UpdateOperation.delete_payload_by_filter(q.Filter(must=[q.FieldCondition(key="city", match=q.MatchExcept([""]))]), ["_folded"]))
     shard.close()
-    refused = run_module(*upload, env=env)
-    assert refused.returncode == 1 and "before names were indexed" in refused.stderr and "--recreate" in refused.stderr
-    fixed = run_module(*upload, "--recreate", env=env)
-    assert fixed.returncode == 0, fixed.stderr
+    (tmp_path / "startups" / "collection.json").unlink()
+    with pytest.raises(StartupError, match=r"lacks the payload index\(es\) name \(text\), _folded.city \(keyword\).*--sync"):
+        SearchService.start(make_settings(model_dir, tmp_path))
+    synced = run_module(*upload, "--sync", env=env)
     records, _ = read_records(sample_file)
-    assert f"uploaded {len(records)} points" in fixed.stdout
+    assert synced.returncode == 0 and f"0 added, {len(records)} updated ({len(records)} payload only), 0 unchanged, 0 deleted" in synced.stdout, synced.stderr
+    service = SearchService.start(make_settings(model_dir, tmp_path))
+    try:
+        found = service.search("software", limit=10, city=" LONDON ", mode="neural")
+        assert found.hits and {hit.payload["city"] for hit in found.hits} == {"London"}
+    finally:
+        service.storage.close()

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from handler.model import Encoder
-from handler.storage import Bm25Encoder, EdgeStorage, read_records
+from handler.storage import NO_FILTERS, Bm25Encoder, EdgeStorage, read_records
 from scripts.eval_modes import MEANING
 from scripts.upload import load_embedded, upload
 from tests.support.helpers import local_server
+from tests.support.storage_cases import city as in_city
 
-CITIES = [None, "London", "San Francisco", "Berlin"]
+# no filter, two cities (one spelt as a user might), and two cities at once
+CITIES = [NO_FILTERS, in_city("London"), in_city(" san FRANCISCO "), in_city("Berlin", "Paris")]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 from handler.common import CollectionMismatch, CollectionMissing, CollectionOutdated, PointNotFound, SparseMissing, StorageError
 from handler.storage import Bm25Encoder, EdgeStorage, Layout, PointData, SparseVector
 from tests.support import storage_cases
-from tests.support.storage_cases import DIM, TEXTS, dense, point_id, points
+from tests.support.storage_cases import DIM, TEXTS, city, dense, point_id, points
 
 storage, loaded = storage_cases.storage, storage_cases.loaded  # the fixtures: a storage on each backend, empty or loaded
 
@@ -72,9 +72,9 @@ def test_search_ranks_by_cosine_and_filters_by_city(loaded):
     assert hits[0].id == point_id(3) and abs(hits[0].score - 1.0) < 1e-5
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert hits[0].payload["name"] == "Dosely"
-    london = loaded.search(dense(3), 10, "London")
+    london = loaded.search(dense(3), 10, city("London"))
     assert {h.payload["city"] for h in london} == {"London"} and len(london) == 3
-    assert loaded.search(dense(3), 5, "Atlantis") == []
+    assert loaded.search(dense(3), 5, city("Atlantis")) == []
 
 
 def test_search_params_keep_the_answer(loaded):
@@ -92,7 +92,7 @@ def test_hybrid_fuses_both_lists_within_the_city(loaded):
     assert sorted(round(1 / words[i]) for i in delivery) == [60, 61, 62]
     assert all(abs(words[i]) < 1e-9 for i in words if i not in delivery)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True) and all(h.payload for h in hits)
-    berlin = loaded.hybrid_search(dense(0), bm25.query("delivery"), 5, "Berlin")
+    berlin = loaded.hybrid_search(dense(0), bm25.query("delivery"), 5, city("Berlin"))
     assert {h.payload["city"] for h in berlin} == {"Berlin"} and len(berlin) == 3
 
 
@@ -100,7 +100,7 @@ def test_text_finds_any_word_ranked_by_bm25_within_the_city(loaded):
     hits = loaded.text_search("delivery", 10)
     assert {h.payload["name"] for h in hits} == {"Brewly", "Cargoo", "Eatwell"} and hits.all_words and hits.words
     assert all(h.score > 0 for h in hits) and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    assert {h.payload["name"] for h in loaded.text_search("delivery", 10, "Berlin")} == {"Brewly", "Eatwell"}
+    assert {h.payload["name"] for h in loaded.text_search("delivery", 10, city("Berlin"))} == {"Brewly", "Eatwell"}
     vegan = loaded.text_search("vegan delivery", 10)  # any of the words, the startup holding both first
     assert [h.payload["name"] for h in vegan][0] == "Eatwell" and {h.payload["name"] for h in vegan} == {"Brewly", "Cargoo", "Eatwell"}
     nothing = loaded.text_search("zeppelin", 10)
@@ -111,7 +111,7 @@ def test_similar_excludes_itself_filters_and_refuses_unknown_ids(loaded):
     hits = loaded.similar(point_id(2), 10)
     assert point_id(2) not in [h.id for h in hits] and len(hits) == len(TEXTS) - 1
     assert [h.id for h in hits] == [h.id for h in loaded.search(dense(2), len(TEXTS))][1:]
-    assert {h.payload["city"] for h in loaded.similar(point_id(2), 10, "Paris")} == {"Paris"}
+    assert {h.payload["city"] for h in loaded.similar(point_id(2), 10, city("Paris"))} == {"Paris"}
     with pytest.raises(PointNotFound):
         loaded.similar(str(uuid.uuid4()), 5)
 
@@ -160,17 +160,21 @@ def test_without_bm25_hybrid_is_refused_and_the_rest_works(storage):
     assert storage.words_found(Bm25Encoder().query("delivery")) is None  # cannot tell
 
 
-def test_a_collection_from_before_names_were_indexed_is_refused_until_recreated(loaded):
-    """The name's full-text index marks the current layout; without it an upload is refused, naming the fix."""
+def test_a_collection_from_before_names_were_indexed_is_outdated_until_an_upload_adds_the_index(loaded):
+    """A collection lacking a payload index its schema needs (here: the name's full text, which an
+    upload before names were indexed lacked) is outdated: the service refuses it at start (the
+    check below), naming the index and the fix; an upload into it adds the index."""
     if isinstance(loaded, EdgeStorage):
         import qdrant_edge as q
 
         loaded._call("update", q.UpdateOperation.delete_field_index("name"))
     else:
         loaded._client.delete_payload_index(loaded.collection, "name")
-    with pytest.raises(CollectionOutdated, match="before names were indexed.*--recreate"):
-        loaded.ensure_collection(DIM)
-    assert loaded.ensure_collection(DIM, recreate=True) is True and loaded.ensure_collection(DIM) is False
+    with pytest.raises(CollectionOutdated, match=r"lacks the payload index\(es\) name \(text\).*--sync"):
+        loaded.check_layout()
+    assert loaded.ensure_collection(DIM) is False  # what an upload does first: the index added
+    loaded.check_layout()
+    assert {h.payload["name"] for h in loaded.text_search("acme", 5)} == {"Acme"}
 
 
 def test_a_sparse_vector_travels_as_its_own_type():

@@ -11,6 +11,7 @@ import pytest
 
 from handler.storage import Bm25Encoder, EdgeStorage, PointData
 from tests.support import storage_cases as contract
+from tests.support.storage_cases import city
 from tests.support.helpers import local_server
 
 TEXTS, dense, point_id = contract.TEXTS, contract.dense, contract.point_id
@@ -96,4 +97,4 @@ def test_what_a_search_saw_beyond_its_page(loaded):
     assert loaded.hybrid_search(dense(2), bm25.query("zeppelin"), 1).words is False
     assert loaded.hybrid_search(dense(2), bm25.query("🍕"), 1).words is False
     assert loaded.words_found(bm25.query("zeppelin cargo")) is True and loaded.words_found(bm25.query("zeppelin")) is False
-    assert loaded.words_found(bm25.query("cargo"), "Paris") is False  # within the city
+    assert loaded.words_found(bm25.query("cargo"), city("Paris")) is False  # within the city

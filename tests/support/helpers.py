@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-from reference import BENCH_FILE, SAMPLE_FILE  # noqa: F401  (re-exported for the tests)
+from reference import BENCH_FILE, PACKAGES_FILE, SAMPLE_FILE  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "infra" / "events"
@@ -63,7 +63,7 @@ def load_event(name: str = "http_api_v2.json", path: str | None = None, query: d
     return data
 
 
-def local_server(collection: str = "startups"):
+def local_server(collection: str = "startups", schema=None):
     """`ServerStorage` on qdrant-client's local mode (`QdrantClient(":memory:")`, Qdrant's Python
     implementation of the server API) through its client factory: one in-memory instance. Local
     mode builds no payload index and forgets them; a server lists them in the collection's
@@ -102,7 +102,7 @@ def local_server(collection: str = "startups"):
             return info
 
     local = AnswersAsAServer(RecordingIndexes())
-    return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local)
+    return ServerStorage("http://local-mode.invalid:6333", collection, client_factory=lambda: local, schema=schema)
 
 
 class AnswersAsAServer:

@@ -13,7 +13,8 @@ import uuid
 import numpy as np
 import pytest
 
-from handler.storage import Bm25Encoder, EdgeStorage, PointData, ServerStorage
+from handler.common import load_schema
+from handler.storage import Bm25Encoder, EdgeStorage, Filters, PointData, ServerStorage
 from tests.support.helpers import local_server
 
 DIM = 8
@@ -39,8 +40,15 @@ def dense(i: int) -> np.ndarray:
 
 
 def points(bm25=Bm25Encoder()) -> list[PointData]:
-    return [PointData(point_id(i), dense(i), {"name": name, "city": city, "description": text}, bm25.document(f"{name}. {text}"))
+    """The points as scripts.upload makes them: payloads as the startups schema keeps them (the
+    city's folded copy beside it, which its filter matches)."""
+    return [PointData(point_id(i), dense(i), load_schema().payload({"name": name, "city": city, "description": text}), bm25.document(f"{name}. {text}"))
             for i, (name, city, text) in enumerate(TEXTS)]
+
+
+def city(*names: str) -> Filters:
+    """The startups schema's city filter: any of these cities."""
+    return Filters.of({"city": list(names)})
 
 
 def real_server() -> ServerStorage:

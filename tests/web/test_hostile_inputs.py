@@ -40,7 +40,7 @@ def test_hostile_inputs(client, what, query, status, parameter):
     assert "Traceback" not in response.text and response.headers["content-type"] == "application/json"
     if status == 422:
         body = response.json()
-        assert [issue["loc"] for issue in body["detail"]] == [["query", parameter]]
+        assert [issue["loc"][:2] for issue in body["detail"]] == [["query", parameter]]  # a repeatable filter's adds the value's index
         assert len(response.content) < 1000, "a 422 echoes at most a short prefix of the input"
 
 

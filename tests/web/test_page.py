@@ -58,13 +58,13 @@ def test_picking_a_city_shows_only_that_city(browser, site):
 
     browser.get(f"{site}/?q=software")
     before = status(browser) if wait_results(browser) else ""
-    wait_for(browser, lambda d: len(d.find_elements("css selector", "#city option")) > 2)  # the facet arrived
-    Select(browser.find_element("id", "city")).select_by_value("London")
+    wait_for(browser, lambda d: len(d.find_elements("css selector", "#f-city option")) > 2)  # the facet arrived
+    Select(browser.find_element("id", "f-city")).select_by_value("London")
     wait_results(browser, before)
     metas = [e.text for e in browser.find_elements("css selector", "#results .card .meta")]
     assert metas and all(m == "London" for m in metas)
-    assert query_of(browser)["city"] == "London" and " in London: " in status(browser)
-    assert focused_id(browser) == "city"  # choosing a city does not move focus away from it
+    assert query_of(browser)["city"] == "London" and " with city London: " in status(browser)
+    assert focused_id(browser) == "f-city"  # choosing a city does not move focus away from it
 
 
 def test_switching_modes(browser, site):
@@ -180,7 +180,7 @@ def test_a_broken_logo_falls_back_to_the_initial(browser, site):
 # -- errors, in words a person can act on -------------------------------------------------------------------
 
 @pytest.mark.parametrize("path, said", [
-    ("/?q=software&city=Atlantis", "No results for “software” in Atlantis. Try other words, another mode or any city."),
+    ("/?q=software&city=Atlantis", "No results for “software” with city Atlantis. Try other words, another mode or fewer filters."),
     ("/?q=%E2%80%8B", "Type something to search for."),  # a zero-width space: blank to the service
     ("/?q=" + "x" * 1200, "That search is too long: use at most 1000 characters."),
     ("/?similar=not-a-startup&name=X", "That startup link is broken. Search for the startup by its name instead."),
@@ -217,7 +217,7 @@ def test_qdrant_down_the_page_says_so(browser, service, tmp_path):
 def test_the_page_is_keyboard_usable_labelled_and_has_nothing_inline(browser, site):
     browser.get(f"{site}/?q=payments")
     wait_results(browser)
-    for control in ("q", "city"):
+    for control in ("q", "f-city"):
         assert browser.find_elements("css selector", f"label[for={control}]"), control
     assert browser.find_element("css selector", "fieldset.modes legend").text == "Mode"
     assert browser.find_element("id", "go").tag_name == "button"

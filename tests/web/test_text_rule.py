@@ -1,4 +1,4 @@
-"""The one normalisation rule for user text (`handler.web.text`)."""
+"""The one normalisation rule for user text (`handler.common.text`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import unicodedata
 
 import pytest
 
-from handler.web import normalize
-from handler.web.text import NOT_BLANK_PATTERN, REMOVED_RANGES, WHITESPACE
+from handler.common import NOT_BLANK_PATTERN, normalize
+from handler.common.text import REMOVED_RANGES, WHITESPACE
 
 
 def removed_by_the_rule(c: str) -> bool:

@@ -1,23 +1,36 @@
 // The search page: no framework, no build step, no CDN, nothing inline (the page's CSP allows only
-// its own files); the result cards are results.js. Every URL is relative to the page's <base>, so the page works at / and behind a
-// stage prefix such as /Prod/. The search state lives in the URL (?q=&city=&mode=, or
-// ?similar=<id>&name= with the last query kept), so a search can be shared and reloaded, and the
-// back button steps through searches. Text from the service is only ever set as text (DOM nodes).
+// its own files); the result cards are results.js. Every URL is relative to the page's <base>, so the
+// page works at / and behind a stage prefix such as /Prod/. The catalogue's schema (its words, cards
+// and filters) is rendered into the form's data-schema attribute by the server. The search state
+// lives in the URL (?q=&mode= and the filters, or ?similar=<id>&name= with the last query kept), so
+// a search can be shared and reloaded, and the back button steps through searches. Text from the
+// service is only ever set as text (DOM nodes).
 "use strict";
 
 const form = document.getElementById("search");
 const qInput = document.getElementById("q");
-const citySelect = document.getElementById("city");
 const statusLine = document.getElementById("status");
 const notice = document.getElementById("notice");
 const results = document.getElementById("results");
 const moreButton = document.getElementById("more");
 const PAGE = 10;
-const MAX_CHARS = Number(qInput.getAttribute("maxlength"));  // QUERY_MAX_CHARS, rendered into the page
+const SCHEMA = JSON.parse(form.dataset.schema);
+const DISPLAY = { ...SCHEMA.display, title: SCHEMA.title,
+  texts: Object.entries(SCHEMA.fields).filter(([name, type]) => type.startsWith("text") && name !== SCHEMA.title).map(([name]) => name) };
+const NOUN = DISPLAY.noun || "record";
+const NOUNS = /s$/.test(NOUN) ? NOUN : /[^aeiou]y$/.test(NOUN) ? `${NOUN.slice(0, -1)}ies` : `${NOUN}s`;
+const MAX_CHARS = Number(qInput.getAttribute("maxlength")); // QUERY_MAX_CHARS, rendered into the page
+const MAX_OFFSET = Number(form.dataset.maxOffset); // the API's last offset, rendered into the page
 // The modes and the default come from the server, rendered into the form (`handler.web.pages`).
 const MODE_RADIOS = [...form.querySelectorAll("input[name=mode]")];
 const MODES = MODE_RADIOS.map((radio) => radio.value);
 const DEFAULT_MODE = (MODE_RADIOS.find((radio) => radio.defaultChecked) || MODE_RADIOS[0]).value;
+const KEYWORDS = [...form.querySelectorAll("select[data-keyword]")]; // one list per keyword field
+const RANGES = [...form.querySelectorAll("input[data-range]")]; // a min and a max per numeric field
+const FILTER_NAMES = [...KEYWORDS, ...RANGES].map((control) => control.name);
+
+function capitalized(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
+function label(field) { return capitalized(field.replace(/_/g, " ").trim()); }
 
 function say(text, kind = "") {
   statusLine.textContent = text;
@@ -38,44 +51,69 @@ function currentMode() {
   return checked ? checked.value : DEFAULT_MODE;
 }
 
+// The filters: {name: value} for every filter parameter that has a value (keyword lists, range bounds).
+function filtersFromForm() {
+  const filters = {};
+  for (const control of [...KEYWORDS, ...RANGES]) {
+    if (control.value.trim()) filters[control.name] = control.value.trim();
+  }
+  return filters;
+}
+
 function stateFromUrl() {
   const params = new URLSearchParams(location.search);
+  const filters = {};
+  for (const name of FILTER_NAMES) if (params.get(name)) filters[name] = params.get(name);
   return {
     q: params.get("q") || "",
-    city: params.get("city") || "",
     mode: MODES.includes(params.get("mode")) ? params.get("mode") : DEFAULT_MODE,
     similar: params.get("similar") || "",
     name: params.get("name") || "",
+    filters,
   };
 }
 
 function showState(state) {
   qInput.value = state.q;
-  ensureCityOption(state.city);
-  citySelect.value = state.city;
+  for (const select of KEYWORDS) {
+    const value = state.filters[select.name] || "";
+    if (value && ![...select.options].some((o) => o.value === value)) select.add(new Option(value, value));
+    select.value = value;
+  }
+  for (const input of RANGES) input.value = state.filters[input.name] || "";
   for (const radio of MODE_RADIOS) radio.checked = radio.value === state.mode;
 }
 
-function ensureCityOption(city) {
-  if (city && ![...citySelect.options].some((o) => o.value === city)) {
-    citySelect.add(new Option(city, city));
+// The filters in words, for the status line: " with city London", " with downloads rank 1 to 100".
+function filterWords(filters) {
+  const parts = [];
+  for (const select of KEYWORDS) if (filters[select.name]) parts.push(`${label(select.name).toLowerCase()} ${filters[select.name]}`);
+  for (const field of new Set(RANGES.map((input) => input.dataset.range))) {
+    const low = filters[`${field}_min`], high = filters[`${field}_max`];
+    const words = label(field).toLowerCase();
+    if (low && high) parts.push(`${words} ${low} to ${high}`);
+    else if (low) parts.push(`${words} from ${low}`);
+    else if (high) parts.push(`${words} up to ${high}`);
   }
+  return parts.length ? ` with ${parts.join(", ")}` : "";
 }
 
 // An error body, in words a person can act on (the API's own wording is for developers).
 function describeError(status, body) {
   const issue = status === 422 && body && Array.isArray(body.detail) ? body.detail[0] || {} : null;
   if (issue) {
-    const parameter = (issue.loc || []).slice(-1)[0];
+    const parameter = String((issue.loc || [])[1]); // ["query", name] (a repeatable filter adds the value's index)
     if (parameter === "q") {
       return /too_long$/.test(issue.type || "") ? `That search is too long: use at most ${MAX_CHARS} characters.` : "Type something to search for.";
     }
-    if (parameter === "id") return "That startup link is broken. Search for the startup by its name instead.";
-    if (parameter === "city") return "That city name is too long. Pick a city from the list.";
+    if (parameter === "id") return `That ${NOUN} link is broken. Search for the ${NOUN} by its ${label(SCHEMA.title).toLowerCase()} instead.`;
+    const range = parameter.replace(/_(min|max)$/, "");
+    if (SCHEMA.ranges && SCHEMA.ranges[range]) return `${label(range)} takes numbers only, the lower bound first.`;
+    if ((SCHEMA.keywords || []).includes(parameter)) return `That ${label(parameter).toLowerCase()} is too long. Pick one from the list.`;
     return "That search link is broken. Start a new search.";
   }
   const code = body && body.error;
-  if (code === "not_found") return "That startup is not in the index any more. Search for it by its name.";
+  if (code === "not_found") return `That ${NOUN} is not in the index any more. Search for it by its ${label(SCHEMA.title).toLowerCase()}.`;
   if (code === "hybrid_unavailable") return "Hybrid search is not available here right now. Choose Neural or Text.";
   if (status === 503) return "Search is not available right now. Try again in a moment.";
   return "Something went wrong on our side. Try again in a moment.";
@@ -98,23 +136,24 @@ async function getJson(url) {
 let generation = 0; // answers of superseded searches are dropped
 let current = stateFromUrl(); // what is shown
 let shown = new Set(); // ids on the page
+let said = ""; // what the status line said of the results shown, before any error
 let pattern = null;
 
 function showSimilar(id, name) { // the last query and mode are kept: choosing a mode searches it again
-  navigate({ similar: id, name, city: citySelect.value, q: current.q, mode: current.mode }, true);
+  navigate({ similar: id, name, filters: filtersFromForm(), q: current.q, mode: current.mode }, true);
 }
 
 function request(state, offset) {
   const params = state.similar ? new URLSearchParams({ id: state.similar }) : new URLSearchParams({ q: state.q, mode: state.mode });
   params.set("limit", String(PAGE + 1)); // one more than shown: is there a next page?
   if (offset) params.set("offset", String(offset));
-  if (state.city) params.set("city", state.city);
+  for (const [name, value] of Object.entries(state.filters)) params.set(name, value);
   return `api/${state.similar ? "similar" : "search"}?${params}`;
 }
 
 function summary(state, count, body) {
-  const where = state.city ? ` in ${state.city}` : "";
-  if (state.similar) return `Startups like ${state.name || "this one"}${where}: ${plural(count)}`;
+  const where = filterWords(state.filters);
+  if (state.similar) return `${capitalized(NOUNS)} like ${state.name || `this ${NOUN}`}${where}: ${plural(count)}`;
   const took = body && body.took_ms ? Math.round(body.took_ms.embed + body.took_ms.search) : null;
   return `${quoted(state.q)}${where}: ${plural(count)}${took === null ? "" : ` (${body.mode}, ${took} ms)`}`;
 }
@@ -126,9 +165,10 @@ function busy(on) { // the Search button stays usable: a new search replaces a s
 
 function add(body, focusFirst) {
   const fresh = body.result.slice(0, PAGE).map((record, i) => [record, body.hits[i]]).filter(([, hit]) => !shown.has(hit.id));
-  const cards = fresh.map(([record, hit]) => { shown.add(hit.id); return card(record, hit, pattern, showSimilar); });
+  const cards = fresh.map(([record, hit]) => { shown.add(hit.id); return card(record, hit, pattern, showSimilar, DISPLAY, NOUNS); });
   results.append(...cards);
-  moreButton.hidden = body.result.length <= PAGE;
+  // another page exists, and the API serves it: its offset is at most MAX_OFFSET
+  moreButton.hidden = body.result.length <= PAGE || shown.size > MAX_OFFSET;
   if (focusFirst && cards.length) cards[0].focus();
 }
 
@@ -136,6 +176,7 @@ async function run(state, focus = false) {
   const mine = ++generation;
   current = state;
   shown = new Set();
+  said = "";
   results.replaceChildren();
   notice.hidden = true;
   moreButton.hidden = true;
@@ -151,13 +192,16 @@ async function run(state, focus = false) {
     const body = await getJson(request(state, 0));
     if (mine !== generation) return;
     if (!body.result.length) {
-      say(`No results${state.similar ? "" : ` for ${quoted(state.q)}`}${state.city ? ` in ${state.city}` : ""}. Try other words, another mode or any city.`);
+      say(`No results${state.similar ? "" : ` for ${quoted(state.q)}`}${filterWords(state.filters)}. Try other words, another mode or fewer filters.`);
       return;
     }
     add(body, false);
     notice.hidden = !body.weak_match;
-    say(summary(state, shown.size, body));
-    if (focus) results.focus();
+    said = summary(state, shown.size, body);
+    say(said);
+    // focus goes to the results for keyboards and screen readers, without scrolling: the box, the
+    // status line and the notice stay in view
+    if (focus) results.focus({ preventScroll: true });
   } catch (error) {
     if (mine === generation) say(error.message, "error");
   } finally {
@@ -168,16 +212,16 @@ async function run(state, focus = false) {
 async function more() {
   const mine = generation;
   const state = current;
-  const before = statusLine.textContent;
   moreButton.textContent = "Loading…";
   busy(true);
   try {
     const body = await getJson(request(state, shown.size));
     if (mine !== generation) return;
     add(body, true);
-    say(summary(state, shown.size, body));
+    said = summary(state, shown.size, body);
+    say(said);
   } catch (error) {
-    if (mine === generation) say(`${error.message} (${before})`, "error");
+    if (mine === generation) say(said ? `${error.message} (${said})` : error.message, "error"); // never an earlier error inside this one
   } finally {
     if (mine === generation) {
       busy(false);
@@ -196,13 +240,13 @@ function urlFor(state) {
     params.set("q", state.q);
     if (state.mode !== DEFAULT_MODE) params.set("mode", state.mode);
   }
-  if (state.city) params.set("city", state.city);
+  for (const [name, value] of Object.entries(state.filters)) params.set(name, value);
   const query = params.toString();
   return query ? `./?${query}` : "./";
 }
 
 function navigate(partial, focus = false) {
-  const state = { q: "", city: "", mode: currentMode(), similar: "", name: "", ...partial };
+  const state = { q: "", mode: currentMode(), similar: "", name: "", filters: {}, ...partial };
   if (!state.similar && !state.q.trim()) { // nothing to search: say so, stay in the box
     say("Type something to search for.", "error");
     qInput.focus();
@@ -215,36 +259,42 @@ function navigate(partial, focus = false) {
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  navigate({ q: qInput.value, city: citySelect.value, mode: currentMode() }, true);
+  navigate({ q: qInput.value, filters: filtersFromForm(), mode: currentMode() }, true);
 });
 for (const example of document.querySelectorAll(".example")) {
-  example.addEventListener("click", () => navigate({ q: example.textContent, city: citySelect.value, mode: currentMode() }, true));
+  example.addEventListener("click", () => navigate({ q: example.textContent, filters: filtersFromForm(), mode: currentMode() }, true));
 }
-citySelect.addEventListener("change", () => {
-  if (current.similar) navigate({ ...current, city: citySelect.value });
-  else if (current.q) navigate({ q: current.q, city: citySelect.value, mode: currentMode() });
-});
+function refilter() { // a filter changed: the search shown, with the new filters
+  if (current.similar) navigate({ ...current, filters: filtersFromForm() });
+  else if (current.q) navigate({ q: current.q, filters: filtersFromForm(), mode: currentMode() });
+}
+for (const select of KEYWORDS) select.addEventListener("change", refilter);
+for (const input of RANGES) input.addEventListener("change", refilter);
 for (const radio of MODE_RADIOS) {
-  // a mode is a way to search: choosing one searches the box's words (the last query, while viewing similar startups)
-  radio.addEventListener("change", () => { if (qInput.value.trim()) navigate({ q: qInput.value, city: citySelect.value, mode: currentMode() }); });
+  // a mode is a way to search: choosing one searches the box's words (the last query, while viewing similar records)
+  radio.addEventListener("change", () => { if (qInput.value.trim()) navigate({ q: qInput.value, filters: filtersFromForm(), mode: currentMode() }); });
 }
 moreButton.addEventListener("click", more);
 window.addEventListener("popstate", () => { const state = stateFromUrl(); showState(state); run(state); });
 
-async function loadCities() {
-  try {
-    const body = await getJson("api/cities?limit=200");
-    const chosen = citySelect.value;
-    for (const { city, count } of body.cities) {
-      if (![...citySelect.options].some((o) => o.value === city)) citySelect.add(new Option(`${city} (${count})`, city));
+async function loadFacets() { // each keyword's list: its values in the collection, biggest first
+  let failed = false;
+  for (const select of KEYWORDS) {
+    try {
+      const body = await getJson(`api/facets/${encodeURIComponent(select.name)}?limit=200`);
+      const chosen = select.value;
+      for (const { value, count } of body.values) {
+        if (![...select.options].some((o) => o.value === value)) select.add(new Option(`${value} (${count})`, value));
+      }
+      select.value = chosen;
+    } catch (error) {
+      failed = true;
     }
-    citySelect.value = chosen;
-  } catch (error) {
-    // the search still works without the list; say so once
-    if (!statusLine.textContent) say("The list of cities is not available; search works without it.", "error");
   }
+  // the search still works without the lists; say so once
+  if (failed && !statusLine.textContent) say("The filter lists are not available; search works without them.", "error");
 }
 
 showState(current);
-loadCities().then(() => showState(stateFromUrl()));
+loadFacets().then(() => showState(stateFromUrl()));
 run(current);

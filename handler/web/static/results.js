@@ -1,9 +1,10 @@
-// The search page's results (app.js runs the page): a card per startup, the
-// query's words marked in it. Text from the service is only ever set as text (DOM nodes), and only
+// The search page's results (app.js runs the page): a card per record, laid out as the schema's
+// [display] says (title, image, subtitle, body, link), the query's words marked in it. Text from the service is only ever set as text (DOM nodes), and only
 // http(s) links and images are used.
 "use strict";
 
 function safeUrl(value) {
+  if (!value || !value.trim()) return null;
   try {
     const url = new URL(value, location.href);
     return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
@@ -47,17 +48,19 @@ function marked(text, pattern) {
   return fragment;
 }
 
-// A result's card; `onSimilar` runs when its "Similar" button is pressed.
-function card(record, hit, pattern, onSimilar) {
+// A result's card; `onSimilar` runs when its "Similar" button is pressed. `display` names the
+// record's fields for each place (`title`, `image`, `subtitle`, `body`, `link`; null: none).
+function card(record, hit, pattern, onSimilar, display, nouns) {
+  const field = (place) => { const value = display[place] ? record[display[place]] : null; return value === null || value === undefined ? "" : String(value); };
   const item = document.createElement("li");
   item.className = "card";
   item.tabIndex = -1;  // focus lands here after "More results"
-  const name = record.name || "(no name)";
+  const name = field("title") || "(untitled)";
   const initial = document.createElement("div");
   initial.className = "initial";
   initial.setAttribute("aria-hidden", "true");
   initial.textContent = [...name.trim()][0] ? [...name.trim()][0].toUpperCase() : "?";
-  const logoUrl = safeUrl(record.images || "");
+  const logoUrl = safeUrl(field("image"));
   if (logoUrl) {
     const logo = document.createElement("img");
     logo.className = "logo";
@@ -74,12 +77,14 @@ function card(record, hit, pattern, onSimilar) {
   title.append(marked(name, pattern));
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.textContent = record.city || "";
+  meta.textContent = field("subtitle");
   const text = document.createElement("p");
-  text.append(marked(record.description || record.alt || "", pattern));
+  // an empty body: the record's other text fields, the first that has something to say
+  const bodyText = field("body") || (display.texts || []).map((name) => String(record[name] || "")).find((value) => value.trim()) || "";
+  text.append(marked(bodyText, pattern));
   const actions = document.createElement("div");
   actions.className = "actions";
-  const link = safeUrl(record.link || "");
+  const link = safeUrl(field("link"));
   if (link) {
     const a = document.createElement("a");
     a.href = link;
@@ -93,7 +98,7 @@ function card(record, hit, pattern, onSimilar) {
     similar.type = "button";
     similar.className = "similar";
     similar.textContent = "Similar";
-    similar.setAttribute("aria-label", `Startups similar to ${name}`);
+    similar.setAttribute("aria-label", `${nouns.charAt(0).toUpperCase()}${nouns.slice(1)} similar to ${name}`);
     similar.addEventListener("click", () => onSimilar(hit.id, name));
     actions.append(similar);
   }
