@@ -155,3 +155,23 @@ def test_unreachable_dataset_url_says_how_to_pass_a_file(tmp_path):
     with pytest.raises(UsageError, match="--input FILE"):
         fetch("http://127.0.0.1:9/startups_demo.json", cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no partial download left
+
+
+def test_a_file_whose_every_line_is_rejected_exits_1_and_leaves_the_output_as_it_was(model_dir, sample_file, tmp_path):
+    """Not a success: exit 1, the reasons counted (the commonest first), nothing in --out changed
+    (before, it exited 3 and wrote an empty vectors.npy, and an upload of it emptied the collection)."""
+    out = tmp_path / "v"
+    assert embed(model_dir, "--input", str(sample_file), "--out", str(out), "--limit", "5").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    bad = tmp_path / "wrong-schema.jsonl"
+    bad.write_text("\n".join(json.dumps({"package": f"p{i}", "summary": "not a startup"}) for i in range(4)) + "\n{oops\n")
+    result = embed(model_dir, "--input", str(bad), "--out", str(out))
+    assert result.returncode == 1, result.stderr
+    assert (f"every one of the 5 lines of {bad} was rejected against the built-in startups schema: "
+            "4 x missing field(s): name, images, alt, description, link, city (first: line 1); 1 x invalid JSON") in result.stderr
+    assert "Nothing was written" in result.stderr and "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    result = embed(model_dir, "--input", str(empty), "--out", str(tmp_path / "e"))
+    assert result.returncode == 1 and "holds no records" in result.stderr and not (tmp_path / "e").exists()

@@ -141,3 +141,23 @@ def test_with_retries_does_not_retry_a_permanent_error():
     with pytest.raises(StorageError):
         with_retries(call, attempts=4, base_delay=0)
     assert len(calls) == 1
+
+
+def test_zero_points_create_or_sync_nothing_unless_told(sample_file, tmp_path):
+    """An embed run holding no points (an earlier version wrote one for a file of rejected lines):
+    an upload or a sync of it would leave the collection empty and searches answering nothing;
+    refused (exit 2) unless --allow-empty."""
+    import hashlib
+
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    np.save(vectors / "vectors.npy", np.empty((0, 384), np.float32))
+    np.save(vectors / "lines.npy", np.empty(0, np.int64))
+    (vectors / "report.json").write_text(json.dumps({"input": str(sample_file), "input_sha256": hashlib.sha256(sample_file.read_bytes()).hexdigest(),
+                                                     "template": "{name}. {alt}. {description}", "embedded": 0, "reused": 0}))
+    for extra in ((), ("--sync",)):
+        refused = upload(sample_file, vectors, tmp_path / "q", *extra)
+        assert refused.returncode == 2 and "holds no points" in refused.stderr and "--allow-empty" in refused.stderr, refused.stderr
+        assert not (tmp_path / "q" / "startups").exists()
+    allowed = upload(sample_file, vectors, tmp_path / "q", "--allow-empty")
+    assert allowed.returncode == 0 and "uploaded 0 points" in allowed.stdout, allowed.stderr
