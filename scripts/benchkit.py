@@ -117,7 +117,7 @@ def ensure_shard(input_path: Path, vectors: Path | None, qdrant_path: Path, coll
             say(f"embedding {input_path.name} into {vectors} (once)")
             embed_file(input_path, vectors, Encoder.from_export(model_dir), schema=schema, progress=False)
         schema, items, matrix = load_embedded(input_path, vectors, schema)
-        result = upload(storage, items, matrix, schema=schema, batch_size=512)
+        result = upload(storage, items, matrix, schema=schema, batch_size=512, encoder=Encoder.from_export(model_dir))
         say(f"uploaded {result['points']} points into {qdrant_path / collection} in {result['seconds']} s")
     points = storage.count()
     storage.close()

@@ -1,14 +1,19 @@
-"""How well weak_match tells real queries from nonsense, on the startups sample.
+"""How well weak_match tells real queries from nonsense and off-topic ones, on a catalogue.
 
-    python -m scripts.calibrate_weak [--input ../shared/data/startups_sample.jsonl] [--json FILE]
+    python -m scripts.calibrate_weak [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--json FILE]
 
-For each query of scripts/weak_queries.py (REAL: each has a close answer; NONSENSE: none has) it
-measures the two signals weak_match reads, the best dense score (cosine) and whether any query
-word occurs in the collection's BM25 vocabulary, then prints per class their range, the best
-that the cosine alone can do (one threshold), what the service's rule (`handler.search.weak`:
-FAR_COSINE, CLOSE_COSINE) gets wrong per mode, and the margins between the classes around each
-threshold; then the rule's errors on the held-out queries, which were never tuned on. Uses the
-same Qdrant Edge directory as scripts.eval_modes.
+weak_match reads two signals (`handler.search.weak`): a search's best cosine and whether its
+first answers share a word with the query; its two thresholds are measured on each collection at
+upload (`scripts.weak_calibration`: the probes). This script measures both signals for the
+catalogue's weak-match sets (`scripts.query_sets`: REAL and TYPO have good answers, NONSENSE and
+OFF_TOPIC none), then prints
+- each set's cosine range and how many of its queries' answers share a word;
+- the calibration the collection keeps, and the errors weak_match makes with it, per set and mode
+  (a REAL or TYPO query said weak, a NONSENSE or OFF_TOPIC one said close), on the calibration sets
+  and on the held-out ones, which no setting was chosen on;
+- the errors the rule would make on the calibration sets under other settings of the
+  calibration (the probes' quantiles and the margin), the chosen one marked.
+Uses the same Qdrant Edge directory as scripts.eval_modes.
 """
 
 from __future__ import annotations
@@ -17,51 +22,28 @@ import argparse
 import json
 import sys
 
-from handler.common import cli, say
-from handler.search import CLOSE_COSINE, FAR_COSINE
+from handler.common import UsageError, cli, say
+from handler.search import Calibration, weak
+from scripts import weak_calibration
 from scripts.eval_modes import add_arguments, start_service
-from scripts.weak_queries import HELD_OUT_NONSENSE, HELD_OUT_REAL, NONSENSE, REAL
+from scripts.query_sets import WEAK_SETS, for_collection
 
 MODES = ("neural", "hybrid", "text")
+EXPECTED_WEAK = {"REAL": False, "TYPO": False, "NONSENSE": True, "OFF_TOPIC": True}
+SETTINGS = [(far_q, close_q, margin) for far_q in (0.1, 0.25, 0.5) for close_q in (0.9, 0.95, 1.0) for margin in (0.0, 0.01, 0.02)]
 
 
 def signals(service, queries: list[str]) -> list[dict]:
-    """Each query's best cosine, whether a word of it is in the vocabulary, and weak_match per mode."""
+    """Each query's best cosine, whether its first answers share a word with it, and weak_match per mode."""
     rows = []
-    for q in queries:
-        nearest = service.storage.search(service.encoder.embed_one(q), 1).nearest
-        words = service.storage.words_found(service.bm25().query(q))
-        weak = {mode: service.search(q, limit=5, mode=mode).weak_match for mode in MODES}
-        rows.append({"q": q, "nearest": nearest, "words": words, "weak": weak})
+    found = weak_calibration.signals(service.storage, service.encoder, service.bm25(), queries)
+    for q, (nearest, shared) in zip(queries, found):
+        rows.append({"q": q, "nearest": nearest, "shared": shared, "weak": {mode: service.search(q, limit=5, mode=mode).weak_match for mode in MODES}})
     return rows
 
 
-def cosine_alone(real: list[dict], nonsense: list[dict]) -> tuple[float, int]:
-    """The single cosine threshold with the fewest queries on the wrong side, and that number."""
-    cuts = sorted({row["nearest"] for row in real + nonsense})
-    best = min(cuts, key=lambda cut: sum(r["nearest"] < cut for r in real) + sum(r["nearest"] >= cut for r in nonsense))
-    return best, sum(r["nearest"] < best for r in real) + sum(r["nearest"] >= best for r in nonsense)
-
-
-def report(real: list[dict], nonsense: list[dict]) -> dict:
-    def span(rows, words=None):
-        values = [r["nearest"] for r in rows if words is None or r["words"] is words]
-        return (round(min(values), 3), round(max(values), 3)) if values else None
-
-    cut, wrong = cosine_alone(real, nonsense)
-    return {
-        "queries": {"real": len(real), "nonsense": len(nonsense)},
-        "cosine": {"real": span(real), "nonsense": span(nonsense)},
-        "words_found": {"real": sum(bool(r["words"]) for r in real), "nonsense": sum(bool(r["words"]) for r in nonsense)},
-        "cosine_alone": {"threshold": round(cut, 3), "wrong": wrong},
-        "rule": {"far": FAR_COSINE, "close": CLOSE_COSINE},
-        # around FAR: every query above it that has a word in the vocabulary counts as close
-        "far_margin": {"nonsense_with_words_max": (span(nonsense, True) or (None, None))[1], "real_min": span(real)[0]},
-        # around CLOSE: below it, a query with no word in the vocabulary is weak
-        "close_margin": {"nonsense_without_words_max": (span(nonsense, False) or (None, None))[1], "real_without_words_min": (span(real, False) or (None, None))[0]},
-        "wrong": {mode: {"real_said_weak": [r["q"] for r in real if r["weak"][mode]], "nonsense_said_close": [r["q"] for r in nonsense if not r["weak"][mode]]}
-                  for mode in MODES},
-    }
+def errors(rows: list[dict], expected: bool, judge) -> list[str]:
+    return [row["q"] for row in rows if judge(row) != expected]
 
 
 @cli()
@@ -70,30 +52,50 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema)
+    sets = for_collection(service.settings.schema.collection)
+    if sets is None:
+        raise UsageError(f"no weak-match sets for collection '{service.settings.schema.collection}' in scripts.query_sets")
     try:
-        real, nonsense = signals(service, REAL), signals(service, NONSENSE)
-        held_real, held_nonsense = signals(service, HELD_OUT_REAL), signals(service, HELD_OUT_NONSENSE)
+        calibration = service.calibration
+        if calibration is None:
+            raise UsageError("the evaluation collection keeps no weak-match calibration: delete its directory and run again")
+        probes = weak_calibration.signals(service.storage, service.encoder, service.bm25(), weak_calibration.PROBES)
+        measured = {f"{prefix}{name}": signals(service, list(getattr(sets, prefix + name, [])))
+                    for prefix in ("", "HELD_OUT_") for name in WEAK_SETS}
     finally:
         service.storage.close()
-    figures = report(real, nonsense)
-    figures["held_out"] = report(held_real, held_nonsense)
-    say(f"{args.input.name}, model variant {service.encoder.variant}")
-    print(f"{'queries':<9} {'n':>3} {'best cosine':>15} {'a word known':>13}")
-    for label, rows in (("real", real), ("nonsense", nonsense)):
-        low, high = figures["cosine"][label]
-        print(f"{label:<9} {len(rows):>3} {low:>7.3f}..{high:<6.3f} {figures['words_found'][label]:>13}")
-    print(f"cosine alone: best threshold {figures['cosine_alone']['threshold']:.3f} leaves {figures['cosine_alone']['wrong']} queries on the wrong side")
-    print(f"rule: weak below {FAR_COSINE}; between {FAR_COSINE} and {CLOSE_COSINE}, weak unless a query word is known")
-    far, close = figures["far_margin"], figures["close_margin"]
-    print(f"  around {FAR_COSINE}: nonsense with a known word up to {far['nonsense_with_words_max']}, real queries from {far['real_min']}")
-    print(f"  around {CLOSE_COSINE}: nonsense without one up to {close['nonsense_without_words_max']}, real ones without one from {close['real_without_words_min']}")
-    for label, sets, (n_real, n_nonsense) in (("", figures, (len(real), len(nonsense))), ("held out: ", figures["held_out"], (len(held_real), len(held_nonsense)))):
-        for mode, wrong in sets["wrong"].items():
-            print(f"{label}{mode:<7} real said weak: {len(wrong['real_said_weak']):>3}/{n_real}   nonsense said close: {len(wrong['nonsense_said_close']):>3}/{n_nonsense}"
-                  + (f"   ({', '.join(wrong['real_said_weak'] + wrong['nonsense_said_close'])})" if label and mode != "text" and wrong['real_said_weak'] + wrong['nonsense_said_close'] else ""))
+
+    say(f"{args.input.name} ({service.settings.schema.source}), model variant {service.encoder.variant}")
+    print(f"calibration kept with the collection: far {calibration.far}, close {calibration.close} ({calibration.facts.get('rule')}, "
+          f"{calibration.facts.get('probes')} probes)")
+    print(f"{'set':<20} {'n':>3} {'best cosine':>13} {'share a word':>13}  " + "  ".join(f"{mode + ' errors':>13}" for mode in MODES))
+    report = {"calibration": calibration.kept(), "sets": {}, "settings": []}
+    for name, rows in measured.items():
+        if not rows:
+            continue
+        expected = EXPECTED_WEAK[name.removeprefix("HELD_OUT_")]
+        cosines = [row["nearest"] for row in rows if row["nearest"] is not None]
+        wrong = {mode: errors(rows, expected, lambda row, mode=mode: bool(row["weak"][mode])) for mode in MODES}
+        report["sets"][name] = {"queries": len(rows), "cosine": [min(cosines), max(cosines)], "shared": sum(row["shared"] for row in rows), "errors": wrong}
+        print(f"{name:<20} {len(rows):>3} {min(cosines):>6.3f}..{max(cosines):<5.3f} {sum(row['shared'] for row in rows):>13}  "
+              + "  ".join(f"{len(wrong[mode]):>13}" for mode in MODES))
+    for name, entry in report["sets"].items():
+        for mode in ("neural", "hybrid"):
+            if entry["errors"][mode]:
+                print(f"  {name} {mode}: {', '.join(entry['errors'][mode])}")
+
+    print("\nother calibrations, errors of the rule (neural's answers) on the calibration sets:")
+    print(f"{'far quantile':>12} {'close quantile':>14} {'margin':>7} {'far':>6} {'close':>6} {'errors':>7}")
+    chosen = (weak_calibration.FAR_QUANTILE, weak_calibration.CLOSE_QUANTILE, weak_calibration.MARGIN)
+    for far_q, close_q, margin in SETTINGS:
+        far, close = weak_calibration.thresholds(probes, far_q, close_q, margin)
+        other = Calibration(far, close, {})
+        wrong = sum(len(errors(measured[name], EXPECTED_WEAK[name], lambda row: weak(row["nearest"], lambda: row["shared"], other)))
+                    for name in WEAK_SETS)
+        report["settings"].append({"far_quantile": far_q, "close_quantile": close_q, "margin": margin, "far": far, "close": close, "errors": wrong})
+        print(f"{far_q:>12} {close_q:>14} {margin:>7} {far:>6.3f} {close:>6.3f} {wrong:>7}" + ("  <- chosen" if (far_q, close_q, margin) == chosen else ""))
     if args.json:
-        queries = real + nonsense + held_real + held_nonsense
-        args.json.write_text(json.dumps({"figures": figures, "queries": queries}, indent=2, ensure_ascii=False) + "\n")
+        args.json.write_text(json.dumps({"report": report, "queries": measured}, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

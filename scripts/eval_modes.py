@@ -1,82 +1,81 @@
 """Search quality of the three modes on a catalogue: neural vs text vs hybrid.
 
-    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--vectors DIR]
+    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--vectors DIR] [--sweep]
 
-Two query sets, each with the record it should find:
-- titles: every record's title alone (what a user types to find one they know: a startup's name);
-- meaning: descriptions in other words (the tutorial's kind of query, written to share few
-  words with the answer, so full-text matching has little to hold on to), from MEANING_SETS by
-  the schema's collection (none for a catalogue without a set).
+The query sets of the catalogue (`scripts.query_sets`, by the schema's collection), each query
+with the records it should find:
+- titles: a record's title as typed (every record's, or the set's TITLES), then the same titles
+  spelled apart (punctuation as spaces, capitalised), typed part-way (the last two characters
+  left out) and with a slip (two neighbouring letters of the longest word swapped);
+- meaning: a need in other words, with the titles a person would accept.
 Prints hits@1, hits@5 and MRR per mode and set (the share of queries whose record is first / in
-the top 5; the mean of 1/rank within the top 5), and writes them as JSON with --json FILE. It embeds and uploads the sample into its own
-Qdrant Edge directory when that is empty (`--vectors DIR` uploads an embed run of yours instead,
-for example one made with another `--text-template`; give it its own `--qdrant-path`).
+the top 5; the mean of 1/rank within the top 5), and writes them as JSON with --json FILE.
+`--sweep` evaluates hybrid's fusion instead: RRF's k and DBSF at each prefetch depth, on the meaning
+and title sets. It embeds and uploads the input into its own Qdrant Edge directory when that is
+empty (`--vectors DIR` uploads an embed run of yours instead, for example one made with another
+`--text-template`; give it its own `--qdrant-path`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
-from handler.common import UsageError, cli, env, say
+from handler.common import UsageError, cli, env, say, title_key
 from handler.search import MODES
-from handler.storage import read_records
+from handler.storage import Fusion, read_records
 from reference import SAMPLE_FILE
 from scripts import benchkit
+from scripts.query_sets import for_collection
 
 COLLECTION = "eval"
-
-# (query, the startup it should find): paraphrases written for this check, not copied text.
-MEANING = [
-    ("QR codes for restaurants during COVID", "SaferCodes"),
-    ("personalized online shopping for fashion and lifestyle", "StyleSeek"),
-    ("physician referrals inside hospitals", "Human Practice"),
-    ("add a mobile network connection to any hardware gadget", "Konekt"),
-    ("business intelligence for schools and teachers", "learnmetrics"),
-    ("start your own marketplace for trading raw materials", "Exchangery"),
-    ("browse your friends' pictures from every social network in one place", "Pictarine"),
-    ("software that lowers energy costs of power plants", "Root3 Technologies"),
-    ("help employees choose their health insurance benefits", "Spotlite"),
-    ("book golf tee times and earn rewards", "Golfmiles"),
-    ("get rewarded for good deeds", "GoodPays.me"),
-    ("plan trips by saving places and comparing flight prices", "Tripnary"),
-    ("notifications about discounted airfare", "NowBoarding ✈️"),
-    ("book a hairdresser who comes to your home", "Stylisted"),
-    ("rent college course books by the day", "Packback"),
-    ("sell unwanted store vouchers to other people", "Raise"),
-    ("behavioural therapy help for kids with developmental disorders", "Special Learning, Inc."),
-    ("compare electricity suppliers to cut your power bill", "Power2Switch (acquired by Choose Energy)"),
-    ("property owners renting out homes without an agent", "Rentalutions"),
-    ("tip writers with tiny donations for their articles", "CentUp"),
-    ("discounted supplies for puppies and their owners", "Doggyloot"),
-    ("video job interviews to screen applicants", "RIVS"),
-    ("nutrition for people who cannot swallow", "Real Food Blends"),
-    ("monitor custom metrics of your application", "StatHat"),
-    ("find a film to watch through friends' recommendations", "MyZeus"),
-    ("get found on Google without hiring an agency", "UpCity (formerly DIYSEO)"),
-    ("recycling water from oil wells", "Digital H2O"),
-    ("reserve a table tonight at a discount", "TableSAVVY"),
-    ("rent a luxury holiday home", "Vaystays"),
-    ("buy and sell used sofas near you", "Furnishly"),
-    ("create interactive stories for kids without programming", "Demibooks"),
-    ("private social network for nurses and hospitals", "dxcare"),
-]
+SWEEP = ([Fusion("rrf", k, depth, 1.0) for depth in (40, 100, 200) for k in (1, 2, 5, 20, 60)] + [Fusion("dbsf", 60, depth, 1.0) for depth in (40, 100, 200)]
+         + [Fusion(method, k, depth, words) for method, k in (("rrf", 2), ("rrf", 5), ("rrf", 20), ("rrf", 60), ("dbsf", 60)) for depth in (40, 100)
+            for words in (0.7, 0.5, 0.3, 0.2, 0.1)])
 
 
-# The meaning queries of each catalogue, by its schema's collection: (query, the titles a person would accept).
-MEANING_SETS = {"startups": [(q, (name,)) for q, name in MEANING]}
+def spelled_apart(title: str) -> str:
+    return " ".join(word.capitalize() for word in re.split(r"[\W_]+", title) if word)
+
+
+def typed_part_way(title: str) -> str:
+    """The title up to its last two letters or digits (what the search box holds just before it is typed out)."""
+    ends = [m.start() for m in re.finditer(r"[^\W_]", title)]
+    return title[:ends[-2]].rstrip() if len(ends) > 2 else title
+
+
+def with_a_slip(title: str) -> str:
+    """Two neighbouring letters in the middle of the title's longest word swapped (the title
+    unchanged when no word has two different neighbours)."""
+    words = [(m.start(), m.group()) for m in re.finditer(r"[^\W\d_]{3,}", title)]
+    if not words:
+        return title
+    start, word = max(words, key=lambda item: len(item[1]))
+    i = len(word) // 2 - 1
+    while i + 1 < len(word) and word[i] == word[i + 1]:
+        i += 1
+    if i + 1 >= len(word):
+        return title
+    slipped = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return title[:start] + slipped + title[start + len(word):]
+
+
+TITLE_VARIANTS = {"titles": str, "titles spelled apart": spelled_apart, "titles typed part-way": typed_part_way, "titles with a slip": with_a_slip}
 
 
 def hits_at(service, queries: list[tuple[str, tuple[str, ...]]], mode: str) -> dict:
-    """hits@1, hits@5 and MRR (within the top 5) of queries, each with the titles it may find."""
+    """hits@1, hits@5 and MRR (within the top 5) of queries, each with the titles it may find
+    (compared by their keys: `handler.common.title_key`)."""
     first = top5 = reciprocal = 0.0
     title = service.settings.schema.title
     for query, expected in queries:
+        keys = {title_key(t) for t in expected}
         found = service.search(query, limit=5, mode=mode)
-        titles = [hit.payload.get(title) for hit in found.hits]
-        rank = next((i for i, t in enumerate(titles, 1) if t in expected), None)
+        titles = [title_key(str(hit.payload.get(title) or "")) for hit in found.hits]
+        rank = next((i for i, t in enumerate(titles, 1) if t in keys), None)
         first += rank == 1
         top5 += rank is not None
         reciprocal += 1 / rank if rank else 0
@@ -84,14 +83,37 @@ def hits_at(service, queries: list[tuple[str, tuple[str, ...]]], mode: str) -> d
     return {"hits@1": first / n, "hits@5": top5 / n, "mrr": reciprocal / n, "queries": len(queries)}
 
 
-def evaluate(service, input_path: Path, meaning_set: list | None = None) -> dict:
+def query_sets(service, input_path: Path) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """The catalogue's sets: each title variant (of its TITLES, or of every record's title) and
+    its meaning queries (with the accepted titles it holds)."""
     schema = service.settings.schema
     records, _ = read_records(input_path, schema)
-    titles = [(str(r.data[schema.title]), (str(r.data[schema.title]),)) for r in records if str(r.data.get(schema.title) or "").strip()]
-    known = {str(r.data.get(schema.title)) for r in records}
-    meaning = [(q, tuple(t for t in accepted if t in known)) for q, accepted in (meaning_set if meaning_set is not None else MEANING_SETS.get(schema.collection, []))]
-    meaning = [(q, accepted) for q, accepted in meaning if accepted]
-    return {mode: {"names": hits_at(service, titles, mode), "meaning": hits_at(service, meaning, mode)} for mode in MODES}
+    known = {str(r.data.get(schema.title) or "") for r in records}
+    sets = for_collection(schema.collection)
+    titles = list(sets.TITLES) if sets is not None and sets.TITLES is not None else sorted(t for t in known if t.strip())
+    found = {name: [(variant(t), (t,)) for t in titles if variant(t) != t or name == "titles"] for name, variant in TITLE_VARIANTS.items()}
+    meaning = [(q, tuple(t for t in accepted if t in known)) for q, accepted in (sets.MEANING if sets is not None else [])]
+    found["meaning"] = [(q, accepted) for q, accepted in meaning if accepted]
+    return found
+
+
+def evaluate(service, input_path: Path, modes=MODES) -> dict:
+    sets = query_sets(service, input_path)
+    return {mode: {name: hits_at(service, queries, mode) for name, queries in sets.items()} for mode in modes}
+
+
+def sweep(service, input_path: Path) -> list[dict]:
+    """Hybrid's figures under each fusion of SWEEP (the storage's fusion put back after)."""
+    sets = query_sets(service, input_path)
+    rows, kept = [], service.storage.fusion
+    try:
+        for fusion in SWEEP:
+            service.storage.fusion = fusion
+            rows.append({"fusion": fusion.method, "k": fusion.k, "depth": fusion.depth, "words": fusion.words,
+                         **{name: hits_at(service, sets[name], "hybrid") for name in ("meaning", "titles", "titles typed part-way", "titles with a slip")}})
+    finally:
+        service.storage.fusion = kept
+    return rows
 
 
 def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path, schema_file: str = ""):
@@ -131,19 +153,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.eval_modes", description=__doc__.splitlines()[0])
     add_arguments(parser)
+    parser.add_argument("--sweep", action="store_true", help="hybrid under each fusion (RRF k, DBSF) and prefetch depth instead of the modes")
     args = parser.parse_args(argv)
     service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema)
     try:
-        figures = evaluate(service, args.input)
+        figures = sweep(service, args.input) if args.sweep else evaluate(service, args.input)
     finally:
         service.storage.close()
-    say(f"{args.input.name}, model variant {service.encoder.variant}")
-    print(f"{'mode':<8} {'titles hits@1':>14} {'titles hits@5':>14} {'titles MRR':>11} {'meaning hits@1':>15} {'meaning hits@5':>15} {'meaning MRR':>12}")
-    for mode, sets in figures.items():
-        names, meaning = sets["names"], sets["meaning"]
-        print(f"{mode:<8} {names['hits@1']:>14.3f} {names['hits@5']:>14.3f} {names['mrr']:>11.3f} "
-              f"{meaning['hits@1']:>15.3f} {meaning['hits@5']:>15.3f} {meaning['mrr']:>12.3f}")
-    print(f"({figures['neural']['names']['queries']} title queries, {figures['neural']['meaning']['queries']} meaning queries)")
+    say(f"{args.input.name} ({service.settings.schema.source}), model variant {service.encoder.variant}")
+    if args.sweep:
+        print(f"{'fusion':<6} {'k':>3} {'depth':>5} {'BM25 weight':>11} {'meaning hits@1':>15} {'meaning hits@5':>15} {'meaning MRR':>12} {'titles hits@1':>14} "
+              f"{'part-way hits@5':>16} {'slip hits@5':>12}")
+        for row in figures:
+            meaning = row["meaning"]
+            print(f"{row['fusion']:<6} {row['k'] if row['fusion'] == 'rrf' else '':>3} {row['depth']:>5} {row['words']:>11} {meaning['hits@1']:>15.3f} {meaning['hits@5']:>15.3f} "
+                  f"{meaning['mrr']:>12.3f} {row['titles']['hits@1']:>14.3f} {row['titles typed part-way']['hits@5']:>16.3f} {row['titles with a slip']['hits@5']:>12.3f}")
+        print(f"({figures[0]['meaning']['queries']} meaning queries, {figures[0]['titles']['queries']} titles)")
+    else:
+        names = list(next(iter(figures.values())))
+        print(f"{'mode':<8} {'set':<22} {'hits@1':>7} {'hits@5':>7} {'MRR':>6} {'queries':>8}")
+        for mode, sets in figures.items():
+            for name in names:
+                row = sets[name]
+                print(f"{mode:<8} {name:<22} {row['hits@1']:>7.3f} {row['hits@5']:>7.3f} {row['mrr']:>6.3f} {row['queries']:>8}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

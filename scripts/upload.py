@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from handler.common import Schema, Settings, StorageUnavailable, UsageError, cli, env, load_schema, say, sha256_file
+from handler.search import Calibration
 from handler.storage import Layout, PointData, open_storage, read_records
 from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
+from scripts.weak_calibration import calibrate
 
 DELETE_BATCH = 1000  # point ids per delete request
 
@@ -131,7 +133,7 @@ def with_retries(fn, *, attempts: int = 5, base_delay: float = 0.5, on_retry=Non
             time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))
 
 
-def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema | None = None, batch_size: int = 256, retries: int = 5,
+def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema | None = None, batch_size: int = 256, retries: int = 5, encoder=None,
            recreate: bool = False, parallel: int = 1, chunks=None, dim: int | None = None, layout: Layout = Layout(),
            id_field: str | None = None, sync: SyncRules | None = None, allow_empty: bool = False) -> dict:
     """Upsert (where, record) items with their dense vectors and the BM25 sparse vectors of their
@@ -174,7 +176,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
-                points.append(PointData(pid, vector, schema.payload(record), bm25.document(schema.indexed_text(record))))
+                points.append(PointData(pid, vector, schema.payload(record), bm25.record(schema, record)))
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
             if sync is None:
                 upsert(batches)
@@ -201,6 +203,10 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
     counted = retried("counting the uploaded points", lambda: storage.count(list(seen)))
     total = storage.count()
     storage.record(points=total)  # what /health compares the collection with (a shard that lost points is damaged)
+    calibration = None
+    if encoder is not None:  # weak_match's thresholds, measured on what the collection now holds
+        calibration = retried("calibrating weak_match", lambda: calibrate(storage, encoder))
+        storage.record(**{Calibration.KEY: calibration.kept() if calibration else None})
     return {
         "collection": storage.collection,
         "backend": storage.backend,
@@ -215,7 +221,22 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
         "upsert_seconds": round(upserted - started, 2),
         "index_seconds": round(indexed - upserted, 2),
         "seconds": round(time.perf_counter() - started, 2),
+        "calibration": calibration,
     }
+
+
+def calibration_encoder(model_dir: str, variant: str):
+    """The query encoder the service will use (MODEL_DIR, EMBED_VARIANT), to calibrate weak_match
+    with; None, said, when there is no model there (the collection then has weak_match null)."""
+    from handler.common import ConfigError, EncoderError, ModelFileError
+    from handler.model import Encoder
+
+    try:
+        return Encoder.from_export(model_dir, variant or None, device="cpu")
+    except (ConfigError, EncoderError, ModelFileError, OSError) as exc:
+        say(f"note: no model to calibrate weak_match with ({exc}); the collection gets no calibration and its searches "
+            "answer weak_match null: pass --model-dir (or set MODEL_DIR) and upload or --sync again")
+        return None
 
 
 @cli()
@@ -239,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--id-field", default=None, help="a record field holding a stable key, overriding the schema's `key`: point ids come from it, "
                         "not from the whole record")
     parser.add_argument("--allow-empty", action="store_true", help="create or sync the collection even from zero points (it then holds none)")
+    parser.add_argument("--model-dir", default=settings.model_dir, help="the exported model the service answers with (default: $MODEL_DIR): "
+                        "weak_match is calibrated with it on the collection")
     follow = parser.add_argument_group("the collection follows the input (--sync)")
     follow.add_argument("--sync", action="store_true", help="write only added and changed points, and delete those whose records are gone")
     follow.add_argument("--dry-run", action="store_true", help="print the added / updated / unchanged / deleted counts and change nothing")
@@ -284,13 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     storage = open_storage(settings, cooldown=0)  # transient failures are retried with backoff here
     say(f"{'syncing' if rules else 'uploading'} {what} into '{settings.collection_name}' ({storage.backend}, {storage.where}) with {schema.source}")
     try:
+        encoder = None if rules and rules.dry_run else calibration_encoder(args.model_dir, settings.embed_variant)
         result = upload(storage, items, vectors, schema=schema, batch_size=args.batch_size, retries=args.retries, recreate=args.recreate,
-                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout, sync=rules)
+                        parallel=args.parallel, chunks=chunks, dim=dim, layout=layout, sync=rules, encoder=encoder)
     finally:
         storage.close()
 
     for where, first in result["duplicates"]:
         say(f"duplicate: {where_text(where)} is identical to {where_text(first)}; stored once")
+    if result.get("calibration"):
+        calibration = result["calibration"]
+        say(f"weak_match calibrated on the collection: weak below cosine {calibration.far}; close from {calibration.close} "
+            f"(between them, close when the answers share a word with the query)")
     if rules:
         return report_sync(result)
     print(

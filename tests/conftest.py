@@ -66,10 +66,12 @@ def sample_vectors(model_dir, sample_file, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def loaded_qdrant(sample_vectors, sample_file, tmp_path_factory) -> Path:
-    """QDRANT_PATH holding the `startups` collection: the sample, embedded and uploaded by the scripts."""
+def loaded_qdrant(model_dir, sample_vectors, sample_file, tmp_path_factory) -> Path:
+    """QDRANT_PATH holding the `startups` collection: the sample, embedded and uploaded by the scripts
+    (weak_match calibrated with the model)."""
     root = tmp_path_factory.mktemp("service")
-    uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), env={"QDRANT_PATH": str(root), "QDRANT_URL": ""})
+    uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--model-dir", str(model_dir),
+                          env={"QDRANT_PATH": str(root), "QDRANT_URL": ""})
     assert uploaded.returncode == 0, uploaded.stderr
     return root
 

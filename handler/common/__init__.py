@@ -53,8 +53,9 @@ from handler.common.errors import (
 )
 from handler.common.files import atomic_save_npy, atomic_write, atomic_write_json, sha256_file
 from handler.common.logs import MAX_LINE, JsonLines, bounded, configure_logging, server_logging
-from handler.common.schema import BUILT_IN, FOLDED, Field, Schema, fold, load_schema, parse_schema
+from handler.common.schema import BUILT_IN, FOLDED, TITLE_KEY, Field, Schema, fold, load_schema, parse_schema, title_key
 from handler.common.shorten import cut
+from handler.common.spelling import slips
 from handler.common.text import NOT_BLANK_PATTERN, normalize
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "atomic_save_npy", "atomic_write", "atomic_write_json", "sha256_file",
     "MAX_LINE", "JsonLines", "bounded", "configure_logging", "server_logging",
     "cut",
-    "BUILT_IN", "FOLDED", "Field", "Schema", "fold", "load_schema", "parse_schema",
+    "slips",
+    "BUILT_IN", "FOLDED", "TITLE_KEY", "Field", "Schema", "fold", "load_schema", "parse_schema", "title_key",
     "NOT_BLANK_PATTERN", "normalize",
 ]

@@ -63,12 +63,20 @@ DISPLAY_KEYS = {
 RESERVED = ("q", "limit", "offset", "mode", "neural", "id")
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 FOLDED = "_folded"  # the payload key holding each keyword's folded copy (filters match it; facets count the stored spelling)
+TITLE_KEY = "_title"  # under FOLDED: the title's key (no field can take the name: field names begin with a letter)
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def fold(value: str) -> str:
     """A keyword as filters compare it: the text rule (control characters out, whitespace collapsed
     and trimmed), then case folded. `London`, ` london ` and `LONDON` are one value."""
     return normalize(value).casefold()
+
+
+def title_key(value: str) -> str:
+    """A title as an exact-title lookup compares it: case folded, every space and punctuation mark
+    (`@ / - _ .`) gone. `types-requests`, `Types Requests` and `types_requests` are one title."""
+    return _NOT_ALNUM.sub("", normalize(value).casefold())
 
 
 @dataclass(frozen=True)
@@ -169,9 +177,12 @@ class Schema:
         return ". ".join([part for part in left_out if part] + [self.embed_text(record)])
 
     def payload(self, record: dict) -> dict:
-        """What the store keeps of a record: the record, and each keyword's folded copy (what filters
-        match). An empty value counts as missing."""
+        """What the store keeps of a record: the record, each keyword's folded copy (what filters
+        match; an empty value counts as missing) and its title's key (what exact-title lookups match)."""
         folded = {name: fold(record[name]) for name in self.keywords if isinstance(record.get(name), str) and fold(record[name])}
+        key = title_key(_shown(record.get(self.title)))
+        if key:
+            folded[TITLE_KEY] = key
         return {**record, FOLDED: folded} if folded else dict(record)
 
     # -- comparing two schemas -----------------------------------------------------------------------

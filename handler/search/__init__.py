@@ -5,7 +5,7 @@
 - the requests and results of the search routes (`SearchRequest`, `SimilarRequest`,
   `FacetRequest`), the modes (`MODES`, `DEFAULT_MODE`);
 - `QueryCache`: popular queries skip the model;
-- `weak`: the weak_match rule and its thresholds.
+- `weak`: the weak_match rule, its per-collection `Calibration`, and the word test it reads (`answers_share_word`).
 """
 
 from handler.search.query_cache import QueryCache
@@ -19,11 +19,11 @@ from handler.search.requests import (
     SimilarRequest,
 )
 from handler.search.service import SearchService
-from handler.search.weak import CLOSE_COSINE, FAR_COSINE, weak
+from handler.search.weak import SHOWN_ANSWERS, Calibration, answers_share_word, shares_word, weak
 
 __all__ = [
     "QueryCache",
     "DEFAULT_MODE", "MODES", "FacetRequest", "FacetResult", "SearchRequest", "SearchResult", "SimilarRequest",
     "SearchService",
-    "CLOSE_COSINE", "FAR_COSINE", "weak",
+    "SHOWN_ANSWERS", "Calibration", "answers_share_word", "shares_word", "weak",
 ]

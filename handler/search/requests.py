@@ -59,7 +59,7 @@ class SearchResult:
     mode: str
     embed_ms: float
     search_ms: float
-    weak_match: bool = False  # nothing is really close: these are only the nearest
+    weak_match: bool | None = False  # nothing is really close: these are only the nearest (None: the collection is not calibrated)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from handler.common import (
 from handler.model import Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
 from handler.search.requests import FacetRequest, FacetResult, SearchRequest, SearchResult, SimilarRequest
-from handler.search.weak import weak
+from handler.search.weak import SHOWN_ANSWERS, Calibration, answers_share_word, weak
 from handler.storage import NO_FILTERS, Bm25Encoder, Filters, SparseVector, Storage, open_storage
 
 log = logging.getLogger("handler")
@@ -49,6 +49,8 @@ class SearchService:
         self.verified = verified  # what start() checked of the model file (`handler.model.integrity`)
         self._bm25 = None
         self.cache = QueryCache(settings.query_cache_size)  # popular queries skip the model
+        self._calibration: Calibration | None = None
+        self._calibration_read = False  # read from the collection once it answers
 
     @classmethod
     def start(cls, settings: Settings) -> "SearchService":
@@ -175,16 +177,38 @@ class SearchService:
         return SearchResult(hits, mode, embed_ms, (time.perf_counter() - started) * 1000, weak_match)
 
     def _ask(self, request: SearchRequest, vector: np.ndarray | None):
-        """The page of hits and whether the match is weak (text: no record holds every word)."""
+        """The page of hits and whether the match is weak (text: no record holds every word; never
+        when a record is titled as the query)."""
         q, limit, filters, offset = request.q, request.limit, request.filters, request.offset
         if request.mode == "text":
             hits = self.storage.text_search(q, limit, filters, sparse=self._sparse(q) or SparseVector((), ()), offset=offset)
-            return hits, not hits.all_words
+            return hits, not (hits.all_words or hits.titled)
         if request.mode == "hybrid":
-            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, filters, offset=offset)
-            return hits, weak(hits.nearest, lambda: hits.words)
+            hits = self.storage.hybrid_search(vector, self.bm25().query(q), limit, filters, offset=offset, text=q)
+            # the words of what meaning alone found: hybrid's own page shares a word by how BM25 chose it
+            return hits, False if hits.titled else weak(hits.nearest, lambda: self._shares_word(q, self.storage.with_payloads(hits.dense[:SHOWN_ANSWERS])),
+                                                        self.calibration)
         hits = self.storage.search(vector, limit, filters, offset=offset)
-        return hits, weak(hits.nearest, lambda: self._words_found(q, filters))
+        return hits, weak(hits.nearest, lambda: self._shares_word(q, hits), self.calibration)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The collection's weak-match calibration (kept with it by upload and --sync), read once; None without one."""
+        if not self._calibration_read:
+            try:
+                self._calibration = Calibration.of(self.storage.metadata().get(Calibration.KEY))
+                self._calibration_read = True
+            except StorageError:  # not reachable now: weak_match null until it is
+                return None
+        return self._calibration
+
+    def _shares_word(self, q: str, hits) -> bool:
+        """Whether the first answers shown share a word with the query (False when BM25's stemmer is missing)."""
+        try:
+            bm25 = self.bm25()
+        except Bm25Unavailable:
+            return False
+        return answers_share_word(q, hits, self.settings.schema.text_fields, bm25.words)
 
     def _sparse(self, q: str) -> SparseVector | None:
         """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""
@@ -192,10 +216,6 @@ class SearchService:
             return self.bm25().query(q)
         except Bm25Unavailable:
             return None
-
-    def _words_found(self, q: str, filters: Filters) -> bool | None:
-        sparse = self._sparse(q)
-        return None if sparse is None else self.storage.words_found(sparse, filters)
 
     def bm25(self):
         """The BM25 query encoder, built on first use; Bm25Unavailable (503) without its libraries."""

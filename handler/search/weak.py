@@ -1,21 +1,93 @@
-"""weak_match: "nothing is really close". The best dense score of a search (cosine) decides at
-either end; between the two, a match counts as close only when some query word occurs in the
-collection (BM25's vocabulary). Calibrated by `python -m scripts.calibrate_weak` on the queries
-of `scripts.weak_queries`; docs/quality.md has the separation it measured.
+"""weak_match: "nothing is really close: these are only the nearest there are".
+
+A search with a dense list (neural, hybrid) reads two signals: its best cosine, and whether a word
+of the query (stemmed, as BM25 compares words; or one typing slip away from one) occurs in the
+answers it shows. Two cosines, calibrated per collection, decide:
+
+- below `far`, nothing is close (whatever the words);
+- from `close` on, the nearest is close (a paraphrase shares no word with what it means);
+- between the two, it is close only when the answers share a word with the query (a typo that
+  still finds good answers does; nonsense and an off-topic query's nearest do not).
+
+The calibration is measured on the collection itself when it is uploaded or synced
+(`scripts.weak_calibration`) and kept with it; a collection without one has weak_match null.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
-CLOSE_COSINE = 0.42
-FAR_COSINE = 0.29
+from handler.common import slips
+
+FUZZY_MIN = 5  # words this long match a slip of the fingers apart (`same_word`; shorter ones only a letter short: `fod`, `food`)
+TWO_SLIPS_FROM = 8  # words this long match two slips apart
+PREFIX_MIN = 5  # a stem this long matches the stems it begins
+SHOWN_ANSWERS = 5  # the answers whose words count: the first of the page (what a person reads first)
 
 
-def weak(nearest: float | None, words: Callable[[], bool | None]) -> bool:
-    """The weak_match rule for a search with a dense list (neural, hybrid): `nearest` is its best
-    cosine (None: no hit at all), `words()` whether any query word occurs in the collection (None:
-    the collection cannot tell), asked only when the cosine alone does not decide."""
-    if nearest is None or nearest < FAR_COSINE:
+@dataclass(frozen=True)
+class Calibration:
+    far: float
+    close: float
+    facts: dict  # how it was measured (probes, model variant): for /health's details and docs
+
+    KEY = "weak"  # where the collection keeps it (`Storage.record`)
+
+    @classmethod
+    def of(cls, kept: dict | None) -> "Calibration | None":
+        """The calibration a collection keeps; None when it keeps none (or one this version cannot read)."""
+        try:
+            far, close = float(kept["far"]), float(kept["close"])
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(far, close, {k: v for k, v in kept.items() if k not in ("far", "close")}) if 0 <= far <= close <= 1 else None
+
+    def kept(self) -> dict:
+        return {"far": self.far, "close": self.close, **self.facts}
+
+
+def same_word(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Two (word, stem) pairs of one word, slips of the fingers allowed: the same stem; one stem
+    the start of the other, PREFIX_MIN letters or more (the stemmer cuts a misspelt word
+    elsewhere: `delivry` -> delivri, `delivered` -> deliv); or the words a slip apart, the longer
+    FUZZY_MIN letters or more (`phto`, `photo`; shorter words only a letter short: `fod`, `food`),
+    two when both are TWO_SLIPS_FROM letters or longer (`analitycs`, `analytics`)."""
+    (word, stem), (other, other_stem) = a, b
+    if stem == other_stem:
         return True
-    return nearest < CLOSE_COSINE and not words()
+    short, long = sorted((stem, other_stem), key=len)
+    if len(short) >= PREFIX_MIN and long.startswith(short):
+        return True
+    shortest, longest = sorted((len(word), len(other)))
+    if shortest >= TWO_SLIPS_FROM:
+        allowed = 2
+    elif (longest >= FUZZY_MIN and shortest >= FUZZY_MIN - 1) or (shortest >= 3 and longest == shortest + 1):
+        allowed = 1
+    else:
+        allowed = 0
+    return bool(allowed) and slips(word, other, allowed) <= allowed
+
+
+def shares_word(query: Iterable[tuple[str, str]], answers: set[tuple[str, str]]) -> bool:
+    """Whether a word of the query is the same word as one of the answers' (`same_word`); each a (word, stem) pair."""
+    answer_stems = {stem for _, stem in answers}
+    return any(stem in answer_stems or any(same_word((word, stem), other) for other in answers) for word, stem in query)
+
+
+def answers_share_word(q: str, hits, fields: tuple[str, ...], words: Callable[[str], set[tuple[str, str]]]) -> bool:
+    """Whether the first SHOWN_ANSWERS hits share a word with the query: their `fields` (the
+    schema's text fields) and the query, each as `words` (BM25's tokens and stems) makes them."""
+    answers = set().union(*(words(" ".join(str(hit.payload.get(name) or "") for name in fields)) for hit in hits[:SHOWN_ANSWERS]))
+    return shares_word(words(q), answers)
+
+
+def weak(nearest: float | None, shared: Callable[[], bool], calibration: Calibration | None) -> bool | None:
+    """The weak_match of a search with a dense list: `nearest` its best cosine (None: no hit at
+    all), `shared()` whether the answers share a word with the query (asked only between the
+    thresholds); None without a calibration."""
+    if calibration is None:
+        return None
+    if nearest is None or nearest < calibration.far:
+        return True
+    return nearest < calibration.close and not shared()

@@ -15,12 +15,15 @@ import numpy as np
 from handler.common import FOLDED, CollectionMismatch, CollectionMissing, CollectionOutdated, Schema, SchemaMismatch, SparseMissing, fold
 from handler.storage.contract import (
     DISTANCE,
+    FUSION,
     NO_FILTERS,
     SPARSE,
     CollectionInfo,
     Filters,
+    Fusion,
     Hit,
     Layout,
+    TITLE_INDEX,
     Nearest,
     PointData,
     SparseVector,
@@ -74,10 +77,12 @@ class Storage(Searches, ABC):
     collection: str
     where: str  # for messages: which QDRANT_URL / QDRANT_PATH (never credentials)
     conditions: Conditions  # the client library's filter models
+    fusion: Fusion = FUSION  # how hybrid search fuses its lists (scripts.eval_modes --sweep tries others)
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema  # the catalogue's: its payload indexes, text fields and filters
         self._has_sparse = False  # seen once, it stays: only an upload --recreate removes it
+        self._gram_encoder = None  # the near-title lookup's trigrams (`Searches._grams`), built on first use
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def open(self) -> None:
@@ -156,12 +161,19 @@ class Storage(Searches, ABC):
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]: ...
 
     # -- composed on the primitives, the same for both backends -------------------------------------
-    def _filter(self, filters: Filters = NO_FILTERS, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None):
-        """The filter of a Nearest: each keyword's values (folded, any of them) and each range, every
-        one of `words` (each in one of the schema's text fields) held or not held, one point left
-        out; None when nothing is filtered."""
+    def _query_filter(self, query: Nearest):
+        """The filter of a Nearest (what both backends give their client library)."""
+        return self._filter(query.filters, query.words, query.holding, query.exclude, query.title)
+
+    def _filter(self, filters: Filters = NO_FILTERS, words: Sequence[str] = (), holding: bool | None = None, exclude: str | None = None,
+                title: str | None = None):
+        """Each keyword's values (folded, any of them) and each range, every one of `words` (each in
+        one of the schema's text fields) held or not held, one point left out, one title's key; None
+        when nothing is filtered."""
         c = self.conditions
         must, must_not = [], []
+        if title is not None:
+            must.append(c.match_value(TITLE_INDEX, title))
         for name, values in filters.keywords:
             folded = sorted({fold(value) for value in values})
             must.append(c.match_value(f"{FOLDED}.{name}", folded[0]) if len(folded) == 1 else c.match_any(f"{FOLDED}.{name}", folded))

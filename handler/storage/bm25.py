@@ -8,16 +8,21 @@ A query weighs each distinct token 1; a document weighs each by BM25's term-freq
 tf (k + 1) / (tf + k (1 - b + b len / avg_len)) with k=1.2, b=0.75, avg_len=256 and len its token
 count. The collection's IDF modifier supplies the rest at search time. A test checks every number
 against Qdrant Edge's Bm25 on the sample, the 40k bench corpus and the probes.
+
+The same sparse vector also holds a record's title as character trigrams (`title_grams`: hashed
+apart from the words, so no word query meets them): the near-title lookup asks for them.
 """
 
 from __future__ import annotations
 
 import re
 
-from handler.common import Bm25Unavailable
+from handler.common import Bm25Unavailable, Schema, title_key
 from handler.storage.contract import SparseVector
 
 K, B, AVG_LEN = 1.2, 0.75, 256.0
+GRAM = 3  # title trigrams: a slip of the fingers spoils at most three of them
+GRAM_SALT = "\x00title:"  # hashed with each trigram: apart from every word's index
 MEMO = 200_000  # tokens whose index is kept: more than a corpus of this kind uses, a few tens of MB at most
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script; underscores and punctuation split
 STOPWORDS = frozenset("""
@@ -56,9 +61,32 @@ class Bm25Encoder:
             ids.append(index)
         return ids
 
+    def words(self, text: str) -> set[tuple[str, str]]:
+        """A text's tokens, stopwords left out, each with its stem (as BM25 compares words)."""
+        return {(token, self._stem(token)) for token in TOKEN.findall(text.lower()) if token not in STOPWORDS}
+
     def query(self, text: str) -> SparseVector:
         indices = tuple(sorted(set(self._indices(text))))
         return SparseVector(indices, (1.0,) * len(indices))
+
+    def title_grams(self, key: str, *, typed: bool = False) -> SparseVector:
+        """The trigrams of a title's key (`handler.common.title_key`): "^" marks its start and "$" its
+        end, but for a query (`typed`: one may stop typing anywhere), whose trigrams weigh 1. A
+        title's weigh 1 / sqrt(their number), so that of titles sharing as many with a query the
+        shorter come first."""
+        marked = f"^{key}" if typed else f"^{key}$"
+        indices = sorted({abs(self._hash(GRAM_SALT + marked[i:i + GRAM])) for i in range(max(len(marked) - GRAM + 1, 0))}) if key else []
+        weight = 1.0 if typed or not indices else 1.0 / len(indices) ** 0.5
+        return SparseVector(tuple(indices), (weight,) * len(indices))
+
+    def record(self, schema: Schema, record: dict) -> SparseVector:
+        """A record's sparse vector: BM25 of its indexed text (`Schema.indexed_text`) and its title's trigrams."""
+        words, grams = self.document(schema.indexed_text(record)), self.title_grams(title_key(str(record.get(schema.title) or "")))
+        weights = dict(zip(words.indices, words.values))
+        for index, weight in zip(grams.indices, grams.values):
+            weights[index] = weights.get(index, 0.0) + weight
+        indices = tuple(sorted(weights))
+        return SparseVector(indices, tuple(weights[i] for i in indices))
 
     def document(self, text: str) -> SparseVector:
         ids = self._indices(text)

@@ -222,13 +222,15 @@ class EdgeStorage(Storage):
     # -- queries -----------------------------------------------------------------------------------
     def _request(self, query: Nearest):
         q = self._q
-        if query.using:
+        if query.vector is None:
+            nearest = None
+        elif query.using:
             nearest = q.Query.Nearest(self._sparse(query.vector), using=SPARSE)
         else:
             nearest = q.Query.Nearest(np.asarray(query.vector, dtype=np.float32).tolist())
         params = q.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
         return q.QueryRequest(limit=query.limit, query=nearest, with_payload=query.with_payload,
-                              filter=self._filter(query.filters, query.words, query.holding, query.exclude), params=params)
+                              filter=self._query_filter(query), params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
         q = self._q

@@ -6,6 +6,11 @@ One order on every engine: hits are ranked by score, then by point id. An engine
 differently, so every list is asked for past its cut until the first score left out differs,
 then sorted and cut here. Hybrid fuses its two lists here too (reciprocal rank fusion), for the
 same reason: a server-side prefetch cuts each list where the engine likes.
+
+Hybrid and text searches put the records titled as the query first (the title's key:
+`handler.common.title_key`), then the few whose titles are near it (begun by it, or a slip or two
+away: found by their title trigrams, `Bm25Encoder.title_grams`), each found by one more query in
+the same round trip.
 """
 
 from __future__ import annotations
@@ -15,9 +20,23 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from handler.common import PointNotFound
+from handler.common import Bm25Unavailable, PointNotFound, fold, slips, title_key
 from handler.storage.bm25 import Bm25Encoder, query_words
-from handler.storage.contract import HYBRID_DEPTH, NO_FILTERS, RRF_K, Filters, Hit, Hits, Nearest, SparseVector
+from handler.storage.contract import (
+    FUSION,
+    NEAR_CANDIDATES,
+    NEAR_FROM,
+    NEAR_TITLES,
+    NO_FILTERS,
+    TITLE_MATCHES,
+    TITLE_SCORE,
+    Filters,
+    Fusion,
+    Hit,
+    Hits,
+    Nearest,
+    SparseVector,
+)
 
 
 def ranked(fetch: Callable[[int], list[Hit]], limit: int) -> list[Hit]:
@@ -32,14 +51,29 @@ def ranked(fetch: Callable[[int], list[Hit]], limit: int) -> list[Hit]:
     return sorted(hits, key=lambda hit: (-hit.score, hit.id))[:limit]
 
 
-def fuse(lists: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
-    """Reciprocal rank fusion as Qdrant computes it: each list adds 1 / (k + rank), rank from 0."""
+def fuse(lists: Sequence[Sequence[Hit]], limit: int, fusion: Fusion = FUSION) -> list[Hit]:
+    """The lists (dense, then BM25) fused, best first: by reciprocal rank as Qdrant computes it
+    (each list adds weight / (k + rank), rank from 0), or by distribution-based score fusion (each
+    list's scores mapped to 0..1 between its mean -/+ 3 standard deviations, weighed and added);
+    the BM25 list weighs `fusion.words`, the dense one 1."""
     scores: dict[str, float] = {}
-    for hits in lists:
-        for rank, hit in enumerate(hits):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+    for weight, hits in zip((1.0, fusion.words), lists):
+        if fusion.method == "dbsf":
+            values = np.array([hit.score for hit in hits], dtype=np.float64)
+            low, high = (values.mean() - 3 * values.std(), values.mean() + 3 * values.std()) if len(values) else (0.0, 0.0)
+            for hit in hits:
+                share = 0.5 if high == low else min(max((hit.score - low) / (high - low), 0.0), 1.0)
+                scores[hit.id] = scores.get(hit.id, 0.0) + weight * share
+        else:
+            for rank, hit in enumerate(hits):
+                scores[hit.id] = scores.get(hit.id, 0.0) + weight / (fusion.k + rank)
     order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [Hit(point_id, score) for point_id, score in order]
+
+
+def allowed_slips(key: str) -> int:
+    """How many slips of the fingers a title's key may be from the query's and still be near it."""
+    return 0 if len(key) < 5 else 1 if len(key) < 9 else 2
 
 
 class Searches:
@@ -53,15 +87,61 @@ class Searches:
     def _ranked(self, query: Nearest) -> list[Hit]:
         return ranked(lambda n: self._query([replace(query, limit=n)])[0], query.limit)
 
-    def _ranked_all(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
+    def _ranked_all(self, queries: Sequence[Nearest], also: Sequence[Nearest] = ()) -> tuple[list[list[Hit]], list[list[Hit]]]:
         """Each query's best hits in one order (see `ranked`), all in one round trip unless a run of
-        equal scores crosses a query's cut."""
+        equal scores crosses a query's cut; with them, the hits of the `also` queries as found."""
+        answers = self._query([replace(query, limit=query.limit + 1) for query in queries] + list(also))
+        found = answers[len(queries):]
         lists = []
-        for query, hits in zip(queries, self._query([replace(query, limit=query.limit + 1) for query in queries])):
+        for query, hits in zip(queries, answers):
             if len(hits) == query.limit + 1 and hits[-1].score == hits[query.limit - 1].score:  # a tie at the cut: ask again, past it
                 hits = self._ranked(query)
             lists.append(sorted(hits, key=lambda hit: (-hit.score, hit.id))[:query.limit])
-        return lists
+        return lists, found
+
+    # -- titles: the records titled as the query, then those near it -------------------------------
+    def _title_lookups(self, text: str, filters: Filters) -> list[Nearest]:
+        """The queries for the records titled as `text` and for those whose title trigrams it shares
+        (within the filters); none when its key is empty, no near one when it is short or the
+        collection has no sparse vectors."""
+        key = title_key(text)
+        if not key:
+            return []
+        lookups = [Nearest(None, TITLE_MATCHES, filters, title=key)]
+        if len(key) >= NEAR_FROM and self._sparse_present():
+            try:
+                lookups.append(Nearest(self._grams().title_grams(key, typed=True), NEAR_CANDIDATES, filters))
+            except Bm25Unavailable:
+                pass
+        return lookups
+
+    def _grams(self) -> Bm25Encoder:
+        if self._gram_encoder is None:
+            self._gram_encoder = Bm25Encoder()
+        return self._gram_encoder
+
+    def _titled(self, text: str, found: Sequence[Sequence[Hit]], scored: bool = True) -> list[Hit]:
+        """The records of the title lookups: those titled as the query (first those whose title is
+        the query's but for case and spaces, `fold`), then up to NEAR_TITLES near it (begun by it,
+        then a slip away, then two; the more trigrams shared, the sooner); each scored above every
+        fused score (`scored`), else None (text mode: found by title, not ranked by BM25)."""
+        if not found:
+            return []
+        typed, key = fold(text), title_key(text)
+        title = self.schema.title
+        exact = sorted(found[0], key=lambda hit: (fold(str(hit.payload.get(title, ""))) != typed, hit.id))
+        near = []
+        for hit in found[1] if len(found) > 1 else []:
+            other = title_key(str(hit.payload.get(title, "")))
+            if other == key:
+                continue
+            allowed = allowed_slips(key)
+            slipped = 0 if other.startswith(key) else slips(key, other, allowed)
+            if slipped <= allowed:
+                near.append((slipped, -hit.score, hit.id, hit))
+        seen = {hit.id for hit in exact}
+        chosen = exact + [hit for *_, hit in sorted(near, key=lambda item: item[:3]) if hit.id not in seen][:NEAR_TITLES]
+        return [replace(hit, score=TITLE_SCORE + 1.0 / (1 + place) if scored else None) for place, hit in enumerate(chosen)]
 
     def _page(self, hits: Sequence[Hit], offset: int, fetched: bool) -> list[Hit]:
         """hits[offset:], with their payloads (read now unless the query `fetched` them)."""
@@ -78,22 +158,35 @@ class Searches:
         hits = self._ranked(query)
         return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
 
-    def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, filters: Filters = NO_FILTERS, *, offset: int = 0) -> Hits:
-        """The best HYBRID_DEPTH dense and BM25 candidates (each within the filters), fused by
-        reciprocal rank; past them, the rest of the dense list in its order, each scored as its rank
-        would be (1 / (k + rank): below every fused score), so that any page has one place in one ranking."""
+    def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, filters: Filters = NO_FILTERS, *, offset: int = 0,
+                      text: str = "") -> Hits:
+        """The records titled as `text` (the query as typed) or near it first; then the best
+        `fusion.depth` dense and BM25 candidates (each within the filters), fused (`fuse`); past
+        them, the rest of the dense list in its order, each scored below every fused score (rank
+        fusion: as its rank would be, 1 / (k + rank)), so that any page has one place in one ranking."""
         self._require_sparse()
-        n = offset + limit
-        queries = [Nearest(np.asarray(vector, dtype=np.float32), HYBRID_DEPTH if n <= HYBRID_DEPTH else n + HYBRID_DEPTH, filters, with_payload=False)]
+        n, depth = offset + limit, self.fusion.depth
+        queries = [Nearest(np.asarray(vector, dtype=np.float32), depth if n <= depth else n + depth, filters, with_payload=False)]
         if sparse.indices:  # a query without a word BM25 knows has no BM25 list
-            queries.append(Nearest(sparse, HYBRID_DEPTH, filters, with_payload=False))
-        lists = self._ranked_all(queries)
+            queries.append(Nearest(sparse, depth, filters, with_payload=False))
+        lists, found = self._ranked_all(queries, self._title_lookups(text, filters))
         dense, words = lists[0], lists[1] if len(lists) > 1 else []
-        fused = fuse([dense[:HYBRID_DEPTH], words], n)
-        if len(fused) < n:
-            seen = {hit.id for hit in fused}
-            fused += [Hit(hit.id, 1.0 / (RRF_K + rank)) for rank, hit in enumerate(dense) if rank >= HYBRID_DEPTH and hit.id not in seen][:n - len(fused)]
-        return Hits(self._page(fused, offset, False), nearest=dense[0].score if dense else None, words=bool(words))
+        titled = self._titled(text, found)
+        ranking, seen = list(titled), {hit.id for hit in titled}
+        fused = [hit for hit in fuse([dense[:depth], words], n + len(seen), self.fusion) if hit.id not in seen]
+        ranking += fused
+        if len(ranking) < n:
+            seen = {hit.id for hit in ranking}
+            floor = min((hit.score for hit in fused), default=0.0)  # dbsf: below the lowest fused score
+            rest = [(rank, hit) for rank, hit in enumerate(dense) if rank >= depth and hit.id not in seen][:n - len(ranking)]
+            ranking += [Hit(hit.id, 1.0 / (self.fusion.k + rank) if self.fusion.method == "rrf" else floor - (1 + rank - depth) * 1e-6)
+                        for rank, hit in rest]
+        return Hits(self._page(ranking[:n], offset, False), nearest=dense[0].score if dense else None, words=bool(words), titled=bool(titled),
+                    dense=dense)
+
+    def with_payloads(self, hits: Sequence[Hit]) -> list[Hit]:
+        """These hits with their payloads (read in one call)."""
+        return self._page(hits, 0, False)
 
     def similar(self, point_id: str, limit: int, filters: Filters = NO_FILTERS, *, offset: int = 0) -> Hits:
         """The points nearest to a stored one, itself excluded."""
@@ -104,20 +197,28 @@ class Searches:
         return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
 
     def text_search(self, text: str, limit: int, filters: Filters = NO_FILTERS, *, sparse: SparseVector | None = None, offset: int = 0) -> Hits:
-        """Any of the words, best first: the records holding every word (each in one of the text fields,
-        Qdrant's full-text match) ranked by BM25, then those holding only some, ranked by BM25.
-        `sparse` is the query's BM25 vector (computed here when not given). A query of stopwords
-        alone, which BM25 cannot rank, gets the full-text match of all its words, by point id."""
+        """The records titled as the query first; then any of the words, best first: the records
+        holding every word (each in one of the text fields, Qdrant's full-text match) ranked by BM25,
+        then those holding only some, ranked by BM25. `sparse` is the query's BM25 vector (computed
+        here when not given). A query of stopwords alone, which BM25 cannot rank, gets the full-text
+        match of all its words, by point id."""
         sparse = sparse if sparse is not None else Bm25Encoder().query(text)
         n = offset + limit
+        lookups = self._title_lookups(text, filters)
         if not sparse.indices or not self._sparse_present():  # (a collection uploaded before hybrid search has no BM25 either)
             words = query_words(text, stopwords=True)
-            hits = self._text_ids(words, filters, n) if words else []
-            return Hits(self._page(hits, offset, True), words=bool(hits), all_words=bool(hits))
+            titled = self._titled(text, self._query(lookups) if lookups else [], scored=False)
+            seen = {hit.id for hit in titled}
+            hits = titled + [hit for hit in (self._text_ids(words, filters, n + len(seen)) if words else []) if hit.id not in seen]
+            return Hits(self._page(hits[:n], offset, True), words=bool(hits), all_words=bool(hits), titled=bool(titled))
         words = query_words(text)
-        tiers = self._ranked_all([Nearest(sparse, n, filters, words=words, holding=holding, with_payload=not offset) for holding in (True, False)])
-        found = (tiers[0] + tiers[1])[:n]
-        return Hits(self._page(found, offset, not offset), words=bool(found), all_words=bool(tiers[0]))
+        extra = TITLE_MATCHES + NEAR_TITLES if lookups else 0  # the titled ones leave the tiers: ask for as many more
+        tiers, found = self._ranked_all([Nearest(sparse, n + extra, filters, words=words, holding=holding, with_payload=not offset)
+                                         for holding in (True, False)], lookups)
+        titled = self._titled(text, found, scored=False)
+        seen = {hit.id for hit in titled}
+        hits = (titled + [hit for hit in tiers[0] + tiers[1] if hit.id not in seen])[:n]
+        return Hits(self._page(hits, offset, not offset), words=bool(hits), all_words=bool(tiers[0]), titled=bool(titled))
 
     def words_found(self, sparse: SparseVector, filters: Filters = NO_FILTERS) -> bool | None:
         """Whether any of the query's BM25 tokens occurs in the collection (within the filters); None when

@@ -134,6 +134,8 @@ class ServerStorage(Storage):
                 transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
                 if not transport:  # not the network's doing (a bug, an answer that does not parse): nothing for the breaker to learn
                     self.breaker.succeeded()
+                    if isinstance(exc, ValueError) and str(exc).startswith("Collection ") and str(exc).endswith(" not found"):
+                        raise CollectionMissing(self.missing_message()) from exc  # qdrant-client's local mode (scripts' stand-in for a server)
                     raise
                 if attempt == 1 and connection_dropped(exc):
                     continue
@@ -233,9 +235,12 @@ class ServerStorage(Storage):
     # -- queries -----------------------------------------------------------------------------------
     def _request(self, query: Nearest):
         m = self._models
-        vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
+        if query.vector is None:
+            vector = None
+        else:
+            vector = self._sparse(query.vector) if query.using else np.asarray(query.vector, dtype=np.float32).tolist()
         params = m.SearchParams(hnsw_ef=query.hnsw_ef, exact=query.exact) if query.hnsw_ef is not None or query.exact else None
-        return m.QueryRequest(query=vector, using=query.using, filter=self._filter(query.filters, query.words, query.holding, query.exclude), limit=query.limit,
+        return m.QueryRequest(query=vector, using=query.using, filter=self._query_filter(query), limit=query.limit,
                               with_payload=query.with_payload, params=params)
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:

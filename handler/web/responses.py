@@ -80,16 +80,20 @@ def _described(status: int, *perimeter: str) -> str:
 class HitInfo(BaseModel):
     id: str = Field(description="Qdrant point id (a UUID derived from the record's content): what /api/similar takes")
     score: float | None = Field(description="cosine similarity (neural, similar), fused reciprocal-rank score (hybrid), BM25 score (text; the records "
-                                            "holding every word come first, so scores may rise there; null for a query of stopwords alone, matched without ranking)")
+                                            "holding every word come first, so scores may rise there; null for a query of stopwords alone, matched without ranking); "
+                                            "in hybrid and text modes a record titled as the query, or nearly (typed part-way or with a slip), comes first: in "
+                                            "hybrid with a score of 2 + 1/(1 + its place), in text with null (found by title, not ranked by BM25)")
 
 
 class SearchResponse(BaseModel):
     result: list[dict] = Field(description="the matching records (payloads), best first: the tutorial's response shape")
     hits: list[HitInfo] = Field(description="id and score of each entry of `result`, in the same order")
     mode: Literal[tuple(MODES) + ("similar",)]
-    weak_match: bool = Field(description="true when nothing is really close: the results are only the nearest there are (neural and hybrid: the best "
-                                         "cosine is low and, unless it is very low, no query word occurs in the collection; text: no record holds "
-                                         "every word; similar: always false)")
+    weak_match: bool | None = Field(description="true when nothing is really close: the results are only the nearest there are. Neural and hybrid: "
+                                                "the best cosine is below the collection's calibrated `far`, or below its `close` and none of the first "
+                                                "five answers by meaning shares a word with the query (typos allowed); never when a record is titled "
+                                                "as the query or nearly (hybrid); null when the collection keeps no calibration (it is measured "
+                                                "by the upload and each --sync). Text: no record holds every word. Similar: always false")
     took_ms: dict[str, float] = Field(description="embed and search time inside the service")
 
 

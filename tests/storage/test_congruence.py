@@ -11,7 +11,7 @@ import pytest
 
 from handler.model import Encoder
 from handler.storage import NO_FILTERS, Bm25Encoder, EdgeStorage, read_records
-from scripts.eval_modes import MEANING
+from scripts.query_sets.startups import MEANING
 from scripts.upload import load_embedded, upload
 from tests.support.helpers import local_server
 from tests.support.storage_cases import city as in_city

@@ -72,7 +72,7 @@ def names(hits) -> set[str]:
 
 def test_the_collection_has_the_schemas_indexes_and_keeps_the_schema(storage):
     have, metadata = storage._layout()
-    assert payload_indexes(SCHEMA) == {"package": "text", "summary": "text", "released": "keyword", "_folded.released": "keyword",
+    assert payload_indexes(SCHEMA) == {"package": "text", "summary": "text", "released": "keyword", "_folded.released": "keyword", "_folded._title": "keyword",
                                        "downloads_rank": "integer", "stars": "float"}
     assert all(have.get(name) == kind for name, kind in payload_indexes(SCHEMA).items())
     assert metadata["schema"] == SCHEMA.fingerprint()

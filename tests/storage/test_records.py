@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from handler.common import FOLDED, SchemaError, load_schema, parse_schema
+from handler.common import FOLDED, TITLE_KEY, SchemaError, load_schema, parse_schema, title_key
 from handler.storage import DEFAULT_TEXT_TEMPLATE, indexed_text, read_records, record_text
 
 RECORD = {"name": "Acme", "images": "https://x/logo.png", "alt": "Acme", "description": "rockets", "link": "https://acme.example", "city": "Berlin"}
@@ -67,10 +67,17 @@ def test_the_indexed_text_holds_every_text_field_the_title_first():
     assert PACKAGES.with_template("{summary}").indexed_text(PACKAGE) == "requests. HTTP for Humans."
 
 
-def test_the_payload_keeps_the_record_and_each_keywords_folded_copy():
-    assert STARTUPS.payload({**RECORD, "city": "  New\u00a0 York "}) == {**RECORD, "city": "  New\u00a0 York ", FOLDED: {"city": "new york"}}
-    assert PACKAGES.payload({**PACKAGE, "released": ""}) == {**PACKAGE, "released": ""}  # an empty keyword counts as missing
-    assert FOLDED not in PACKAGES.payload({**PACKAGE, "released": None})
+def test_the_payload_keeps_the_record_each_keywords_folded_copy_and_its_titles_key():
+    assert STARTUPS.payload({**RECORD, "city": "  New\u00a0 York "}) == {**RECORD, "city": "  New\u00a0 York ",
+                                                                       FOLDED: {"city": "new york", TITLE_KEY: title_key(RECORD["name"])}}
+    assert PACKAGES.payload({**PACKAGE, "released": ""}) == {**PACKAGE, "released": "", FOLDED: {TITLE_KEY: "requests"}}  # an empty keyword counts as missing
+    assert PACKAGES.payload({**PACKAGE, "package": "Types_Requests-2.0"})[FOLDED] == {"released": "2024-05", TITLE_KEY: "typesrequests20"}
+    assert FOLDED not in PACKAGES.payload({**PACKAGE, "released": None, "package": "@-/"})  # a title of punctuation alone has no key
+
+
+def test_a_titles_key_ignores_case_spaces_and_punctuation():
+    assert {title_key(t) for t in ("types-requests", "Types Requests", "types_requests", "TYPES.requests", " types/requests@ ")} == {"typesrequests"}
+    assert title_key("NowBoarding ✈️") == "nowboarding" and title_key("Straße") == "strasse" and title_key("🍕") == ""
 
 
 def test_overrides_of_the_template_and_the_key_are_checked_like_the_schema():

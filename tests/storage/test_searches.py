@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from handler.storage import Bm25Encoder, EdgeStorage, PointData
+from handler.storage import Bm25Encoder, EdgeStorage, Fusion, PointData
 from tests.support import storage_cases as contract
 from tests.support.storage_cases import city
 from tests.support.helpers import local_server
@@ -75,9 +75,7 @@ def test_a_page_is_the_same_slice_of_a_longer_limit(loaded):
 def test_hybrid_goes_on_by_the_dense_list_past_the_fused_lists(loaded, monkeypatch):
     """With lists of 2 candidates, the fused ranking holds at most 4 points; the rest follow in
     dense order, scored as their dense rank would be, below every fused score."""
-    import handler.storage.searches as searches
-
-    monkeypatch.setattr(searches, "HYBRID_DEPTH", 2)
+    monkeypatch.setattr(loaded, "fusion", Fusion("rrf", 60, 2))
     bm25 = Bm25Encoder()
     dense_order = [h.id for h in loaded.search(dense(6), len(TEXTS))]
     hits = loaded.hybrid_search(dense(6), bm25.query("delivery"), len(TEXTS))
