@@ -30,7 +30,7 @@ from scripts.query_sets import WEAK_SETS, for_collection
 
 MODES = ("neural", "hybrid", "text")
 EXPECTED_WEAK = {"REAL": False, "TYPO": False, "NONSENSE": True, "OFF_TOPIC": True}
-SETTINGS = [(far_q, close_q, margin) for far_q in (0.1, 0.25, 0.5) for close_q in (0.9, 0.95, 1.0) for margin in (0.0, 0.01, 0.02)]
+SETTINGS = [(far_q, close_q, margin) for far_q in (0.25, 0.5, 0.6, 0.75) for close_q in (0.95, 1.0) for margin in (0.0, 0.005, 0.01)]
 
 
 def signals(service, queries: list[str]) -> list[dict]:
@@ -84,16 +84,18 @@ def main(argv: list[str] | None = None) -> int:
             if entry["errors"][mode]:
                 print(f"  {name} {mode}: {', '.join(entry['errors'][mode])}")
 
-    print("\nother calibrations, errors of the rule (neural's answers) on the calibration sets:")
-    print(f"{'far quantile':>12} {'close quantile':>14} {'margin':>7} {'far':>6} {'close':>6} {'errors':>7}")
+    print("\nother calibrations, errors of the rule (neural's answers) on the calibration sets (and, not chosen on, the held-out ones):")
+    print(f"{'far quantile':>12} {'close quantile':>14} {'margin':>7} {'far':>6} {'close':>6} {'errors':>7} {'held out':>9}")
     chosen = (weak_calibration.FAR_QUANTILE, weak_calibration.CLOSE_QUANTILE, weak_calibration.MARGIN)
     for far_q, close_q, margin in SETTINGS:
         far, close = weak_calibration.thresholds(probes, far_q, close_q, margin)
         other = Calibration(far, close, {})
-        wrong = sum(len(errors(measured[name], EXPECTED_WEAK[name], lambda row: weak(row["nearest"], lambda: row["shared"], other)))
-                    for name in WEAK_SETS)
-        report["settings"].append({"far_quantile": far_q, "close_quantile": close_q, "margin": margin, "far": far, "close": close, "errors": wrong})
-        print(f"{far_q:>12} {close_q:>14} {margin:>7} {far:>6.3f} {close:>6.3f} {wrong:>7}" + ("  <- chosen" if (far_q, close_q, margin) == chosen else ""))
+        wrong, held = (sum(len(errors(measured[prefix + name], EXPECTED_WEAK[name], lambda row: weak(row["nearest"], lambda: row["shared"], other)))
+                           for name in WEAK_SETS) for prefix in ("", "HELD_OUT_"))
+        report["settings"].append({"far_quantile": far_q, "close_quantile": close_q, "margin": margin, "far": far, "close": close, "errors": wrong,
+                                   "held_out_errors": held})
+        print(f"{far_q:>12} {close_q:>14} {margin:>7} {far:>6.3f} {close:>6.3f} {wrong:>7} {held:>9}"
+              + ("  <- chosen" if (far_q, close_q, margin) == chosen else ""))
     if args.json:
         args.json.write_text(json.dumps({"report": report, "queries": measured}, indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -163,7 +163,8 @@ class Searches:
         """The records titled as `text` (the query as typed) or near it first; then the best
         `fusion.depth` dense and BM25 candidates (each within the filters), fused (`fuse`); past
         them, the rest of the dense list in its order, each scored below every fused score (rank
-        fusion: as its rank would be, 1 / (k + rank)), so that any page has one place in one ranking."""
+        fusion: as its rank would be in the lighter list, min(1, words) / (k + rank)), so that any
+        page has one place in one ranking."""
         self._require_sparse()
         n, depth = offset + limit, self.fusion.depth
         queries = [Nearest(np.asarray(vector, dtype=np.float32), depth if n <= depth else n + depth, filters, with_payload=False)]
@@ -179,7 +180,8 @@ class Searches:
             seen = {hit.id for hit in ranking}
             floor = min((hit.score for hit in fused), default=0.0)  # dbsf: below the lowest fused score
             rest = [(rank, hit) for rank, hit in enumerate(dense) if rank >= depth and hit.id not in seen][:n - len(ranking)]
-            ranking += [Hit(hit.id, 1.0 / (self.fusion.k + rank) if self.fusion.method == "rrf" else floor - (1 + rank - depth) * 1e-6)
+            lightest = min(1.0, self.fusion.words)  # a fused score is at least lightest / (k + depth - 1)
+            ranking += [Hit(hit.id, lightest / (self.fusion.k + rank) if self.fusion.method == "rrf" else floor - (1 + rank - depth) * 1e-6)
                         for rank, hit in rest]
         return Hits(self._page(ranking[:n], offset, False), nearest=dense[0].score if dense else None, words=bool(words), titled=bool(titled),
                     dense=dense)

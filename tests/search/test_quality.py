@@ -157,3 +157,45 @@ def test_a_collection_of_an_earlier_version_is_refused_at_start_and_brought_up_t
         assert found.hits and {hit.payload["city"] for hit in found.hits} == {"London"}
     finally:
         service.storage.close()
+
+
+# -- the calibration kept with the collection ---------------------------------------------------------------
+
+def test_the_upload_keeps_a_calibration_measured_on_the_collection(service):
+    from handler.search import Calibration
+    from scripts.weak_calibration import PROBES
+
+    kept = service.storage.metadata()[Calibration.KEY]
+    calibration = Calibration.of(kept)
+    assert calibration is not None and 0 < calibration.far < calibration.close < 1
+    assert kept["probes"] == len(PROBES) and kept["variant"] == service.encoder.variant
+    assert service.calibration == calibration
+
+
+def test_without_a_calibration_weak_match_is_null_until_a_sync_measures_one(model_dir, sample_file, sample_vectors, tmp_path):
+    """Uploaded with no model to calibrate with: neural and hybrid say null (not a guess); text
+    mode still says whether some record holds every word. A --sync with the model measures it."""
+    from fastapi.testclient import TestClient
+
+    from handler.web import create_app
+
+    env = {"QDRANT_PATH": str(tmp_path), "QDRANT_URL": ""}
+    bare = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--model-dir", str(tmp_path / "none"), env=env)
+    assert bare.returncode == 0, bare.stderr
+    assert "no model to calibrate weak_match with" in bare.stderr and "weak_match null" in bare.stderr
+
+    def answers(mode: str, queries=("vegan food delivery", "qwxzv")):
+        service = SearchService.start(make_settings(model_dir, tmp_path))
+        try:
+            with TestClient(create_app(service.settings, service)) as client:
+                return [search(client, q=q, mode=mode)["weak_match"] for q in queries]
+        finally:
+            service.storage.close()
+
+    assert answers("neural") == [None, None] and answers("hybrid") == [None, None]
+    assert answers("text", ("hospital", "qwxzv")) == [False, True]
+    synced = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--model-dir", str(model_dir), "--sync",
+                        env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert "weak_match calibrated on the collection" in synced.stderr
+    assert answers("neural") == [False, True] and answers("hybrid") == [False, True]

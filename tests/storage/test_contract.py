@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from handler.common import CollectionMismatch, CollectionMissing, CollectionOutdated, PointNotFound, SparseMissing, StorageError
-from handler.storage import Bm25Encoder, EdgeStorage, Layout, PointData, SparseVector
+from handler.storage import FUSION, Bm25Encoder, EdgeStorage, Layout, PointData, SparseVector
 from tests.support import storage_cases
 from tests.support.storage_cases import DIM, TEXTS, city, dense, point_id, points
 
@@ -87,9 +87,10 @@ def test_hybrid_fuses_both_lists_within_the_city(loaded):
     bm25 = Bm25Encoder()
     hits = loaded.hybrid_search(dense(0), bm25.query("delivery"), len(TEXTS))
     dense_rank = {h.id: rank for rank, h in enumerate(loaded.search(dense(0), len(TEXTS)))}
-    words = {h.id: h.score - 1 / (60 + dense_rank[h.id]) for h in hits}  # what BM25 added: 1 / (60 + its rank), or nothing
+    k, w = FUSION.k, FUSION.words
+    words = {h.id: h.score - 1 / (k + dense_rank[h.id]) for h in hits}  # what BM25 added: w / (k + its rank), or nothing
     delivery = {point_id(1), point_id(2), point_id(4)}  # the three texts with the word
-    assert sorted(round(1 / words[i]) for i in delivery) == [60, 61, 62]
+    assert sorted(round(w / words[i]) for i in delivery) == [k, k + 1, k + 2]
     assert all(abs(words[i]) < 1e-9 for i in words if i not in delivery)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True) and all(h.payload for h in hits)
     berlin = loaded.hybrid_search(dense(0), bm25.query("delivery"), 5, city("Berlin"))

@@ -74,12 +74,13 @@ def test_a_page_is_the_same_slice_of_a_longer_limit(loaded):
 
 def test_hybrid_goes_on_by_the_dense_list_past_the_fused_lists(loaded, monkeypatch):
     """With lists of 2 candidates, the fused ranking holds at most 4 points; the rest follow in
-    dense order, scored as their dense rank would be, below every fused score."""
-    monkeypatch.setattr(loaded, "fusion", Fusion("rrf", 60, 2))
+    dense order, scored as their rank would be in the lighter list, below every fused score."""
+    fusion = Fusion("rrf", 60, 2)
+    monkeypatch.setattr(loaded, "fusion", fusion)
     bm25 = Bm25Encoder()
     dense_order = [h.id for h in loaded.search(dense(6), len(TEXTS))]
     hits = loaded.hybrid_search(dense(6), bm25.query("delivery"), len(TEXTS))
-    fused = {h.id for h in hits if h.score >= 1 / (60 + 2) - 1e-12}
+    fused = {h.id for h in hits if h.score > min(1, fusion.words) / (60 + 2) + 1e-12}  # the fused: at least that over (60 + 1)
     assert len(hits) == len(TEXTS) and fused >= set(dense_order[:2])
     assert [h.id for h in hits[len(fused):]] == [i for i in dense_order if i not in fused]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
