@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handler.common import Settings, StorageError, configure_logging, cut, redact_url
 from handler.search import SearchService
+from handler.web.metrics import Metrics, add_metrics_route
 from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
 from handler.web.pages import add_page_routes
 from handler.web.responses import ERROR_TABLE, INVALID, error_for, error_response, perimeter_error
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.state.runner = runner
     add_api_routes(app, settings)
     add_page_routes(app, settings)
+    serves_metrics = concurrency == "worker" and settings.metrics != "off"  # `python -m handler`; Lambda's go in its log (EMF)
+    if serves_metrics:
+        add_metrics_route(app, anyone=settings.metrics == "anyone")
+    app.state.metrics = Metrics(app, prometheus=serves_metrics)
     app.openapi = _with_examples_from_the_data(app, service)
 
     # add_middleware wraps what is there: the last added runs first
@@ -108,6 +113,9 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
 
     async def known(request: Request, exc: Exception):
         status, error, detail = error_for(exc)
+        timing = getattr(request.state, "timing", None)
+        if timing is not None:
+            timing["error"] = error  # the log line's, and the metrics' (a Qdrant error is counted by its code)
         return error_response(status, error, detail.format(collection=settings.collection_name))
 
     for exception in ERROR_TABLE:

@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from tests.support.emf import emf_metrics
 from tests.support.helpers import EVENTS, REPO, load_event, run_module
 from tests.support.qdrant_standin import QdrantStandin
 
@@ -116,6 +117,9 @@ def test_snapstart_hooks_run_in_order_then_a_search_answers(embedded_function):
     order = [e.get("hook") or e["event"] for e in events if e["event"] in ("shard_provisioned", "startup", "snapstart")]
     assert order == ["shard_provisioned", "startup", "before_snapshot", "after_restore"]
     assert local.emulator.restored_at is not None and local.emulator.restore_error is None
+    [request] = [line for line in local.log if '"event": "request"' in line]  # the search's metrics ride in its own log line (EMF)
+    metrics = emf_metrics(request)
+    assert metrics["Requests"] == 1 and metrics["ServerErrors"] == 0 and "EmbedTime" in metrics and "QR codes" not in request
     rest, _, _ = local.invoke(json.loads((EVENTS / "rest_api_v1.json").read_text()))
     assert rest["statusCode"] == 200
 
