@@ -73,6 +73,13 @@ def snapstart_cache_per_month(memory_mb: int, versions: int = 1) -> float:
     return versions * gb(memory_mb) * max(30 * 86400, SNAPSTART_CACHE_MIN_S) * SNAPSTART_CACHE_GB_SECOND
 
 
+def snapstart_pays(init_ms: float) -> bool:
+    """SnapStart is worth its restore fee when even the slowest published restore starts faster
+    than the init it replaces; otherwise it costs more for a cold start no faster (template.yaml's
+    SnapStart default follows this: `tests.jobs.test_infra`)."""
+    return max(SNAPSTART_RESTORE_MS) < init_ms
+
+
 def tables(warm_ms: dict[str, float], init_ms: float) -> str:
     """docs/costs.md's tables, in markdown."""
     rows = [f"Prices: AWS list prices (us-east-1 / eu-west-2) as of {PRICES_AS_OF}. Timings: one core of this project's benchmark "

@@ -102,7 +102,8 @@ def test_function_wiring(template):
     props = function["Properties"]
     assert props["Handler"] == "handler.lambda_handler"
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
-    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"} and props["AutoPublishAlias"]
+    assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}} and props["AutoPublishAlias"]
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "on"]}
     routes = {e["Properties"]["Path"] for e in props["Events"].values()}
     assert routes == {"/", "/static/{name}", "/api/search", "/api/similar", "/api/facets/{field}", "/api/cities", "/health", "/docs", "/docs/assets/{name}",
                       "/openapi.json"}
@@ -271,3 +272,14 @@ def test_alarms_watch_the_function_and_notify_only_when_given_a_topic(template):
             assert props[actions] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
     assert template["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+
+
+def test_snapstart_default_follows_the_measured_init_and_the_published_restores(template):
+    """On only if even the slowest published restore beats this project's own init
+    (scripts.cost); the docs give the figures the decision read."""
+    from scripts import cost
+
+    assert template["Parameters"]["SnapStart"]["AllowedValues"] == ["on", "off"]
+    assert template["Parameters"]["SnapStart"]["Default"] == ("on" if cost.snapstart_pays(cost.INIT_MS) else "off")
+    lambda_md = (REPO / "docs" / "lambda.md").read_text()
+    assert f"{cost.INIT_MS} ms" in lambda_md and f"{cost.SNAPSTART_RESTORE_MS[0]}-{cost.SNAPSTART_RESTORE_MS[1]} ms" in lambda_md
