@@ -27,7 +27,7 @@ from handler.search import SearchService
 from handler.web.metrics import Metrics, add_metrics_route
 from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
 from handler.web.pages import add_page_routes
-from handler.web.responses import ERROR_TABLE, INVALID, error_for, error_response, perimeter_error
+from handler.web.responses import ERROR_TABLE, INVALID, PERIMETER_ERRORS, error_for, error_response, perimeter_error
 from handler.web.routes import add_api_routes
 from handler.web.runners import RUNNERS
 
@@ -108,6 +108,10 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         if exc.status_code == 404:
             return perimeter_error("not_found")
         if exc.status_code == 405:
+            if request.method == "OPTIONS" and "origin" in request.headers and "access-control-request-method" in request.headers:
+                # a preflight with no CORS_ALLOW_ORIGINS (else JsonCors answers it): refused as JsonCors refuses an origin
+                status, detail = PERIMETER_ERRORS["cors_refused"]
+                return error_response(status, "cors_refused", f"{detail} (refused: origin)")
             return perimeter_error("method_not_allowed", {"allow": "GET, HEAD"})
         return error_response(exc.status_code, "http_error", str(exc.detail)[:200])
 
