@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from handler.common import Settings, StorageError, configure_logging, cut, redact_url
+from handler.common import CollectionMissing, Settings, StorageError, configure_logging, cut, missing_collection_fix, redact_url
 from handler.search import SearchService
 from handler.web.metrics import Metrics, add_metrics_route
 from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
@@ -115,8 +115,12 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
             return perimeter_error("method_not_allowed", {"allow": "GET, HEAD"})
         return error_response(exc.status_code, "http_error", str(exc.detail)[:200])
 
+    shard_fix = missing_collection_fix(settings)  # an embedded Lambda artifact: its collection comes from a shard, not the scripts
+
     async def known(request: Request, exc: Exception):
         status, error, detail = error_for(exc)
+        if shard_fix and isinstance(exc, CollectionMissing):
+            detail = "collection '{collection}' does not exist yet; " + shard_fix
         timing = getattr(request.state, "timing", None)
         if timing is not None:
             timing["error"] = error  # the log line's, and the metrics' (a Qdrant error is counted by its code)

@@ -12,6 +12,7 @@ client (awslambdaric) and the Runtime API emulator in infra/local_invoke.py: wha
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -205,3 +206,15 @@ def test_an_artifact_of_the_other_mode_says_so_at_init(which, env, message, requ
             local.wait_ready(timeout_s=30)
     finally:
         local.close()
+
+
+def test_make_invoke_on_an_embedded_artifact_reads_its_baked_shard_with_no_variable_set(embedded):
+    """`make invoke` runs infra/local_invoke.py: QDRANT_SHARD_SOURCE and QDRANT_PATH as template.yaml sets them."""
+    needs_runtime()
+    out, _ = embedded
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QDRANT_") and k != "COLLECTION_NAME"}
+    result = subprocess.run([sys.executable, "infra/local_invoke.py", "--artifact", str(out), "--python", str(RUNTIME_PYTHON),
+                             "--event", str(EVENTS / "http_api_v2.json")], cwd=REPO, env=clean, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout)
+    assert payload["statusCode"] == 200 and json.loads(payload["body"])["result"][0]["name"] == "SaferCodes"
