@@ -11,7 +11,8 @@ interface emulator and `sam local start-lambda`:
     POST http://127.0.0.1:PORT/2015-03-31/functions/function/invocations
 
 so tests can point at this emulator, or at a real one where Docker exists. --serve keeps it
-running (port 9000 by default) instead of invoking one event and exiting.
+running (port 9000 by default) instead of invoking one event and exiting. The function's storage
+is set as template.yaml sets it (`function_environment`): an embedded artifact reads its baked shard.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from toolchain import ARTIFACT_DIR, RUNTIME_VENV  # also puts the repository root on sys.path
 
-from handler.common import ARTIFACT_SCHEMA_FILE, MODEL_FOLDER, UsageError, cli, env, say
+from handler.common import ARTIFACT_SCHEMA_FILE, ENV, MODEL_FOLDER, SHARD_ARCHIVE, UsageError, built_mode, cli, env, say
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME_PREFIX = "/2018-06-01/runtime"
@@ -215,6 +217,24 @@ class LocalLambda:
         self.emulator.stop()
 
 
+def function_environment(artifact: Path, given: dict[str, str], tmp: Path) -> dict[str, str]:
+    """The function's storage variables, as template.yaml sets them on Lambda: an embedded artifact
+    with a baked shard reads it (QDRANT_SHARD_SOURCE = its qdrant_shard.zip) into a fresh
+    QDRANT_PATH under the environment's /tmp (`tmp`), with no variable set by hand; otherwise the
+    collection at this machine's QDRANT_PATH, or the server at QDRANT_URL. `given` (--env) and
+    variables set in this shell win."""
+    function_env = dict(given)
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "COLLECTION_NAME", "QDRANT_SHARD_SOURCE"):
+        function_env.setdefault(name, env(name))
+    baked = artifact / SHARD_ARCHIVE
+    if built_mode(artifact) == "embedded" and baked.is_file() and not function_env["QDRANT_SHARD_SOURCE"]:
+        function_env["QDRANT_SHARD_SOURCE"] = str(baked.absolute())  # template.yaml: /var/task/qdrant_shard.zip
+        if env("QDRANT_PATH") == ENV["QDRANT_PATH"][0]:  # not set here: Lambda's /tmp/qdrant_storage
+            function_env.setdefault("QDRANT_PATH", str(tmp / "qdrant_storage"))
+    function_env.setdefault("QDRANT_PATH", str(Path(env("QDRANT_PATH")).absolute()))
+    return function_env
+
+
 @cli()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -229,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if not (args.artifact / "handler").is_dir():
         raise UsageError(f"no artifact in '{args.artifact}': build it with `make artifact`")
-    function_env = dict(item.split("=", 1) for item in args.env)
-    function_env.setdefault("QDRANT_PATH", str(Path(env("QDRANT_PATH")).absolute()))
-    for name in ("QDRANT_URL", "QDRANT_API_KEY", "COLLECTION_NAME"):
-        function_env.setdefault(name, env(name))
+    given = {}
+    for item in args.env:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--env {item!r}: expected NAME=VALUE")
+        given[name] = value
+    scratch = tempfile.TemporaryDirectory(prefix="local-lambda-tmp-")  # the environment's /tmp
+    function_env = function_environment(args.artifact, given, Path(scratch.name))
     function = LocalLambda(args.artifact, args.python or find_runtime_python(), function_env, snapstart=args.snapstart)
     try:
         init_s = function.wait_ready()
@@ -253,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         function.close()
+        scratch.cleanup()
         sys.stderr.write("".join(function.log[-20:]))
     return 0
 

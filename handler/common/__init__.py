@@ -20,7 +20,9 @@ from handler.common.artifact import (
     MODEL_FOLDER,
     SHARD_ARCHIVE,
     STORAGE_MODES,
+    built_mode,
     check_artifact_mode,
+    missing_collection_fix,
     write_info,
 )
 from handler.common.cli import EXIT_INTERRUPTED, cli, say
@@ -59,7 +61,8 @@ from handler.common.spelling import slips
 from handler.common.text import NOT_BLANK_PATTERN, normalize
 
 __all__ = [
-    "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "check_artifact_mode", "write_info",
+    "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "built_mode", "check_artifact_mode",
+    "missing_collection_fix", "write_info",
     "EXIT_INTERRUPTED", "cli", "say",
     "ENV", "SECRET_PARAMETERS", "Settings", "env", "redact_url",
     "check_deadline", "until",

@@ -19,6 +19,29 @@ def write_info(out: Path, mode: str, arch: str, variant: str, schema: dict | Non
     (out / INFO_FILE).write_text(json.dumps({"mode": mode, "arch": arch, "variant": variant, **({"schema": schema} if schema else {})}) + "\n")
 
 
+def built_mode(root: Path | None = None) -> str | None:
+    """The storage mode of the Lambda artifact this code runs from; None in a checkout."""
+    info = (root or ARTIFACT_ROOT) / INFO_FILE
+    return json.loads(info.read_text()).get("mode") if info.is_file() else None
+
+
+def missing_collection_fix(settings, root: Path | None = None) -> str | None:
+    """What to do about a missing collection in an embedded Lambda artifact, where loading it with
+    the scripts is not the answer (its collection comes from a shard); None elsewhere. No path:
+    these words go to clients."""
+    root = root or ARTIFACT_ROOT
+    if built_mode(root) != "embedded":
+        return None
+    if settings.qdrant_shard_source:
+        return ("the shard QDRANT_SHARD_SOURCE names holds no such collection: set COLLECTION_NAME to the one it holds, "
+                "or build the artifact again with that collection's shard (--shard QDRANT_PATH/<collection>)")
+    if (root / SHARD_ARCHIVE).is_file():
+        return (f"this artifact carries its shard ({SHARD_ARCHIVE}) but QDRANT_SHARD_SOURCE is empty: set it to the artifact's "
+                f"{SHARD_ARCHIVE} as template.yaml does (make invoke and make serve-lambda do)")
+    return ("this artifact carries no shard: build it with --shard QDRANT_PATH/<collection> (make artifact LAMBDA_SHARD=...), "
+            "or set QDRANT_SHARD_SOURCE to a shard archive (template parameter QdrantShardS3Uri)")
+
+
 def check_artifact_mode(settings, error: type[Exception], root: Path = ARTIFACT_ROOT) -> None:
     """A Lambda artifact serves the storage mode it was built for; say so at start otherwise.
     Not an artifact (a checkout): any mode."""

@@ -44,6 +44,9 @@ ENV: dict[str, tuple[str, str]] = {
                            "point count (for private deployments; credentials are never shown)"),
     "CACHE_MAX_AGE": ("60", "seconds a CDN or API Gateway cache may keep an answer of `/api/search`, `/api/similar` and `/api/cities` "
                             "(`Cache-Control: public, max-age=N`); 0 = `no-store`; errors and `/health` are never stored"),
+    "METRICS": ("", "`python -m handler`'s `/metrics` (Prometheus text format): empty = answered to loopback clients only; `1` = to any "
+                    "client (a Prometheus scraping a container); `0` = off. On Lambda the metrics ride in the request log lines "
+                    "(CloudWatch EMF) whatever this says ([docs/design.md](docs/design.md#metrics))"),
     "HOST": ("127.0.0.1", "address `python -m handler` listens on (`0.0.0.0` in a container)"),
     "PORT": ("8000", "port `python -m handler` listens on"),
     # tools
@@ -158,6 +161,13 @@ def _flag(name: str) -> bool:
     return raw in ("1", "true")
 
 
+def _metrics(name: str) -> str:
+    raw = env(name).lower()
+    if raw not in ("", "0", "1"):
+        raise ConfigError(f"environment variable {name}={raw!r} must be empty (loopback clients only), 1 (any client) or 0 (off)")
+    return {"": "loopback", "1": "anyone", "0": "off"}[raw]
+
+
 def _origins(name: str) -> tuple[str, ...]:
     origins = tuple(o.strip().rstrip("/") for o in env(name).split(",") if o.strip())
     for origin in origins:
@@ -201,6 +211,7 @@ class Settings:
     demo_field_aliases: bool
     health_details: bool
     cache_max_age: int
+    metrics: str  # who /metrics answers in `python -m handler`: loopback | anyone | off
     host: str
     port: int
 
@@ -227,6 +238,7 @@ class Settings:
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),
             cache_max_age=_number("CACHE_MAX_AGE", int, 0),
+            metrics=_metrics("METRICS"),
             host=_required("HOST"),
             port=_port("PORT"),
         )

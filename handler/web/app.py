@@ -22,11 +22,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from handler.common import Settings, StorageError, configure_logging, cut, redact_url
+from handler.common import CollectionMissing, Settings, StorageError, configure_logging, cut, missing_collection_fix, redact_url
 from handler.search import SearchService
+from handler.web.metrics import Metrics, add_metrics_route
 from handler.web.middleware import MAX_IN_FLIGHT, CancelOnDisconnect, InFlightLimit, JsonCors, Perimeter, RequestLog, StageRootPath
 from handler.web.pages import add_page_routes
-from handler.web.responses import ERROR_TABLE, INVALID, error_for, error_response, perimeter_error
+from handler.web.responses import ERROR_TABLE, INVALID, PERIMETER_ERRORS, error_for, error_response, perimeter_error
 from handler.web.routes import add_api_routes
 from handler.web.runners import RUNNERS
 
@@ -79,6 +80,10 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.state.runner = runner
     add_api_routes(app, settings)
     add_page_routes(app, settings)
+    serves_metrics = concurrency == "worker" and settings.metrics != "off"  # `python -m handler`; Lambda's go in its log (EMF)
+    if serves_metrics:
+        add_metrics_route(app, anyone=settings.metrics == "anyone")
+    app.state.metrics = Metrics(app, prometheus=serves_metrics)
     app.openapi = _with_examples_from_the_data(app, service)
 
     # add_middleware wraps what is there: the last added runs first
@@ -103,11 +108,22 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         if exc.status_code == 404:
             return perimeter_error("not_found")
         if exc.status_code == 405:
+            if request.method == "OPTIONS" and "origin" in request.headers and "access-control-request-method" in request.headers:
+                # a preflight with no CORS_ALLOW_ORIGINS (else JsonCors answers it): refused as JsonCors refuses an origin
+                status, detail = PERIMETER_ERRORS["cors_refused"]
+                return error_response(status, "cors_refused", f"{detail} (refused: origin)")
             return perimeter_error("method_not_allowed", {"allow": "GET, HEAD"})
         return error_response(exc.status_code, "http_error", str(exc.detail)[:200])
 
+    shard_fix = missing_collection_fix(settings)  # an embedded Lambda artifact: its collection comes from a shard, not the scripts
+
     async def known(request: Request, exc: Exception):
         status, error, detail = error_for(exc)
+        if shard_fix and isinstance(exc, CollectionMissing):
+            detail = "collection '{collection}' does not exist yet; " + shard_fix
+        timing = getattr(request.state, "timing", None)
+        if timing is not None:
+            timing["error"] = error  # the log line's, and the metrics' (a Qdrant error is counted by its code)
         return error_response(status, error, detail.format(collection=settings.collection_name))
 
     for exception in ERROR_TABLE:

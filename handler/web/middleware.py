@@ -115,11 +115,17 @@ class RequestLog:
                                          "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
         finally:
-            if log.isEnabledFor(logging.INFO):
-                final = CLIENT_CLOSED if state.get("client_left") else status or INTERNAL[0]
-                line = {"event": "request", "method": cut(scope.get("method"), 16), "path": cut(scope.get("path")), "status": final,
-                        "total_ms": round((time.perf_counter() - started) * 1000, 2), **ids, **timing}
-                log.info(json.dumps(line))
+            final = CLIENT_CLOSED if state.get("client_left") else status or INTERNAL[0]
+            total_ms = round((time.perf_counter() - started) * 1000, 2)
+            metrics = getattr(scope["app"].state, "metrics", None) if "app" in scope else None
+            emf = metrics.observe(scope, final, total_ms, timing) if metrics else None  # Lambda: CloudWatch EMF members (handler.web.metrics)
+            if emf or log.isEnabledFor(logging.INFO):
+                line = json.dumps({"event": "request", "method": cut(scope.get("method"), 16), "path": cut(scope.get("path")), "status": final,
+                                   "total_ms": total_ms, **ids, **timing})
+                if emf:
+                    line = f"{line[:-1]}, {emf}}}"
+                # the metrics ride on this line: written at INFO whatever LOG_LEVEL hides
+                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, None, None))
 
 
 class CancelOnDisconnect:

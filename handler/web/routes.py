@@ -84,7 +84,8 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
 
     def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
         embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
-        request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), q_chars=q_chars)
+        request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), weak_match=found.weak_match,
+                             q_chars=q_chars)
         for hit in found.hits:
             hit.payload.pop(FOLDED, None)  # the filters' folded copy is the store's, not the record's
         result = [hit.payload for hit in found.hits]

@@ -48,6 +48,7 @@ def test_unset_variables_take_the_tables_defaults(monkeypatch):
         "CORS_ALLOW_ORIGINS": ",".join(settings.cors_allow_origins), "DEMO_FIELD_ALIASES": "1" if settings.demo_field_aliases else "",
         "HEALTH_DETAILS": "1" if settings.health_details else "", "QDRANT_API_KEY": settings.qdrant_api_key,
         "QUERY_CACHE_SIZE": str(settings.query_cache_size), "CACHE_MAX_AGE": str(settings.cache_max_age),
+        "METRICS": {"loopback": "", "anyone": "1", "off": "0"}[settings.metrics],
     }
     assert read == {name: ENV[name][0] for name in read}
 
@@ -61,6 +62,7 @@ def test_unset_variables_take_the_tables_defaults(monkeypatch):
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
     ("DEMO_FIELD_ALIASES", "yes please", "DEMO_FIELD_ALIASES"),
     ("CORS_ALLOW_ORIGINS", "app.example.com", "CORS_ALLOW_ORIGINS"),
+    ("METRICS", "everyone", "METRICS"),
 ])
 def test_a_bad_value_names_the_variable(monkeypatch, name, value, says):
     monkeypatch.setenv(name, value)

@@ -12,12 +12,14 @@ client (awslambdaric) and the Runtime API emulator in infra/local_invoke.py: wha
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
+from tests.support.emf import emf_metrics
 from tests.support.helpers import EVENTS, REPO, load_event, run_module
 from tests.support.qdrant_standin import QdrantStandin
 
@@ -116,6 +118,9 @@ def test_snapstart_hooks_run_in_order_then_a_search_answers(embedded_function):
     order = [e.get("hook") or e["event"] for e in events if e["event"] in ("shard_provisioned", "startup", "snapstart")]
     assert order == ["shard_provisioned", "startup", "before_snapshot", "after_restore"]
     assert local.emulator.restored_at is not None and local.emulator.restore_error is None
+    [request] = [line for line in local.log if '"event": "request"' in line]  # the search's metrics ride in its own log line (EMF)
+    metrics = emf_metrics(request)
+    assert metrics["Requests"] == 1 and metrics["ServerErrors"] == 0 and "EmbedTime" in metrics and "QR codes" not in request
     rest, _, _ = local.invoke(json.loads((EVENTS / "rest_api_v1.json").read_text()))
     assert rest["statusCode"] == 200
 
@@ -201,3 +206,15 @@ def test_an_artifact_of_the_other_mode_says_so_at_init(which, env, message, requ
             local.wait_ready(timeout_s=30)
     finally:
         local.close()
+
+
+def test_make_invoke_on_an_embedded_artifact_reads_its_baked_shard_with_no_variable_set(embedded):
+    """`make invoke` runs infra/local_invoke.py: QDRANT_SHARD_SOURCE and QDRANT_PATH as template.yaml sets them."""
+    needs_runtime()
+    out, _ = embedded
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QDRANT_") and k != "COLLECTION_NAME"}
+    result = subprocess.run([sys.executable, "infra/local_invoke.py", "--artifact", str(out), "--python", str(RUNTIME_PYTHON),
+                             "--event", str(EVENTS / "http_api_v2.json")], cwd=REPO, env=clean, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout)
+    assert payload["statusCode"] == 200 and json.loads(payload["body"])["result"][0]["name"] == "SaferCodes"

@@ -102,7 +102,8 @@ def test_function_wiring(template):
     props = function["Properties"]
     assert props["Handler"] == "handler.lambda_handler"
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
-    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"} and props["AutoPublishAlias"]
+    assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}} and props["AutoPublishAlias"]
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "on"]}
     routes = {e["Properties"]["Path"] for e in props["Events"].values()}
     assert routes == {"/", "/static/{name}", "/api/search", "/api/similar", "/api/facets/{field}", "/api/cities", "/health", "/docs", "/docs/assets/{name}",
                       "/openapi.json"}
@@ -210,3 +211,75 @@ def test_a_search_ends_before_the_function_times_out(template):
     assert template["Parameters"]["Timeout"]["Default"] > 2 * qdrant_timeout
     assert str(qdrant_timeout) == ENV["QDRANT_TIMEOUT"][0]
     assert template["Parameters"]["CollectionName"]["Default"] == ENV["COLLECTION_NAME"][0]
+
+
+# Lambda's own metrics the alarms and the dashboard may name beside the function's (AWS/Lambda)
+LAMBDA_METRICS = {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"}
+
+
+def named_metrics(template) -> set[tuple[str, str]]:
+    """(namespace, metric name) of every metric the alarms and the dashboard name."""
+    import json
+    import re
+
+    from handler.web import NAMESPACE
+
+    found = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        if "MetricName" in props:
+            found.add((props["Namespace"], props["MetricName"]))
+        for query in props.get("Metrics", []):
+            if "MetricStat" in query:
+                metric = query["MetricStat"]["Metric"]
+                found.add((metric["Namespace"], metric["MetricName"]))
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(re.sub(r"\$\{[A-Za-z:]+\}", "X", body))  # valid JSON once its ${...} are filled
+    for widget in dashboard["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if isinstance(metric, dict):  # SEARCH('{Namespace,dimensions...} ... MetricName="X"', ...)
+                namespace = re.search(r"SEARCH\('\{([^,}]+)", metric["expression"])[1]
+                found.add((namespace, re.search(r'MetricName="([^"]+)"', metric["expression"])[1]))
+            else:
+                found.add((metric[0], metric[1]))
+    assert NAMESPACE == "NeuralSearch"  # the template spells it out
+    return found
+
+
+def test_every_metric_the_alarms_and_dashboard_name_is_one_the_function_emits(template):
+    from handler.web import METRICS, NAMESPACE
+
+    named = named_metrics(template)
+    ours = {name for namespace, name in named if namespace == NAMESPACE}
+    assert ours and ours <= set(METRICS), ours - set(METRICS)
+    assert {name for namespace, name in named if namespace == "AWS/Lambda"} <= LAMBDA_METRICS
+    assert {namespace for namespace, _ in named} <= {NAMESPACE, "AWS/Lambda"}
+    assert set(METRICS) <= ours  # the dashboard shows every metric the function emits
+
+
+def test_alarms_watch_the_function_and_notify_only_when_given_a_topic(template):
+    """5xx rate, p99 latency, throttles, Qdrant errors and the breaker; the dimension is the
+    function's name (what the EMF Service dimension holds); AlarmTopicArn empty = no actions."""
+    alarms = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {(p.get("MetricName") or "rate", p.get("ExtendedStatistic") or p.get("Statistic")) for p in alarms.values()}
+    assert {("rate", None), ("Latency", "p99"), ("Throttles", "Sum"), ("QdrantErrors", "Sum"), ("BreakerOpen", "Maximum")} <= watched
+    for props in alarms.values():
+        dimensions = props.get("Dimensions") or [d for q in props["Metrics"] if "MetricStat" in q for d in q["MetricStat"]["Metric"]["Dimensions"]]
+        assert all(d["Value"] == {"Ref": "SearchFunction"} for d in dimensions) and dimensions
+        for actions in ("AlarmActions", "OKActions"):
+            assert props[actions] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+
+
+def test_snapstart_default_follows_the_measured_init_and_the_published_restores(template):
+    """On only if even the slowest published restore beats this project's own init
+    (scripts.cost); the docs give the figures the decision read."""
+    from scripts import cost
+
+    assert template["Parameters"]["SnapStart"]["AllowedValues"] == ["on", "off"]
+    assert template["Parameters"]["SnapStart"]["Default"] == ("on" if cost.snapstart_pays(cost.INIT_MS) else "off")
+    lambda_md = (REPO / "docs" / "lambda.md").read_text()
+    assert f"{cost.INIT_MS} ms" in lambda_md and f"{cost.SNAPSTART_RESTORE_MS[0]}-{cost.SNAPSTART_RESTORE_MS[1]} ms" in lambda_md

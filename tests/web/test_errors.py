@@ -63,6 +63,23 @@ def test_missing_collection_gives_503_naming_it(model_dir, tmp_path):
     assert "scripts.upload" in response.json()["detail"]
 
 
+def test_missing_collection_in_an_embedded_artifact_names_the_shard_not_the_scripts(model_dir, tmp_path, monkeypatch):
+    """In an embedded Lambda artifact the collection comes from its shard: the 503 says how (QDRANT_SHARD_SOURCE)."""
+    import json as json_
+
+    import handler.common.artifact as artifact
+
+    root = tmp_path / "task"
+    root.mkdir()
+    (root / artifact.INFO_FILE).write_text(json_.dumps({"mode": "embedded"}))
+    (root / artifact.SHARD_ARCHIVE).write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    monkeypatch.setattr(artifact, "ARTIFACT_ROOT", root)
+    client = TestClient(create_app(make_settings(model_dir, tmp_path / "empty", qdrant_shard_source="")))
+    body = client.get("/api/search", params={"q": "fintech"}).json()
+    assert body["error"] == "collection_missing" and "QDRANT_SHARD_SOURCE" in body["detail"] and "scripts.upload" not in body["detail"]
+    assert str(root) not in body["detail"]
+
+
 def test_unexpected_failure_is_a_plain_500(client, service, monkeypatch):
     def broken(*args, **kwargs):  # stands in for a bug deep in a dependency
         raise RuntimeError("secret internals: /var/task/handler/storage.py line 42")
