@@ -7,15 +7,14 @@ model: deterministic vectors and the real BM25 encoder."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
 import pytest
 
 from handler.common import CollectionOutdated, SchemaMismatch, parse_schema
-from handler.storage import Bm25Encoder, EdgeStorage, Filters, PointData, ServerStorage, payload_indexes
-from tests.support.helpers import local_server
+from handler.storage import Bm25Encoder, EdgeStorage, Filters, PointData, payload_indexes
+from tests.support.storage_cases import BACKENDS, backend
 
 SCHEMA = parse_schema({
     "collection": "packages", "key": "package", "title": "package", "embed": "{package}: {summary}",
@@ -48,15 +47,9 @@ def points() -> list[PointData]:
     return found
 
 
-@pytest.fixture(params=["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)])
+@pytest.fixture(params=BACKENDS)
 def storage(request, tmp_path):
-    if request.param == "real-server" and not os.environ.get("QDRANT_URL"):
-        pytest.skip("needs a real Qdrant server at QDRANT_URL")
-    store = {
-        "edge": lambda: EdgeStorage(tmp_path, "packages", SCHEMA),
-        "server": lambda: local_server("packages", schema=SCHEMA),
-        "real-server": lambda: ServerStorage(os.environ["QDRANT_URL"], f"filters_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"), schema=SCHEMA),
-    }[request.param]()
+    store = backend(request.param, tmp_path, "packages", SCHEMA)
     store.ensure_collection(DIM)
     store.upsert(points())
     store.finish_upload()

@@ -7,15 +7,14 @@ deterministic vectors (meaning that points nowhere in particular) and the real B
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
 import pytest
 
 from handler.common import parse_schema
-from handler.storage import TITLE_SCORE, Bm25Encoder, EdgeStorage, Filters, PointData, ServerStorage
-from tests.support.helpers import local_server
+from handler.storage import TITLE_SCORE, Bm25Encoder, Filters, PointData
+from tests.support.storage_cases import BACKENDS, backend
 
 SCHEMA = parse_schema({
     "collection": "packages", "key": "package", "title": "package", "embed": "{package}: {summary}",
@@ -50,15 +49,9 @@ def point_of(i: int) -> str:
     return str(uuid.UUID(int=i + 1))
 
 
-@pytest.fixture(params=["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)])
+@pytest.fixture(params=BACKENDS)
 def loaded(request, tmp_path):
-    if request.param == "real-server" and not os.environ.get("QDRANT_URL"):
-        pytest.skip("needs a real Qdrant server at QDRANT_URL")
-    store = {
-        "edge": lambda: EdgeStorage(tmp_path, "packages", SCHEMA),
-        "server": lambda: local_server("packages", schema=SCHEMA),
-        "real-server": lambda: ServerStorage(os.environ["QDRANT_URL"], f"titles_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"), schema=SCHEMA),
-    }[request.param]()
+    store = backend(request.param, tmp_path, "packages", SCHEMA)
     store.ensure_collection(DIM)
     bm25 = Bm25Encoder()
     records = [{"package": package, "released": released, "summary": summary} for package, released, summary in PACKAGES]

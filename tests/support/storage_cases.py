@@ -51,16 +51,29 @@ def city(*names: str) -> Filters:
     return Filters.of({"city": list(names)})
 
 
-def real_server() -> ServerStorage:
+def real_server(prefix: str = "contract", schema=None) -> ServerStorage:
     """A real Qdrant server, when QDRANT_URL names one (a collection of its own, dropped after)."""
     if not os.environ.get("QDRANT_URL"):
         pytest.skip("needs a real Qdrant server at QDRANT_URL")
-    return ServerStorage(os.environ["QDRANT_URL"], f"contract_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"))
+    return ServerStorage(os.environ["QDRANT_URL"], f"{prefix}_{uuid.uuid4().hex[:8]}", os.environ.get("QDRANT_API_KEY"), schema=schema)
 
 
-@pytest.fixture(params=["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)])
+BACKENDS = ["edge", "server", pytest.param("real-server", marks=pytest.mark.qdrant_server)]  # the params of a fixture over each backend
+
+
+def backend(kind: str, tmp_path, collection: str = "startups", schema=None):
+    """A storage of that kind (one of BACKENDS) for a collection: Qdrant Edge under tmp_path,
+    qdrant-client's local mode, or a real server (a collection named after `collection`)."""
+    return {
+        "edge": lambda: EdgeStorage(tmp_path, collection, schema),
+        "server": lambda: local_server(collection, schema=schema),
+        "real-server": lambda: real_server(collection, schema),
+    }[kind]()
+
+
+@pytest.fixture(params=BACKENDS)
 def storage(request, tmp_path):
-    store = {"edge": lambda: EdgeStorage(tmp_path, "startups"), "server": local_server, "real-server": real_server}[request.param]()
+    store = backend(request.param, tmp_path)
     yield store
     if request.param == "real-server" and store.collection_info() is not None:
         store._drop()
