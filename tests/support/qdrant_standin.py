@@ -30,8 +30,9 @@ Usage:
         assert all(r.headers.get("api-key") == "secret" for r in qdrant.requests)
 
 Faults, switchable while it runs: `hang(route)` (hold matching requests unanswered until
-`release()` or stop; other requests are still served) and `fail_next(n, status, route)` (the next
-n matching requests get `status`). Faults are decided when a request arrives; a held request,
+`release()` or stop; other requests are still served), `fail_next(n, status, route)` (the next
+n matching requests get `status`) and `garble_next(n, body, route)` (the next n matching requests
+get 200 with `body` as it is: what a proxy's HTML page or a broken server sends). Faults are decided when a request arrives; a held request,
 once released, is executed and answered (a held upsert is applied then), whether or not its
 client is still waiting.
 """
@@ -69,6 +70,8 @@ class _Failure:
     status: int
     route: str | None
     message: str = field(default="")
+    raw: bytes | None = None  # garble_next: this body, as it is
+    content_type: bytes = b"application/json"
 
 
 class QdrantStandin:
@@ -159,6 +162,13 @@ class QdrantStandin:
         with self._mutex:
             self._failures.append(_Failure(n, status, route, message or f"Qdrant stand-in: injected {status}"))
 
+    def garble_next(self, n: int = 1, body: bytes = b"{}", route: str | None = None, *, status: int = 200,
+                    content_type: bytes = b"application/json") -> None:
+        """Answer the next n requests matching `route` (all when None) with `status` and `body`
+        verbatim (an HTML error page, `{}`, `{"result": null}`), without executing them."""
+        with self._mutex:
+            self._failures.append(_Failure(n, status, route, raw=body, content_type=content_type))
+
     def reset_faults(self) -> None:
         self.release()
         with self._mutex:
@@ -199,6 +209,8 @@ class QdrantStandin:
         if hang_route is not None and hang_route in target:
             while not gate.is_set():  # polled: the event loop must stay free for the other connections
                 await asyncio.sleep(0.02)
+        if failure is not None and failure.raw is not None:
+            return failure.status, failure.content_type, failure.raw
         if failure is not None:
             return failure.status, b"application/json", json.dumps({"status": {"error": failure.message}, "time": 0.0}).encode()
         if self.api_key is not None and request.path not in OPEN_PATHS:

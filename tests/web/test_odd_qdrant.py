@@ -1,0 +1,44 @@
+"""A Qdrant (or a proxy in front of it) that answers 200 with a body that is not Qdrant's JSON, at
+start and while serving: the service starts, /health is 503 `degraded`, every route a 503
+`qdrant_error`, never a 500. The REST STAND-IN sends the bodies (`garble_next`); real model."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from handler.web import create_app
+from tests.support.helpers import make_settings
+from tests.support.qdrant_standin import QdrantStandin
+
+ODD = [(b"<html><body>502 Bad Gateway</body></html>", b"text/html"), (b"{}", b"application/json"),
+       (b'{"result": null, "status": "ok", "time": 0}', b"application/json")]
+ROUTES = ["/api/search?q=vegan+food", "/api/search?q=vegan&mode=text", "/api/facets/city", "/api/cities", "/health"]
+
+
+@pytest.mark.parametrize("body,content_type", ODD)
+def test_odd_answers_at_start_and_while_serving_are_503_never_500(model_dir, tmp_path, body, content_type, logged):
+    with QdrantStandin() as qdrant:
+        qdrant.garble_next(10_000, body, content_type=content_type)
+        settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=2.0, qdrant_cooldown=0.0)
+        client = TestClient(create_app(settings))  # starts: before, JSONDecodeError / AssertionError and exit 1
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json() == {"status": "degraded", "model": "ok", "collection": "error"}
+        for route in ROUTES:
+            response = client.get(route)
+            assert response.status_code == 503, (route, response.status_code, response.text)
+            assert response.json()["error"] == "qdrant_error", route
+            assert "qdrant-client" not in response.text and "html" not in response.text.lower()
+    assert any("not what qdrant-client expects" in line for line in logged)
+
+
+def test_the_breaker_keeps_saying_qdrant_error_while_open(model_dir, tmp_path):
+    with QdrantStandin() as qdrant:
+        qdrant.garble_next(10_000, b"{}")
+        client = TestClient(create_app(make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=2.0, qdrant_cooldown=60.0)))
+        asked = len(qdrant.requests)
+        for _ in range(3):
+            response = client.get("/api/search", params={"q": "payments"})
+            assert response.status_code == 503 and response.json()["error"] == "qdrant_error"
+        assert client.get("/health").json()["collection"] == "error"
+        assert len(qdrant.requests) == asked  # the circuit is open: Qdrant was not asked again
