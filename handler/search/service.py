@@ -223,10 +223,12 @@ class SearchService:
             self._bm25 = Bm25Encoder()
         return self._bm25
 
-    def health(self, details: bool = False) -> dict:
-        """{"status": "ok"|"degraded", "model": "ok", "collection": "ok"|"empty"|"missing"|
-        "mismatch"|"unreachable"|"error"}: what a load balancer needs, and nothing about where the
-        store is or what it said; that goes to the log, with credentials redacted."""
+    def health(self, details: bool = False, *, model_running: bool = True) -> dict:
+        """{"status": "ok"|"degraded", "model": "ok"|"stopped", "collection": "ok"|"empty"|"missing"|
+        "mismatch"|"unreachable"|"error"}, and when degraded a `reason` in a client's words
+        (HEALTH_REASONS): what a load balancer needs, and nothing about where the store is or what
+        it said; that goes to the log, with credentials redacted. `model_running`: whether the
+        runner's model thread runs (no search can be embedded without it)."""
         detail: dict = {"backend": self.storage.backend, "collection_name": self.settings.collection_name}
         try:
             points = self.storage.check_collection(self.encoder.dim)
@@ -240,10 +242,24 @@ class SearchService:
             collection, detail["reason"] = "unreachable", str(exc)
         except StorageError as exc:
             collection, detail["reason"] = "error", str(exc)
-        status = "ok" if collection == "ok" else "degraded"
+        model = "ok" if model_running else "stopped"
+        status = "ok" if collection == "ok" and model == "ok" else "degraded"
         if status != "ok":
-            log.warning(json.dumps({"event": "health", "status": status, "collection": collection, **detail}))
-        report = {"status": status, "model": "ok", "collection": collection}
+            log.warning(json.dumps({"event": "health", "status": status, "model": model, "collection": collection, **detail}))
+        report = {"status": status, "model": model, "collection": collection}
+        if status != "ok":
+            report["reason"] = HEALTH_REASONS["model_stopped" if model != "ok" else collection]
         if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
             report["details"] = {"model": {**self.encoder.describe(), **(self.verified or {"verified": "nothing: not started by start()"})}, **detail}
         return report
+
+
+# /health's `reason` when degraded: a client's words, never what the store said (that is logged)
+HEALTH_REASONS = {
+    "model_stopped": "the model thread stopped: no query can be embedded",
+    "unreachable": "Qdrant did not answer in time or cannot be reached",
+    "missing": "the collection does not exist yet",
+    "empty": "the collection holds no points",
+    "mismatch": "the collection holds vectors of another size or distance than the model's",
+    "error": "Qdrant answered, but not with anything the service can use",
+}

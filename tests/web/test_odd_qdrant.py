@@ -23,7 +23,8 @@ def test_odd_answers_at_start_and_while_serving_are_503_never_500(model_dir, tmp
         settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=2.0, qdrant_cooldown=0.0)
         client = TestClient(create_app(settings))  # starts: before, JSONDecodeError / AssertionError and exit 1
         health = client.get("/health")
-        assert health.status_code == 503 and health.json() == {"status": "degraded", "model": "ok", "collection": "error"}
+        assert health.status_code == 503 and health.json() == {"status": "degraded", "model": "ok", "collection": "error",
+                                                              "reason": "Qdrant answered, but not with anything the service can use"}
         for route in ROUTES:
             response = client.get(route)
             assert response.status_code == 503, (route, response.status_code, response.text)
