@@ -52,6 +52,7 @@ PERIMETER_ERRORS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "this path answers GET and HEAD only"),
     "cors_refused": (400, "this origin, method or header may not call the API from another site"),
     "overloaded": (503, "too many requests in flight; try again in a moment"),
+    "bad_event": (400, "this Lambda function serves API Gateway HTTP requests only: {problem}"),
 }
 INVALID = "invalid_parameter"  # the error code of a 422
 
