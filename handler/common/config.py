@@ -42,6 +42,9 @@ ENV: dict[str, tuple[str, str]] = {
                                "(`document`, `short_description`, `logo_url`, `homepage_url`, `uuid`)"),
     "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file and the sha256 verified at start, the backend, the collection and its "
                            "point count (for private deployments; credentials are never shown)"),
+    "TIMING_DETAILS": ("", "`1`: search answers also carry their embed and search times (`took_ms` in the body, a `Server-Timing` header); "
+                           "off by default: a query cache hit shows in them, so they would tell one client what another searched "
+                           "(total latency still shows a hit, less sharply: `QUERY_CACHE_SIZE=0` where that matters)"),
     "CACHE_MAX_AGE": ("60", "seconds a CDN or API Gateway cache may keep an answer of `/api/search`, `/api/similar` and `/api/cities` "
                             "(`Cache-Control: public, max-age=N`); 0 = `no-store`; errors and `/health` are never stored"),
     "HOST": ("127.0.0.1", "address `python -m handler` listens on (`0.0.0.0` in a container)"),
@@ -200,6 +203,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...]
     demo_field_aliases: bool
     health_details: bool
+    timing_details: bool
     cache_max_age: int
     host: str
     port: int
@@ -226,6 +230,7 @@ class Settings:
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),
+            timing_details=_flag("TIMING_DETAILS"),
             cache_max_age=_number("CACHE_MAX_AGE", int, 0),
             host=_required("HOST"),
             port=_port("PORT"),

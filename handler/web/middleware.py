@@ -79,7 +79,7 @@ def request_ids(scope) -> dict:
 
 class RequestLog:
     """One JSON log line per request (method, path, status, timings, ids; never the query text),
-    `x-request-id` and `Server-Timing` headers on the response, and the last-resort 500: an
+    `x-request-id` and (with TIMING_DETAILS=1) `Server-Timing` headers on the response, and the last-resort 500: an
     exception no handler took becomes a plain JSON 500; its traceback goes to the log only."""
 
     def __init__(self, app) -> None:
@@ -102,8 +102,8 @@ class RequestLog:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                if "embed_ms" in timing:
-                    headers.append((b"server-timing", f"embed;dur={timing['embed_ms']}, search;dur={timing['search_ms']}".encode()))
+                if "server_timing" in state:  # TIMING_DETAILS=1 only: the route sets it
+                    headers.append((b"server-timing", state["server_timing"].encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

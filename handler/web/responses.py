@@ -95,7 +95,8 @@ class SearchResponse(BaseModel):
                                                 "five answers by meaning shares a word with the query (typos allowed); never when a record is titled "
                                                 "as the query or nearly (hybrid); null when the collection keeps no calibration (it is measured "
                                                 "by the upload and each --sync). Text: no record holds every word. Similar: always false")
-    took_ms: dict[str, float] = Field(description="embed and search time inside the service")
+    took_ms: dict[str, float] | None = Field(None, description="only with TIMING_DETAILS=1: embed and search time inside the service (a query "
+                                                            "cache hit shows in them, so they are off unless a private deployment turns them on)")
 
 
 class CityCount(BaseModel):
