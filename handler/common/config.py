@@ -36,6 +36,8 @@ ENV: dict[str, tuple[str, str]] = {
                         "([docs/schema.md](docs/schema.md)); also the scripts' default `--schema`; empty = the tutorial's startups schema, built in"),
     "COLLECTION_NAME": ("", "Qdrant collection; empty = the schema's `collection` (`startups` for the built-in schema)"),
     "QUERY_MAX_CHARS": ("1000", "longest accepted `q`, in characters (longer: 422); the page's search box has the same limit"),
+    "QUERY_MAX_TOKENS": ("128", "a query is embedded from at most this many tokens (its first ones, `[CLS]` and `[SEP]` included; at most the "
+                                "model's 256): the cost bound of one query ([docs/api.md](docs/api.md#query-cost)); BM25 and `mode=text` still read all of `q`"),
     "LOG_LEVEL": ("INFO", "log level of the service's logger (`DEBUG`, `INFO`, `WARNING`, `ERROR`)"),
     "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
     "DEMO_FIELD_ALIASES": ("", "`1`: each result also carries the field names the tutorial's demo frontend reads "
@@ -199,6 +201,7 @@ class Settings:
     schema: Schema
     collection_name: str  # COLLECTION_NAME, else the schema's `collection`
     query_max_chars: int
+    query_max_tokens: int
     log_level: str
     cors_allow_origins: tuple[str, ...]
     demo_field_aliases: bool
@@ -226,6 +229,7 @@ class Settings:
             schema=schema,
             collection_name=_collection("COLLECTION_NAME") or schema.collection,
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
+            query_max_tokens=_number("QUERY_MAX_TOKENS", int, 8),
             log_level=_log_level("LOG_LEVEL"),
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),

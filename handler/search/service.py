@@ -76,6 +76,7 @@ class SearchService:
             raise StartupError(f"cannot load the model: {exc}") from exc
         except Exception as exc:  # a file the encoder's libraries could not parse: name it
             raise StartupError(check.diagnose(exc)) from exc
+        encoder.limit_tokens(settings.query_max_tokens)  # a query's cost bound; BM25 still reads the whole query
         try:
             storage = open_storage(settings)
         except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
@@ -102,7 +103,7 @@ class SearchService:
             raise StartupError(str(exc)) from exc
         log.info(json.dumps({
             "event": "startup", "variant": encoder.variant, "provider": encoder.provider, **({"fallback": encoder.fallback} if encoder.fallback else {}),
-            "backend": storage.backend, "query_cache": settings.query_cache_size,
+            "backend": storage.backend, "query_cache": settings.query_cache_size, "query_max_tokens": encoder.max_length,
             "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
         }))
         return service
