@@ -135,12 +135,17 @@ def queued_stdout() -> QueuedLines:
     return _queued
 
 
+# uvicorn's words for what the JSON lines of the server's protocol and of RequestLog already say
+UVICORN_REPEATS = ("Invalid HTTP request received.", "Unsupported upgrade request.")
+
+
 class NotRefusals(logging.Filter):
-    """uvicorn's "Invalid HTTP request received." says less than the JSON line the server's
-    protocol writes for the same refusal (`handler.web.local_server`): one line per refusal is enough."""
+    """uvicorn's "Invalid HTTP request received." (and, with ws="none", its two warnings for an
+    upgrade request) say less than the JSON line the server's protocol (`handler.web.local_server`)
+    or RequestLog writes for the same request: one line per refusal is enough."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.name == "uvicorn.error" and record.msg == "Invalid HTTP request received.")
+        return not (record.name == "uvicorn.error" and (record.msg in UVICORN_REPEATS or str(record.msg).startswith("No supported WebSocket library")))
 
 
 def configure_logging(level: str, queued: bool = False) -> None:

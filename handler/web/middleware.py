@@ -172,6 +172,8 @@ class Perimeter:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":  # a server that speaks WebSocket (not `python -m handler`'s: ws="none")
+            return await refuse_websocket(scope, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         head = scope["method"] == "HEAD"
@@ -190,7 +192,28 @@ class Perimeter:
                 message = {**message, "body": b""}
             await send(message)
 
+        if wants_websocket(scope):  # no WebSocket endpoint: refused in JSON, not with a bare 403
+            return await perimeter_error("websocket_refused")(scope, receive, send_guarded)
         await self.app(scope, receive, send_guarded)
+
+
+def wants_websocket(scope) -> bool:
+    """An HTTP request asking to become a WebSocket (`Connection: upgrade`, `Upgrade: websocket`)."""
+    headers = dict(scope.get("headers") or ())
+    return b"websocket" in headers.get(b"upgrade", b"").lower() and b"upgrade" in headers.get(b"connection", b"").lower()
+
+
+async def refuse_websocket(scope, send) -> None:
+    """A WebSocket handshake refused with the JSON 403 (ASGI's websocket.http.response extension),
+    or closed where the server lacks it."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        return await send({"type": "websocket.close", "code": 1008})
+    status, detail = PERIMETER_ERRORS["websocket_refused"]
+    body = json.dumps({"error": "websocket_refused", "detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"x-content-type-options", b"nosniff"),
+               (b"cache-control", b"no-store"), (b"x-request-id", request_ids(scope)["request_id"].encode())]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class InFlightLimit:

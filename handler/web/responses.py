@@ -46,10 +46,11 @@ INTERNAL = (500, "internal_error", "unexpected error; quote request id {request_
 # (`handler.web.local_server`), the router, CORS and the in-flight limit (`handler.web.middleware`):
 # code -> (status, what to tell the client).
 PERIMETER_ERRORS: dict[str, tuple[int, str]] = {
-    "bad_request": (400, "the request is not valid HTTP/1.1"),
+    "bad_request": (400, "the request is not valid HTTP/1.x, or says its body's length twice (Content-Length and Transfer-Encoding)"),
     "head_too_large": (431, "the request line and headers are over {limit} bytes"),
     "not_found": (404, "no such path (the API: /api/search, /api/similar, /api/facets/{{field}}, /health; see /docs)"),
     "method_not_allowed": (405, "this path answers GET and HEAD only"),
+    "websocket_refused": (403, "this service has no WebSocket endpoint: the API is plain HTTP GET (see /docs)"),
     "cors_refused": (400, "this origin, method or header may not call the API from another site"),
     "overloaded": (503, "too many requests in flight; try again in a moment"),
     "bad_event": (400, "this Lambda function serves API Gateway HTTP requests only: {problem}"),
