@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, fields
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from handler.common.errors import ConfigError
 from handler.common.schema import Schema, load_schema
@@ -132,6 +132,10 @@ def _server_url(name: str) -> str:
         raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not an http(s)://host[:port] URL")
+    secrets = [key for key, _ in parse_qsl(parts.query, keep_blank_values=True) if _is_secret(key)]
+    if secrets:  # qdrant-client never sends a URL's query string: every call would be refused (401)
+        raise ConfigError(f"environment variable {name}={redact_url(value)!r} carries a credential in its query string ({', '.join(secrets)}), "
+                          "which qdrant-client never sends; put the key in QDRANT_API_KEY (or QDRANT_API_KEY_PARAMETER) and leave it out of the URL")
     return value
 
 
