@@ -231,22 +231,19 @@ class SearchService:
         it said; that goes to the log, with credentials redacted. `model_running`: whether the
         runner's model thread runs (no search can be embedded without it)."""
         detail: dict = {"backend": self.storage.backend, "collection_name": self.settings.collection_name}
+        said = ""  # what the store said: the log's, never the answer's (HEALTH_DETAILS shows the kind of error only)
         try:
             points = self.storage.check_collection(self.encoder.dim)
             detail["points"] = points
             collection = "ok" if points > 0 else "empty"
-        except CollectionMissing as exc:
-            collection, detail["reason"] = "missing", str(exc)
-        except CollectionMismatch as exc:
-            collection, detail["reason"] = "mismatch", str(exc)
-        except StorageUnavailable as exc:
-            collection, detail["reason"] = "unreachable", str(exc)
         except StorageError as exc:
-            collection, detail["reason"] = "error", str(exc)
+            collection = next(state for kind, state in HEALTH_STATES if isinstance(exc, kind))
+            detail["error"], said = type(exc).__name__, str(exc)
         model = "ok" if model_running else "stopped"
         status = "ok" if collection == "ok" and model == "ok" else "degraded"
         if status != "ok":
-            log.warning(json.dumps({"event": "health", "status": status, "model": model, "collection": collection, **detail}))
+            log.warning(json.dumps({"event": "health", "status": status, "model": model, "collection": collection, **detail,
+                                    **({"reason": said} if said else {})}))
         report = {"status": status, "model": model, "collection": collection}
         if status != "ok":
             report["reason"] = HEALTH_REASONS["model_stopped" if model != "ok" else collection]
@@ -255,6 +252,8 @@ class SearchService:
         return report
 
 
+# what /health calls each failure of the store (the first that matches)
+HEALTH_STATES = ((CollectionMissing, "missing"), (CollectionMismatch, "mismatch"), (StorageUnavailable, "unreachable"), (StorageError, "error"))
 # /health's `reason` when degraded: a client's words, never what the store said (that is logged)
 HEALTH_REASONS = {
     "model_stopped": "the model thread stopped: no query can be embedded",

@@ -63,7 +63,7 @@ def test_health_says_when_the_model_thread_is_gone(service):
 def test_a_busy_instance_says_busy_with_a_200(service):
     """InFlightLimit tells the route the searches fill their limit (`tests.web.test_health_limit`
     shows it does, over real sockets): the probe says so, and a load balancer keeps the instance."""
-    app = create_app(service.settings, service, concurrency="worker")
+    app = create_app(service.settings, service)  # inline: no InFlightLimit here to say otherwise
 
     async def at_the_limit(scope, receive, send):
         scope.setdefault("state", {})["busy"] = True

@@ -13,7 +13,7 @@ from tests.support.qdrant_standin import QdrantStandin
 
 ODD = [(b"<html><body>502 Bad Gateway</body></html>", b"text/html"), (b"{}", b"application/json"),
        (b'{"result": null, "status": "ok", "time": 0}', b"application/json")]
-ROUTES = ["/api/search?q=vegan+food", "/api/search?q=vegan&mode=text", "/api/facets/city", "/api/cities", "/health"]
+ROUTES = ["/api/search?q=vegan+food", "/api/search?q=vegan&mode=text", "/api/facets/city", "/api/cities"]
 
 
 @pytest.mark.parametrize("body,content_type", ODD)
@@ -30,6 +30,7 @@ def test_odd_answers_at_start_and_while_serving_are_503_never_500(model_dir, tmp
             assert response.status_code == 503, (route, response.status_code, response.text)
             assert response.json()["error"] == "qdrant_error", route
             assert "qdrant-client" not in response.text and "html" not in response.text.lower()
+        assert client.get("/openapi.json").status_code == 200  # the docs render, without the examples from the data
     assert any("not what qdrant-client expects" in line for line in logged)
 
 
@@ -43,3 +44,13 @@ def test_the_breaker_keeps_saying_qdrant_error_while_open(model_dir, tmp_path):
             assert response.status_code == 503 and response.json()["error"] == "qdrant_error"
         assert client.get("/health").json()["collection"] == "error"
         assert len(qdrant.requests) == asked  # the circuit is open: Qdrant was not asked again
+
+
+def test_health_details_name_the_kind_of_error_never_the_upstream_words(model_dir, tmp_path, logged):
+    with QdrantStandin() as qdrant:
+        qdrant.fail_next(10_000, 400, message="Wrong input: upstream-words-7f3a and whatever a proxy echoes")
+        settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=2.0, qdrant_cooldown=0.0, health_details=True)
+        response = TestClient(create_app(settings)).get("/health")
+    assert response.status_code == 503 and response.json()["details"]["error"] == "StorageError"
+    assert "upstream-words-7f3a" not in response.text  # before: details.reason quoted it
+    assert any("upstream-words-7f3a" in line for line in logged)  # the operator's log keeps it
