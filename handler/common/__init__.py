@@ -7,7 +7,7 @@ import (`infra/toolchain.py` runs before any virtual environment exists).
 - files: `sha256_file`, atomic writes;
 - the Lambda artifact's contract: what lies where in it, `check_artifact_mode`;
 - the log: JSON lines (`configure_logging`, `server_logging`, `JsonLines`, `bounded`);
-- a request's deadline: `until`, `check_deadline`;
+- a request's deadline: `until`, `check_deadline`, `overdue`;
 - `cut`: the one way to shorten a client's value for a log line or an error body;
 - text: `normalize`, the one rule for the text users send (and for a keyword's folded copy);
 - the catalogue's schema: `Schema`, `load_schema`, `fold` (docs/schema.md).
@@ -25,7 +25,7 @@ from handler.common.artifact import (
 )
 from handler.common.cli import EXIT_INTERRUPTED, cli, say
 from handler.common.config import ENV, SECRET_PARAMETERS, Settings, env, redact_url
-from handler.common.deadline import check_deadline, until
+from handler.common.deadline import check_deadline, overdue, until
 from handler.common.errors import (
     Bm25Unavailable,
     CircuitOpen,
@@ -63,7 +63,7 @@ __all__ = [
     "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "check_artifact_mode", "write_info",
     "EXIT_INTERRUPTED", "cli", "say",
     "ENV", "SECRET_PARAMETERS", "Settings", "env", "redact_url",
-    "check_deadline", "until",
+    "check_deadline", "overdue", "until",
     "Bm25Unavailable", "CircuitOpen", "CollectionMismatch", "CollectionMissing", "CollectionOutdated", "ConfigError", "EncoderError",
     "ExportError", "ModelFileError", "NeuralSearchError", "ParityError", "PointNotFound", "RequestExpired", "ShardLocked",
     "SchemaError", "SchemaMismatch", "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageAnswerInvalid", "StorageError", "StorageUnavailable", "UsageError",

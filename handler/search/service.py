@@ -24,6 +24,7 @@ from handler.common import (
     CollectionOutdated,
     EncoderError,
     ModelFileError,
+    RequestExpired,
     SchemaMismatch,
     Settings,
     ShardLocked,
@@ -31,6 +32,7 @@ from handler.common import (
     StorageError,
     StorageUnavailable,
     check_artifact_mode,
+    until,
 )
 from handler.model import Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
@@ -82,20 +84,23 @@ class SearchService:
         except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
             raise StartupError(str(exc)) from exc
         points = None
-        try:
-            info = storage.collection_info()
-            if info is not None:
-                storage.require_match(info, encoder.dim)
-                storage.check_layout()  # built with this schema, with the indexes its filters need
-                points = storage.count()  # opens the shard / connection now, not in the first request
-        except (CollectionMismatch, SchemaMismatch, CollectionOutdated) as exc:
-            raise StartupError(f"{exc}; refusing to start") from exc
-        except ShardLocked as exc:
-            raise StartupError(str(exc)) from exc
-        except StorageError as exc:  # unreachable now: requests answer 503 until it is back
-            log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
-        service = cls(settings, encoder, storage)
-        service.warm_up(search=bool(points))
+        # a Qdrant server gets one QDRANT_TIMEOUT for all of start-up's calls, not one each: no call
+        # starts past it (Lambda's init has 10 s); a slow one is then logged like an unreachable one
+        with until(time.monotonic() + settings.qdrant_timeout):
+            try:
+                info = storage.collection_info()
+                if info is not None:
+                    storage.require_match(info, encoder.dim)
+                    storage.check_layout()  # built with this schema, with the indexes its filters need
+                    points = storage.count()  # opens the shard / connection now, not in the first request
+            except (CollectionMismatch, SchemaMismatch, CollectionOutdated) as exc:
+                raise StartupError(f"{exc}; refusing to start") from exc
+            except ShardLocked as exc:
+                raise StartupError(str(exc)) from exc
+            except (StorageError, RequestExpired) as exc:  # unreachable or too slow now: requests answer 503 until it is back
+                log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
+            service = cls(settings, encoder, storage)
+            service.warm_up(search=bool(points))
         try:
             service.verified = check.verify(encoder.model_path, encoder.sha256)
         except ModelFileError as exc:
@@ -115,7 +120,7 @@ class SearchService:
         if search:
             try:
                 self.storage.search(vector, 1)
-            except StorageError:
+            except (StorageError, RequestExpired):
                 pass
 
     # SnapStart (`handler.lambda_entry` registers these with the runtime's hooks)

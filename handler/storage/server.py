@@ -23,6 +23,7 @@ from handler.common import (
     StorageUnavailable,
     check_deadline,
     cut,
+    overdue,
     load_schema,
     redact_url,
 )
@@ -156,7 +157,10 @@ class ServerStorage(Storage):
                     result = read(result)
                 except (AttributeError, TypeError, KeyError, ValueError, AssertionError) as exc:
                     raise self._unreadable(what, exc) from exc
-            self.breaker.succeeded()
+            if overdue():  # it answered, but after the request's budget was spent: slow enough to count, like a timeout
+                self.breaker.failed(f"{what} answered after the request's deadline", StorageUnavailable)
+            else:
+                self.breaker.succeeded()
             return result
 
     def _unreadable(self, what: str, exc: BaseException) -> StorageAnswerInvalid:

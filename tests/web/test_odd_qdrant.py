@@ -54,3 +54,20 @@ def test_health_details_name_the_kind_of_error_never_the_upstream_words(model_di
     assert response.status_code == 503 and response.json()["details"]["error"] == "StorageError"
     assert "upstream-words-7f3a" not in response.text  # before: details.reason quoted it
     assert any("upstream-words-7f3a" in line for line in logged)  # the operator's log keeps it
+
+
+def test_start_up_waits_for_a_slow_qdrant_at_most_one_timeout_in_all(model_dir, sample_file, sample_vectors, tmp_path, logged):
+    """Each answer 2 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
+    the warm-up search) took 8 s and more before; now no call starts after one timeout in all."""
+    from tests.support.helpers import run_module
+
+    with QdrantStandin() as qdrant:
+        uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), env={"QDRANT_URL": qdrant.url})
+        assert uploaded.returncode == 0, uploaded.stderr
+        qdrant.clear_log()
+        qdrant.slow(2.0)
+        settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=3.0, qdrant_cooldown=5.0)
+        TestClient(create_app(settings))
+        asked = [r for r in qdrant.requests if r.path.startswith("/collections")]
+    assert len(asked) == 2  # the ones started within the 3 s budget (before: 4)
+    assert any('"qdrant": "unavailable"' in line and "ran out of time" in line for line in logged)
