@@ -231,7 +231,7 @@ class SearchService:
 
     def health(self, details: bool = False, *, model_running: bool = True) -> dict:
         """{"status": "ok"|"degraded", "model": "ok"|"stopped", "collection": "ok"|"empty"|"missing"|
-        "mismatch"|"unreachable"|"error"}, and when degraded a `reason` in a client's words
+        "mismatch"|"unreachable"|"error"|"damaged"}, and when degraded a `reason` in a client's words
         (HEALTH_REASONS): what a load balancer needs, and nothing about where the store is or what
         it said; that goes to the log, with credentials redacted. `model_running`: whether the
         runner's model thread runs (no search can be embedded without it)."""
@@ -241,6 +241,8 @@ class SearchService:
             points = self.storage.check_collection(self.encoder.dim)
             detail["points"] = points
             collection = "ok" if points > 0 else "empty"
+            if points > 0 and (damage := self.storage.damage()):
+                collection, detail["error"], said = "damaged", "damaged", damage
         except StorageError as exc:
             collection = next(state for kind, state in HEALTH_STATES if isinstance(exc, kind))
             detail["error"], said = type(exc).__name__, str(exc)
@@ -267,4 +269,5 @@ HEALTH_REASONS = {
     "empty": "the collection holds no points",
     "mismatch": "the collection holds vectors of another size or distance than the model's",
     "error": "Qdrant answered, but not with anything the service can use",
+    "damaged": "the stored collection is damaged (points lost or unreadable); it must be uploaded again",
 }

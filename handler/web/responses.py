@@ -140,7 +140,7 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "busy", "degraded"] = Field(description="`ok` (200): it can serve; `busy` (200): it serves, at its limit of requests in "
                                                       "flight; `degraded` (503): it cannot serve, `reason` says why")
     model: Literal["ok", "stopped"]
-    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error"]
+    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error", "damaged"]
     reason: str | None = Field(None, description="only when degraded: why, in words (what the store said goes to the log)")
     details: dict | None = Field(None, description="only with HEALTH_DETAILS=1")
 

@@ -80,3 +80,24 @@ def test_openapi_lists_every_health_status(client):
     assert health["status"]["enum"] == ["ok", "busy", "degraded"] and "reason" in health
     answers = document["paths"]["/health"]["get"]["responses"]
     assert "busy" in answers["200"]["description"] and "degraded" in answers["503"]["description"]
+
+
+def test_a_damaged_shard_is_degraded_with_the_reason(model_dir, tmp_path, logged):
+    """A shard that lost points under the count its upload recorded (a lost segment, a truncated id
+    tracker): before, /health said ok."""
+    import numpy as np
+
+    from handler.storage import PointData
+    from tests.support.storage_cases import point_id
+
+    storage = EdgeStorage(tmp_path, "startups")
+    storage.ensure_collection(384)
+    vectors = np.random.default_rng(3).standard_normal((4, 384)).astype(np.float32)
+    storage.upsert([PointData(point_id(i), v / np.linalg.norm(v), {"name": f"startup {i}"}) for i, v in enumerate(vectors)])
+    storage.record(points=4)
+    storage.delete([point_id(0)])
+    storage.close()
+    response = TestClient(create_app(make_settings(model_dir, tmp_path))).get("/health")
+    assert response.status_code == 503 and response.json()["collection"] == "damaged"
+    assert "upload" in response.json()["reason"] and "3 points" not in response.text  # the count goes to the log only
+    assert any("the shard holds 3 points, but 4 were written" in line for line in logged)
