@@ -9,6 +9,9 @@ connect, calls fail at once for a cool-down instead of each waiting QDRANT_TIMEO
 
 from __future__ import annotations
 
+import json
+import logging
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,6 +47,8 @@ from handler.storage.contract import (
     SparseVector,
 )
 
+
+log = logging.getLogger("handler")
 
 class ServerConditions(Conditions):
     """qdrant-client's filter models."""
@@ -96,7 +101,7 @@ class ServerStorage(Storage):
         self.where = f"QDRANT_URL={self.url}"
         self.timeout = timeout
         self._connect = client_factory or (
-            lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
+            lambda: quiet(lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False))
         )
         self.breaker = Breaker(cooldown)
         self._client = self._connect()
@@ -283,6 +288,18 @@ class ServerStorage(Storage):
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
         return self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True),
                           lambda response: [(str(hit.value), int(hit.count)) for hit in response.hits])
+
+
+def quiet(build: Callable[[], Any]):
+    """`build()`, its Python warnings (qdrant-client's "Api key is used with an insecure
+    connection.", two plain-text stderr lines on Lambda) said as one JSON log line each instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = build()
+    for warning in caught:
+        log.warning(json.dumps({"event": "qdrant_client", "warning": str(warning.message),
+                                **({"why": "the API key travels unencrypted: use https:// in QDRANT_URL"} if "insecure" in str(warning.message) else {})}))
+    return built
 
 
 def read_info(info) -> CollectionInfo:
