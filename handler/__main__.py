@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from handler.common import Settings, UsageError, cli
+from handler.common import Settings, UsageError, cli, configure_logging
 
 
 def raise_open_files_limit() -> None:
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from handler.web import create_app
     from handler.web.local_server import serve
 
+    configure_logging(settings.log_level, queued=True)  # a stdout nobody reads must not stall serving: a bounded queue, dropped lines counted
     serve(create_app(settings, concurrency="worker"), settings.host, settings.port, listening)
     return 0
 

@@ -10,10 +10,10 @@ import logging
 
 from mangum import Mangum
 
-from handler.web import create_app
+from handler.web import create_app, guarded
 
 app = create_app(concurrency="inline")
-lambda_handler = Mangum(app, lifespan="off")
+lambda_handler = guarded(Mangum(app, lifespan="off"))  # an event Mangum cannot read: a JSON 400, never a stack trace
 
 
 def _register_snapstart_hooks(service) -> bool:

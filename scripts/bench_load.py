@@ -2,6 +2,7 @@
 
     python -m scripts.bench_load [--concurrency 1,4,16] [--seconds 10] [--input FILE] [--baseline CHECKOUT]
     python -m scripts.bench_load --url http://127.0.0.1:8000 [--concurrency ...] [--seconds ...]
+    python -m scripts.bench_load ... --long 16 [--concurrency 4]   # 16 more clients send distinct 1,000-character queries
 
 Starts the server (and the --baseline checkout's server, one after the other, each on its own
 copy of the shard), or loads one already running at --url (on this machine: 127.0.0.1 or
@@ -9,7 +10,9 @@ localhost only), then for each concurrency runs that many keep-alive clients for
 each sending the next search as soon as it has the last answer. Prints requests/s, p50, p95, p99
 and errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
 the server, as in the goal it was written for (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
-the c=1 p50, no errors).
+the c=1 p50, no errors). `--long N` adds N clients that send distinct 1,000-character hybrid
+queries (none repeats, so the query cache never answers them) beside the --concurrency clients'
+short ones, and reports each kind apart: what long queries cost, and whether short ones starve.
 """
 
 from __future__ import annotations
@@ -26,13 +29,34 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from handler.common import UsageError, cli, env, say
+from handler.common import UsageError, cli, env, load_schema, say
+from handler.storage import read_records
 from reference import SAMPLE_FILE
 from scripts import benchkit
 
 COLLECTION = "bench"
 MAX_REQUESTS_PER_RUN = 20_000
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+LONG_CHARS = 1000  # QUERY_MAX_CHARS' default: the longest query the API takes
+
+
+class LongPaths:
+    """Distinct LONG_CHARS-character hybrid queries made of the input's records' text: the i-th is
+    numbered, so no two are alike (nor any in the query cache)."""
+
+    def __init__(self, input_path: Path, prefix: str = "") -> None:
+        records, _ = read_records(input_path, load_schema())
+        texts = [" ".join(v for v in r.data.values() if isinstance(v, str)) for r in records[:400]]
+        self.text = " ".join(t for t in texts if t) or "a long query about nothing in particular"
+        self.prefix = prefix
+
+    def __getitem__(self, i: int) -> str:
+        start = (i * 97) % max(1, len(self.text) - LONG_CHARS)
+        body = f"{i} {self.text[start:start + LONG_CHARS]}"[:LONG_CHARS]
+        return f"{self.prefix}/api/search?{urlencode({'q': body, 'mode': 'hybrid'})}"
+
+    def __len__(self) -> int:
+        return 1 << 30
 
 
 def free_port() -> int:
@@ -86,15 +110,27 @@ async def client(host: str, port: int, paths: list[str], offset: int, deadline: 
         writer.close()
 
 
-async def run_load(port: int, paths: list[str], concurrency: int, seconds: float, host: str = "127.0.0.1") -> dict:
+async def run_load(port: int, paths: list[str], concurrency: int, seconds: float, host: str = "127.0.0.1",
+                   long_clients: int = 0, long_paths: LongPaths | None = None) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
+    long_latencies: list[float] = []
+    long_errors: list[str] = []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(client(host, port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)))
+    await asyncio.gather(*(client(host, port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)),
+                         *(client(host, port, long_paths, k * 100_003, deadline, long_latencies, long_errors) for k in range(long_clients)))
     elapsed = time.perf_counter() - started
+    row = stats(latencies, errors, elapsed)
+    row["concurrency"] = concurrency
+    if long_clients:
+        row["long"] = {**stats(long_latencies, long_errors, elapsed), "concurrency": long_clients}
+    return row
+
+
+def stats(latencies: list[float], errors: list[str], elapsed: float) -> dict:
     return {
-        "concurrency": concurrency, "requests": len(latencies), "rps": len(latencies) / elapsed,
+        "requests": len(latencies), "rps": len(latencies) / elapsed,
         "p50": benchkit.median(latencies) if latencies else float("nan"),
         "p95": benchkit.percentile(latencies, 95) if latencies else float("nan"),
         "p99": benchkit.percentile(latencies, 99) if latencies else float("nan"), "errors": len(errors),
@@ -114,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to load the same way")
     parser.add_argument("--url", default=None, help="load a server already running here (http://127.0.0.1:PORT) instead of starting one")
+    parser.add_argument("--long", type=int, default=0, metavar="N",
+                        help=f"N more clients sending distinct {LONG_CHARS}-character hybrid queries beside the short ones (reported apart)")
     args = parser.parse_args(argv)
     try:
         levels = [int(c) for c in args.concurrency.split(",")]
     except ValueError:
         raise UsageError(f"--concurrency {args.concurrency!r} is not a comma-separated list of numbers") from None
-    if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels):
-        raise UsageError("--seconds must be in (0, 120] and each concurrency in 1..64")
+    if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels) or not 0 <= args.long <= 64:
+        raise UsageError("--seconds must be in (0, 120], each concurrency in 1..64 and --long in 0..64")
     if args.url:
         if args.baseline:
             raise UsageError("--url loads one running server; --baseline starts servers: pick one")
-        results = {args.url: load_url(args.url, args.input, levels, args.seconds)}
+        results = {args.url: load_url(args.url, args.input, levels, args.seconds, args.long)}
         report(results, levels)
         return 0
 
@@ -143,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = (args.baseline_model_dir or args.model_dir) if root != benchkit.ROOT else args.model_dir
         server = start_server(root, port, copy, model_dir.absolute())
         try:
-            results[label] = [asyncio.run(run_load(port, paths, c, args.seconds)) for c in levels]
+            long_paths = LongPaths(args.input) if args.long else None
+            results[label] = [asyncio.run(run_load(port, paths, c, args.seconds, long_clients=args.long, long_paths=long_paths)) for c in levels]
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -153,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def load_url(url: str, input_path: Path, levels: list[int], seconds: float) -> list[dict]:
+def load_url(url: str, input_path: Path, levels: list[int], seconds: float, long_clients: int = 0) -> list[dict]:
     """The load on a server someone else started: same workload, same clients."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname not in LOCAL_HOSTS:
@@ -162,7 +201,8 @@ def load_url(url: str, input_path: Path, levels: list[int], seconds: float) -> l
     prefix = parts.path.rstrip("/")
     paths = [f"{prefix}/api/search?{urlencode(q)}" for q in benchkit.workload(benchkit.existing_file(input_path), 200, mode="neural")]
     say(f"loading {url}, {seconds:g} s per level; client on {benchkit.cpu_name()}")
-    return [asyncio.run(run_load(port, paths, c, seconds, host=parts.hostname)) for c in levels]
+    long_paths = LongPaths(benchkit.existing_file(input_path), prefix) if long_clients else None
+    return [asyncio.run(run_load(port, paths, c, seconds, host=parts.hostname, long_clients=long_clients, long_paths=long_paths)) for c in levels]
 
 
 def report(results: dict[str, list[dict]], levels: list[int]) -> None:
@@ -171,6 +211,11 @@ def report(results: dict[str, list[dict]], levels: list[int]) -> None:
         for row in rows:
             kinds = f"  {row['error_kinds']}" if row["errors"] else ""
             print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p95']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
+            if "long" in row:
+                long = row["long"]
+                kinds = f"  {long['error_kinds']}" if long["errors"] else ""
+                print(f"{'  + long':<16} {long['concurrency']:>7} {long['rps']:>8.1f} {long['p50']:>8.2f} {long['p95']:>8.2f} {long['p99']:>8.2f} "
+                      f"{long['errors']:>7}{kinds}")
     ours = {row["concurrency"]: row for row in next(iter(results.values()))}
     if 1 in ours and max(levels) > 1:
         top = ours[max(levels)]

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     # difference is the framework's (and an older checkout knows that mode).
     queries = benchkit.workload(args.input, args.requests, mode="neural", schema=schema)
     events_file = benchkit.write_events([benchkit.http_api_event(q) for q in queries])
-    child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, **benchkit.schema_env(args.schema),
+    child_env = {"MODEL_DIR": str(args.model_dir.absolute()), "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "TIMING_DETAILS": "1", "COLLECTION_NAME": COLLECTION, **benchkit.schema_env(args.schema),
                  "LOG_LEVEL": "WARNING", "QUERY_CACHE_SIZE": "0"}
     say(f"{len(queries)} requests on {points} points ({args.input.name}), {benchkit.cpu_name()}, Python {sys.version.split()[0]}")
 

@@ -7,7 +7,7 @@ import (`infra/toolchain.py` runs before any virtual environment exists).
 - files: `sha256_file`, atomic writes;
 - the Lambda artifact's contract: what lies where in it, `check_artifact_mode`;
 - the log: JSON lines (`configure_logging`, `server_logging`, `JsonLines`, `bounded`);
-- a request's deadline: `until`, `check_deadline`;
+- a request's deadline: `until`, `check_deadline`, `overdue`;
 - `cut`: the one way to shorten a client's value for a log line or an error body;
 - text: `normalize`, the one rule for the text users send (and for a keyword's folded copy);
 - the catalogue's schema: `Schema`, `load_schema`, `fold` (docs/schema.md).
@@ -27,7 +27,7 @@ from handler.common.artifact import (
 )
 from handler.common.cli import EXIT_INTERRUPTED, cli, say
 from handler.common.config import ENV, SECRET_PARAMETERS, Settings, env, redact_url
-from handler.common.deadline import check_deadline, until
+from handler.common.deadline import check_deadline, overdue, until
 from handler.common.errors import (
     Bm25Unavailable,
     CircuitOpen,
@@ -49,6 +49,7 @@ from handler.common.errors import (
     SourceError,
     SparseMissing,
     StartupError,
+    StorageAnswerInvalid,
     StorageError,
     StorageUnavailable,
     UsageError,
@@ -65,10 +66,10 @@ __all__ = [
     "missing_collection_fix", "write_info",
     "EXIT_INTERRUPTED", "cli", "say",
     "ENV", "SECRET_PARAMETERS", "Settings", "env", "redact_url",
-    "check_deadline", "until",
+    "check_deadline", "overdue", "until",
     "Bm25Unavailable", "CircuitOpen", "CollectionMismatch", "CollectionMissing", "CollectionOutdated", "ConfigError", "EncoderError",
     "ExportError", "ModelFileError", "NeuralSearchError", "ParityError", "PointNotFound", "RequestExpired", "ShardLocked",
-    "SchemaError", "SchemaMismatch", "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageError", "StorageUnavailable", "UsageError",
+    "SchemaError", "SchemaMismatch", "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageAnswerInvalid", "StorageError", "StorageUnavailable", "UsageError",
     "atomic_save_npy", "atomic_write", "atomic_write_json", "sha256_file",
     "MAX_LINE", "JsonLines", "bounded", "configure_logging", "server_logging",
     "cut",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, fields
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from handler.common.errors import ConfigError
 from handler.common.schema import Schema, load_schema
@@ -36,12 +36,17 @@ ENV: dict[str, tuple[str, str]] = {
                         "([docs/schema.md](docs/schema.md)); also the scripts' default `--schema`; empty = the tutorial's startups schema, built in"),
     "COLLECTION_NAME": ("", "Qdrant collection; empty = the schema's `collection` (`startups` for the built-in schema)"),
     "QUERY_MAX_CHARS": ("1000", "longest accepted `q`, in characters (longer: 422); the page's search box has the same limit"),
+    "QUERY_MAX_TOKENS": ("128", "a query is embedded from at most this many tokens (its first ones, `[CLS]` and `[SEP]` included; at most the "
+                                "model's 256): the cost bound of one query ([docs/api.md](docs/api.md#query-cost)); BM25 and `mode=text` still read all of `q`"),
     "LOG_LEVEL": ("INFO", "log level of the service's logger (`DEBUG`, `INFO`, `WARNING`, `ERROR`)"),
     "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
     "DEMO_FIELD_ALIASES": ("", "`1`: each result also carries the field names the tutorial's demo frontend reads "
                                "(`document`, `short_description`, `logo_url`, `homepage_url`, `uuid`)"),
     "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file and the sha256 verified at start, the backend, the collection and its "
                            "point count (for private deployments; credentials are never shown)"),
+    "TIMING_DETAILS": ("", "`1`: search answers also carry their embed and search times (`took_ms` in the body, a `Server-Timing` header); "
+                           "off by default: a query cache hit shows in them, so they would tell one client what another searched "
+                           "(total latency still shows a hit, less sharply: `QUERY_CACHE_SIZE=0` where that matters)"),
     "CACHE_MAX_AGE": ("60", "seconds a CDN or API Gateway cache may keep an answer of `/api/search`, `/api/similar` and `/api/cities` "
                             "(`Cache-Control: public, max-age=N`); 0 = `no-store`; errors and `/health` are never stored"),
     "METRICS": ("", "`python -m handler`'s `/metrics` (Prometheus text format): empty = answered to loopback clients only; `1` = to any "
@@ -130,6 +135,10 @@ def _server_url(name: str) -> str:
         raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"environment variable {name}={redact_url(value)!r} is not an http(s)://host[:port] URL")
+    secrets = [key for key, _ in parse_qsl(parts.query, keep_blank_values=True) if _is_secret(key)]
+    if secrets:  # qdrant-client never sends a URL's query string: every call would be refused (401)
+        raise ConfigError(f"environment variable {name}={redact_url(value)!r} carries a credential in its query string ({', '.join(secrets)}), "
+                          "which qdrant-client never sends; put the key in QDRANT_API_KEY (or QDRANT_API_KEY_PARAMETER) and leave it out of the URL")
     return value
 
 
@@ -206,10 +215,12 @@ class Settings:
     schema: Schema
     collection_name: str  # COLLECTION_NAME, else the schema's `collection`
     query_max_chars: int
+    query_max_tokens: int
     log_level: str
     cors_allow_origins: tuple[str, ...]
     demo_field_aliases: bool
     health_details: bool
+    timing_details: bool
     cache_max_age: int
     metrics: str  # who /metrics answers in `python -m handler`: loopback | anyone | off
     host: str
@@ -233,10 +244,12 @@ class Settings:
             schema=schema,
             collection_name=_collection("COLLECTION_NAME") or schema.collection,
             query_max_chars=_number("QUERY_MAX_CHARS", int, 1),
+            query_max_tokens=_number("QUERY_MAX_TOKENS", int, 8),
             log_level=_log_level("LOG_LEVEL"),
             cors_allow_origins=_origins("CORS_ALLOW_ORIGINS"),
             demo_field_aliases=_flag("DEMO_FIELD_ALIASES"),
             health_details=_flag("HEALTH_DETAILS"),
+            timing_details=_flag("TIMING_DETAILS"),
             cache_max_age=_number("CACHE_MAX_AGE", int, 0),
             metrics=_metrics("METRICS"),
             host=_required("HOST"),

@@ -27,6 +27,12 @@ def until(deadline: float):
         _deadline.reset(token)
 
 
+def overdue() -> bool:
+    """Whether the deadline in force (if any) has passed."""
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() > deadline
+
+
 def check_deadline(what: str) -> None:
     deadline = _deadline.get()
     if deadline is not None and time.monotonic() > deadline:

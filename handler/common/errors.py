@@ -12,6 +12,7 @@
     ├── ParityError                   an exported variant failed the parity gate
     ├── StorageError                  the vector store failed (503 on the API)
     │   ├── StorageUnavailable        Qdrant cannot be reached, timed out, or is cooling down
+    │   ├── StorageAnswerInvalid      Qdrant (or a proxy before it) answered what qdrant-client cannot read
     │   ├── CollectionMissing         the collection does not exist yet
     │   ├── CollectionMismatch        the collection holds vectors of another size or distance
     │   ├── CollectionOutdated        the collection was uploaded with an older layout
@@ -92,6 +93,12 @@ class StorageUnavailable(StorageError):
 
     code = "qdrant_unavailable"
     public = "Qdrant did not answer; try again later"
+
+
+class StorageAnswerInvalid(StorageError):
+    """Qdrant, or a proxy in front of it, answered with a body that is not the JSON qdrant-client
+    expects (an HTML page, `{}`, `"result": null`, a result of another shape). The code stays
+    `qdrant_error`: it answered, but nothing it said can be used."""
 
 
 class CircuitOpen(StorageUnavailable):

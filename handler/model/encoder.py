@@ -271,6 +271,12 @@ class Encoder:
         ids = np.asarray([encoding.ids], dtype=np.int64)
         return self._run(ids, np.ones_like(ids))[0]
 
+    def limit_tokens(self, max_tokens: int) -> None:
+        """Embed from at most `max_tokens` tokens from now on (the special tokens kept: the
+        tokenizer truncates): the service's cost bound per query (QUERY_MAX_TOKENS)."""
+        self.max_length = min(max_tokens, self.max_length or max_tokens)
+        self.tokenizer.enable_truncation(max_length=self.max_length, strategy="longest_first")
+
     def describe(self) -> dict:
         return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim,
                 **({"fallback": self.fallback} if self.fallback else {})}

@@ -24,6 +24,7 @@ from handler.common import (
     CollectionOutdated,
     EncoderError,
     ModelFileError,
+    RequestExpired,
     SchemaMismatch,
     Settings,
     ShardLocked,
@@ -31,6 +32,7 @@ from handler.common import (
     StorageError,
     StorageUnavailable,
     check_artifact_mode,
+    until,
 )
 from handler.model import Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
@@ -76,25 +78,29 @@ class SearchService:
             raise StartupError(f"cannot load the model: {exc}") from exc
         except Exception as exc:  # a file the encoder's libraries could not parse: name it
             raise StartupError(check.diagnose(exc)) from exc
+        encoder.limit_tokens(settings.query_max_tokens)  # a query's cost bound; BM25 still reads the whole query
         try:
             storage = open_storage(settings)
         except StorageError as exc:  # the backend's library is missing: an artifact of the other mode
             raise StartupError(str(exc)) from exc
         points = None
-        try:
-            info = storage.collection_info()
-            if info is not None:
-                storage.require_match(info, encoder.dim)
-                storage.check_layout()  # built with this schema, with the indexes its filters need
-                points = storage.count()  # opens the shard / connection now, not in the first request
-        except (CollectionMismatch, SchemaMismatch, CollectionOutdated) as exc:
-            raise StartupError(f"{exc}; refusing to start") from exc
-        except ShardLocked as exc:
-            raise StartupError(str(exc)) from exc
-        except StorageError as exc:  # unreachable now: requests answer 503 until it is back
-            log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
-        service = cls(settings, encoder, storage)
-        service.warm_up(search=bool(points))
+        # a Qdrant server gets one QDRANT_TIMEOUT for all of start-up's calls, not one each: no call
+        # starts past it (Lambda's init has 10 s); a slow one is then logged like an unreachable one
+        with until(time.monotonic() + settings.qdrant_timeout):
+            try:
+                info = storage.collection_info()
+                if info is not None:
+                    storage.require_match(info, encoder.dim)
+                    storage.check_layout()  # built with this schema, with the indexes its filters need
+                    points = storage.count()  # opens the shard / connection now, not in the first request
+            except (CollectionMismatch, SchemaMismatch, CollectionOutdated) as exc:
+                raise StartupError(f"{exc}; refusing to start") from exc
+            except ShardLocked as exc:
+                raise StartupError(str(exc)) from exc
+            except (StorageError, RequestExpired) as exc:  # unreachable or too slow now: requests answer 503 until it is back
+                log.warning(json.dumps({"event": "startup", "qdrant": "unavailable", "detail": str(exc)}))
+            service = cls(settings, encoder, storage)
+            service.warm_up(search=bool(points))
         try:
             service.verified = check.verify(encoder.model_path, encoder.sha256)
         except ModelFileError as exc:
@@ -102,7 +108,7 @@ class SearchService:
             raise StartupError(str(exc)) from exc
         log.info(json.dumps({
             "event": "startup", "variant": encoder.variant, "provider": encoder.provider, **({"fallback": encoder.fallback} if encoder.fallback else {}),
-            "backend": storage.backend, "query_cache": settings.query_cache_size,
+            "backend": storage.backend, "query_cache": settings.query_cache_size, "query_max_tokens": encoder.max_length,
             "collection": settings.collection_name, "points": points, "ms": round((time.perf_counter() - started) * 1000, 1),
         }))
         return service
@@ -114,7 +120,7 @@ class SearchService:
         if search:
             try:
                 self.storage.search(vector, 1)
-            except StorageError:
+            except (StorageError, RequestExpired):
                 pass
 
     # SnapStart (`handler.lambda_entry` registers these with the runtime's hooks)
@@ -223,27 +229,45 @@ class SearchService:
             self._bm25 = Bm25Encoder()
         return self._bm25
 
-    def health(self, details: bool = False) -> dict:
-        """{"status": "ok"|"degraded", "model": "ok", "collection": "ok"|"empty"|"missing"|
-        "mismatch"|"unreachable"|"error"}: what a load balancer needs, and nothing about where the
-        store is or what it said; that goes to the log, with credentials redacted."""
+    def health(self, details: bool = False, *, model_running: bool = True) -> dict:
+        """{"status": "ok"|"degraded", "model": "ok"|"stopped", "collection": "ok"|"empty"|"missing"|
+        "mismatch"|"unreachable"|"error"|"damaged"}, and when degraded a `reason` in a client's words
+        (HEALTH_REASONS): what a load balancer needs, and nothing about where the store is or what
+        it said; that goes to the log, with credentials redacted. `model_running`: whether the
+        runner's model thread runs (no search can be embedded without it)."""
         detail: dict = {"backend": self.storage.backend, "collection_name": self.settings.collection_name}
+        said = ""  # what the store said: the log's, never the answer's (HEALTH_DETAILS shows the kind of error only)
         try:
             points = self.storage.check_collection(self.encoder.dim)
             detail["points"] = points
             collection = "ok" if points > 0 else "empty"
-        except CollectionMissing as exc:
-            collection, detail["reason"] = "missing", str(exc)
-        except CollectionMismatch as exc:
-            collection, detail["reason"] = "mismatch", str(exc)
-        except StorageUnavailable as exc:
-            collection, detail["reason"] = "unreachable", str(exc)
+            if points > 0 and (damage := self.storage.damage()):
+                collection, detail["error"], said = "damaged", "damaged", damage
         except StorageError as exc:
-            collection, detail["reason"] = "error", str(exc)
-        status = "ok" if collection == "ok" else "degraded"
+            collection = next(state for kind, state in HEALTH_STATES if isinstance(exc, kind))
+            detail["error"], said = type(exc).__name__, str(exc)
+        model = "ok" if model_running else "stopped"
+        status = "ok" if collection == "ok" and model == "ok" else "degraded"
         if status != "ok":
-            log.warning(json.dumps({"event": "health", "status": status, "collection": collection, **detail}))
-        report = {"status": status, "model": "ok", "collection": collection}
+            log.warning(json.dumps({"event": "health", "status": status, "model": model, "collection": collection, **detail,
+                                    **({"reason": said} if said else {})}))
+        report = {"status": status, "model": model, "collection": collection}
+        if status != "ok":
+            report["reason"] = HEALTH_REASONS["model_stopped" if model != "ok" else collection]
         if details:  # HEALTH_DETAILS=1: an opt-in, for private deployments
             report["details"] = {"model": {**self.encoder.describe(), **(self.verified or {"verified": "nothing: not started by start()"})}, **detail}
         return report
+
+
+# what /health calls each failure of the store (the first that matches)
+HEALTH_STATES = ((CollectionMissing, "missing"), (CollectionMismatch, "mismatch"), (StorageUnavailable, "unreachable"), (StorageError, "error"))
+# /health's `reason` when degraded: a client's words, never what the store said (that is logged)
+HEALTH_REASONS = {
+    "model_stopped": "the model thread stopped: no query can be embedded",
+    "unreachable": "Qdrant did not answer in time or cannot be reached",
+    "missing": "the collection does not exist yet",
+    "empty": "the collection holds no points",
+    "mismatch": "the collection holds vectors of another size or distance than the model's",
+    "error": "Qdrant answered, but not with anything the service can use",
+    "damaged": "the stored collection is damaged (points lost or unreadable); it must be uploaded again",
+}

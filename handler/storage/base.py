@@ -279,6 +279,11 @@ class Storage(Searches, ABC):
         self.require_match(info, dim)
         return self.count()
 
+    def damage(self) -> str | None:
+        """What is wrong with the stored points, or None. The embedded backend checks its files
+        (`EdgeStorage.damage`); a server keeps its own, and is not asked for more on each /health."""
+        return None
+
     def points(self, page: int = 1000) -> Iterator[PointData]:
         """Every point of the collection as stored (payload, dense and BM25 vectors), page by page
         in id order: what `scripts.upload --sync` compares its input with."""

@@ -19,6 +19,7 @@ class Breaker:
         self._opened_at: float | None = None  # None: closed
         self._trying = False  # one call is testing the water after the cool-down
         self.reason = ""
+        self.kind: type | None = None  # what the failure that opened it was (the storage raises that kind while open)
 
     def before_call(self) -> None:
         """Raise CircuitOpen unless this call may go to the server."""
@@ -36,13 +37,13 @@ class Breaker:
     def succeeded(self) -> None:
         """The server answered (an error status included: it is reachable)."""
         with self._lock:
-            self._opened_at, self._trying, self.reason = None, False, ""
+            self._opened_at, self._trying, self.reason, self.kind = None, False, "", None
 
-    def failed(self, reason: str) -> None:
+    def failed(self, reason: str, kind: type | None = None) -> None:
         if self.cooldown <= 0:
             return
         with self._lock:
-            self._opened_at, self._trying, self.reason = self._clock(), False, reason
+            self._opened_at, self._trying, self.reason, self.kind = self._clock(), False, reason, kind
 
     @property
     def is_open(self) -> bool:

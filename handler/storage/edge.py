@@ -164,6 +164,24 @@ class EdgeStorage(Storage):
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot read {file} ({exc}): the shard is damaged; upload the collection again") from exc
 
+    def damage(self) -> str | None:
+        """A shard's files can be damaged under it (overwritten pages, a lost segment, a truncated
+        id tracker) and still open: the point count is compared with the one the upload or --sync
+        recorded beside it (collection.json, in the artifact's archive too), and one stored point is
+        read back: its vector of norm 1, its payload with the schema's title (every record has one)."""
+        recorded, count = self._read_metadata().get("points"), self.count()
+        if isinstance(recorded, int) and count != recorded:
+            return f"the shard holds {count} points, but {recorded} were written to it; upload the collection again"
+        found, _ = self._scroll(None, 1)
+        if found:
+            point = found[0]
+            norm = float(np.linalg.norm(point.vector.astype(np.float64))) if point.vector.size else 0.0
+            if not abs(norm - 1.0) < 1e-3:  # NaN fails too
+                return f"point {point.id}'s stored vector has norm {norm:.3g}, not 1; upload the collection again"
+            if self.schema.title not in point.payload:
+                return f"point {point.id}'s stored payload lacks its title ({self.schema.title}); upload the collection again"
+        return None
+
     def _write_metadata(self, metadata: dict) -> None:
         atomic_write_json(self.shard_dir / METADATA_FILE, metadata)
 

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from handler.common import Bm25Unavailable, PointNotFound, fold, slips, title_key
+from handler.common import Bm25Unavailable, PointNotFound, StorageError, fold, slips, title_key
 from handler.storage.bm25 import Bm25Encoder, query_words
 from handler.storage.contract import (
     FUSION,
@@ -75,6 +75,18 @@ def allowed_slips(key: str) -> int:
     """How many slips of the fingers a title's key may be from the query's and still be near it."""
     return 0 if len(key) < 5 else 1 if len(key) < 9 else 2
 
+
+
+COSINE_SLACK = 1e-3  # float32 rounding of unit vectors; a damaged vector page scores far outside (3.9e28 was seen)
+
+
+def cosines(hits: list) -> list:
+    """A dense list as it came, unless a score is no cosine ([-1, 1]): then the stored vectors are
+    damaged, and nothing of it is served (BM25 scores have no such bound and are not checked)."""
+    for hit in hits:
+        if not -1 - COSINE_SLACK <= hit.score <= 1 + COSINE_SLACK:  # NaN fails too
+            raise StorageError(f"point {hit.id} scored {hit.score:.3g}, which no cosine can: its stored vector is damaged; upload the collection again")
+    return hits
 
 class Searches:
     """The searches of `Storage` (its subclass), on its primitives: _query, _payloads, _vector,
@@ -155,7 +167,7 @@ class Searches:
                exact: bool = False) -> Hits:
         """Nearest neighbours by cosine; hnsw_ef / exact tune the search (scripts.quality measures them)."""
         query = Nearest(np.asarray(vector, dtype=np.float32), offset + limit, filters, with_payload=not offset, hnsw_ef=hnsw_ef, exact=exact)
-        hits = self._ranked(query)
+        hits = cosines(self._ranked(query))
         return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
 
     def hybrid_search(self, vector: np.ndarray, sparse: SparseVector, limit: int, filters: Filters = NO_FILTERS, *, offset: int = 0,
@@ -171,7 +183,7 @@ class Searches:
         if sparse.indices:  # a query without a word BM25 knows has no BM25 list
             queries.append(Nearest(sparse, depth, filters, with_payload=False))
         lists, found = self._ranked_all(queries, self._title_lookups(text, filters))
-        dense, words = lists[0], lists[1] if len(lists) > 1 else []
+        dense, words = cosines(lists[0]), lists[1] if len(lists) > 1 else []
         titled = self._titled(text, found)
         ranking, seen = list(titled), {hit.id for hit in titled}
         fused = [hit for hit in fuse([dense[:depth], words], n + len(seen), self.fusion) if hit.id not in seen]
@@ -195,7 +207,7 @@ class Searches:
         vector = self._vector(point_id)
         if vector is None:
             raise PointNotFound(f"no point with id {point_id}")
-        hits = self._ranked(Nearest(vector, offset + limit, filters, exclude=point_id, with_payload=not offset))
+        hits = cosines(self._ranked(Nearest(vector, offset + limit, filters, exclude=point_id, with_payload=not offset)))
         return Hits(self._page(hits, offset, not offset), nearest=hits[0].score if hits else None)
 
     def text_search(self, text: str, limit: int, filters: Filters = NO_FILTERS, *, sparse: SparseVector | None = None, offset: int = 0) -> Hits:

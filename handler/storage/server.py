@@ -9,6 +9,9 @@ connect, calls fail at once for a cool-down instead of each waiting QDRANT_TIMEO
 
 from __future__ import annotations
 
+import json
+import logging
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -18,9 +21,12 @@ from handler.common import (
     CollectionMissing,
     Schema,
     SparseMissing,
+    StorageAnswerInvalid,
     StorageError,
     StorageUnavailable,
     check_deadline,
+    cut,
+    overdue,
     load_schema,
     redact_url,
 )
@@ -41,6 +47,8 @@ from handler.storage.contract import (
     SparseVector,
 )
 
+
+log = logging.getLogger("handler")
 
 class ServerConditions(Conditions):
     """qdrant-client's filter models."""
@@ -93,7 +101,7 @@ class ServerStorage(Storage):
         self.where = f"QDRANT_URL={self.url}"
         self.timeout = timeout
         self._connect = client_factory or (
-            lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False)
+            lambda: quiet(lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False))
         )
         self.breaker = Breaker(cooldown)
         self._client = self._connect()
@@ -113,17 +121,18 @@ class ServerStorage(Storage):
         self.close()
 
     # -- every call --------------------------------------------------------------------------------
-    def _call(self, what: str, fn: Callable[[], Any]):
+    def _call(self, what: str, fn: Callable[[], Any], read: Callable[[Any], Any] | None = None):
         """Run a client call, turning its failures into the contract's errors. A connection that
         drops before any answer (a stale keep-alive socket, a refused connect) is tried once more at
-        once; a timeout is not (it already cost QDRANT_TIMEOUT), and opens the breaker."""
+        once; a timeout is not (it already cost QDRANT_TIMEOUT), and opens the breaker. `read`
+        turns the client's answer into ours: an answer it cannot read is the server's doing too."""
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse  # deferred: as above
 
         check_deadline(what)  # no call starts after the request's deadline
         try:
             self.breaker.before_call()
-        except CircuitOpen as exc:
-            raise StorageUnavailable(f"Qdrant at {self.url} ({what}): {exc}") from None
+        except CircuitOpen as exc:  # said as the failure that opened it: an unreadable answer stays a qdrant_error
+            raise (self.breaker.kind or StorageUnavailable)(f"Qdrant at {self.url} ({what}): {exc}") from None
         for attempt in (1, 2):
             try:
                 result = fn()
@@ -131,19 +140,43 @@ class ServerStorage(Storage):
                 self.breaker.succeeded()  # it answered: reachable
                 raise self._refused(what, exc.status_code, exc.reason_phrase, exc.content.decode("utf-8", "replace")) from exc
             except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
-                transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
-                if not transport:  # not the network's doing (a bug, an answer that does not parse): nothing for the breaker to learn
+                if isinstance(exc, ValueError) and str(exc).startswith("Collection ") and str(exc).endswith(" not found"):
                     self.breaker.succeeded()
-                    if isinstance(exc, ValueError) and str(exc).startswith("Collection ") and str(exc).endswith(" not found"):
-                        raise CollectionMissing(self.missing_message()) from exc  # qdrant-client's local mode (scripts' stand-in for a server)
+                    raise CollectionMissing(self.missing_message()) from exc  # qdrant-client's local mode (scripts' stand-in for a server)
+                if unreadable(exc):
+                    raise self._unreadable(what, exc) from exc
+                if type(exc).__name__ == "ResourceExhaustedResponse":  # a 429 with Retry-After
+                    self.breaker.succeeded()
+                    raise StorageUnavailable(f"Qdrant at {self.url} answered 429 to {what}") from exc
+                transport = isinstance(exc, (ResponseHandlingException, OSError, TimeoutError)) or type(exc).__module__.startswith(("httpx", "httpcore"))
+                if not transport:  # not the network's doing nor the answer's (a bug): nothing for the breaker to learn
+                    self.breaker.succeeded()
                     raise
                 if attempt == 1 and connection_dropped(exc):
                     continue
                 reason = f"{type(exc).__name__}: {redact_url(str(exc))}"
                 self.breaker.failed(reason)
                 raise StorageUnavailable(f"Qdrant at {self.url} is unreachable ({what}): {reason}") from exc
-            self.breaker.succeeded()
+            if read is not None:
+                try:
+                    result = read(result)
+                except (AttributeError, TypeError, KeyError, ValueError, AssertionError) as exc:
+                    raise self._unreadable(what, exc) from exc
+            if overdue():  # it answered, but after the request's budget was spent: slow enough to count, like a timeout
+                self.breaker.failed(f"{what} answered after the request's deadline", StorageUnavailable)
+            else:
+                self.breaker.succeeded()
             return result
+
+    def _unreadable(self, what: str, exc: BaseException) -> StorageAnswerInvalid:
+        """An answer qdrant-client (or `read`) cannot use: the breaker counts it as a failure (a
+        proxy's error page is no healthier than a timeout), and the message names the call and the
+        kind of error, never the body (it may echo anything)."""
+        source = getattr(exc, "source", None) or exc
+        reason = f"{type(source).__name__} ({cut(str(source).splitlines()[0] if str(source) else '', 80)})"
+        self.breaker.failed(f"an unreadable answer to {what}", StorageAnswerInvalid)
+        return StorageAnswerInvalid(f"Qdrant at {self.url} answered {what} with a body that is not what qdrant-client expects: "
+                                    f"{redact_url(reason)}; is QDRANT_URL a Qdrant server, not a proxy's page?")
 
     def _refused(self, what: str, status: int, phrase: str, body: str) -> StorageError:
         """The contract's error for an answer that is an error."""
@@ -161,15 +194,9 @@ class ServerStorage(Storage):
     # -- the collection ----------------------------------------------------------------------------
     def _info(self) -> CollectionInfo | None:
         try:
-            info = self._call("get_collection", lambda: self._client.get_collection(self.collection))
+            return self._call("get_collection", lambda: self._client.get_collection(self.collection), read_info)
         except CollectionMissing:
             return None
-        params, sparse = info.config.params.vectors, tuple(sorted(info.config.params.sparse_vectors or {}))
-        hnsw_m = info.config.hnsw_config.m if info.config.hnsw_config else None
-        if isinstance(params, dict):  # named dense vectors: not ours
-            return CollectionInfo(None, f"named vectors {sorted(params)}", sparse, hnsw_m)
-        distance = params.distance.value if hasattr(params.distance, "value") else str(params.distance)
-        return CollectionInfo(params.size, distance, sparse, hnsw_m)
 
     def _create(self, dim: int, layout: Layout, indexes: dict[str, str]) -> None:
         m = self._models
@@ -192,7 +219,7 @@ class ServerStorage(Storage):
 
     def _read_metadata(self) -> dict:
         """The collection's metadata (Qdrant 1.16+; an older server keeps none: {})."""
-        return dict(self._call("get_collection", lambda: self._client.get_collection(self.collection)).config.metadata or {})
+        return self._call("get_collection", lambda: self._client.get_collection(self.collection), lambda info: dict(info.config.metadata or {}))
 
     def _write_metadata(self, metadata: dict) -> None:
         self._call("update_collection", lambda: self._client.update_collection(self.collection, metadata=metadata))
@@ -219,7 +246,7 @@ class ServerStorage(Storage):
             self._call("update_collection", lambda: self._client.update_collection(self.collection, hnsw_config=m.HnswConfigDiff(m=HNSW_M)))
 
     def _count(self, flt) -> int:
-        return int(self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True)).count)
+        return self._call("count", lambda: self._client.count(self.collection, count_filter=flt, exact=True), lambda answer: int(answer.count))
 
     def delete(self, ids: Sequence[str]) -> None:
         """A server keeps counting deleted points in BM25's IDF until its vacuum optimizer rewrites
@@ -245,20 +272,53 @@ class ServerStorage(Storage):
 
     def _query(self, queries: Sequence[Nearest]) -> list[list[Hit]]:
         requests = [self._request(query) for query in queries]
-        answers = self._call("query_points", lambda: self._client.query_batch_points(self.collection, requests=requests))
-        return [[Hit(str(p.id), float(p.score), p.payload or {}) for p in answer.points] for answer in answers]
+        return self._call("query_points", lambda: self._client.query_batch_points(self.collection, requests=requests),
+                          lambda answers: [[Hit(str(p.id), float(p.score), p.payload or {}) for p in answer.points] for answer in answers])
 
     def _retrieve(self, ids, *, payload, vectors):
         return self._call("retrieve", lambda: self._client.retrieve(self.collection, ids=list(ids), with_payload=payload, with_vectors=vectors))
 
     def _layout(self) -> tuple[dict[str, str], dict]:
-        info = self._call("get_collection", lambda: self._client.get_collection(self.collection))
-        indexes = {field: str(getattr(index.data_type, "value", index.data_type)) for field, index in (info.payload_schema or {}).items()}
-        return indexes, dict(info.config.metadata or {})
+        def read(info):
+            indexes = {field: str(getattr(index.data_type, "value", index.data_type)) for field, index in (info.payload_schema or {}).items()}
+            return indexes, dict(info.config.metadata or {})
+
+        return self._call("get_collection", lambda: self._client.get_collection(self.collection), read)
 
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]:
-        response = self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True))
-        return [(str(hit.value), int(hit.count)) for hit in response.hits]
+        return self._call("facet", lambda: self._client.facet(self.collection, key=field, limit=limit, exact=True),
+                          lambda response: [(str(hit.value), int(hit.count)) for hit in response.hits])
+
+
+def quiet(build: Callable[[], Any]):
+    """`build()`, its Python warnings (qdrant-client's "Api key is used with an insecure
+    connection.", two plain-text stderr lines on Lambda) said as one JSON log line each instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = build()
+    for warning in caught:
+        log.warning(json.dumps({"event": "qdrant_client", "warning": str(warning.message),
+                                **({"why": "the API key travels unencrypted: use https:// in QDRANT_URL"} if "insecure" in str(warning.message) else {})}))
+    return built
+
+
+def read_info(info) -> CollectionInfo:
+    """What the service needs of qdrant-client's CollectionInfo."""
+    params, sparse = info.config.params.vectors, tuple(sorted(info.config.params.sparse_vectors or {}))
+    hnsw_m = info.config.hnsw_config.m if info.config.hnsw_config else None
+    if isinstance(params, dict):  # named dense vectors: not ours
+        return CollectionInfo(None, f"named vectors {sorted(params)}", sparse, hnsw_m)
+    distance = params.distance.value if hasattr(params.distance, "value") else str(params.distance)
+    return CollectionInfo(params.size, distance, sparse, hnsw_m)
+
+
+def unreadable(exc: BaseException) -> bool:
+    """True when the client got an answer it could not read: a body that is not JSON
+    (JSONDecodeError, UnicodeDecodeError), JSON of another shape (pydantic's ValidationError,
+    raw or wrapped in ResponseHandlingException) or no result at all (qdrant-client asserts it
+    got one: `{}`, `"result": null`)."""
+    source = getattr(exc, "source", None) if type(exc).__name__ == "ResponseHandlingException" else exc
+    return isinstance(source, (ValueError, AssertionError))  # json's and pydantic's errors are ValueErrors
 
 
 def connection_dropped(exc: BaseException) -> bool:

@@ -4,7 +4,10 @@
 - a client has HEADER_TIMEOUT_S to send a request's headers (slowloris), and an idle keep-alive
   connection is closed after KEEP_ALIVE_S;
 - a request's head (request line and headers) is capped at MAX_HEAD_BYTES however its bytes
-  arrive: a JSON 431 beyond; a request that is not HTTP/1.1 gets a JSON 400;
+  arrive: a JSON 431 beyond; a request h11 cannot read as HTTP/1.x (1.1, or 1.0, which is served) gets a JSON 400, and so
+  does one with both Content-Length and Transfer-Encoding (RFC 9112: a request smuggler's head);
+- no WebSocket: an upgrade request is an HTTP request like another (`ws="none"`), refused by the
+  app's Perimeter with a JSON 403;
 - every log line is one JSON object on stdout, uvicorn's included (`handler.common.logs`).
 """
 
@@ -38,6 +41,14 @@ def head_bytes(buffer: bytes) -> int:
     return end.end() if end else len(buffer)
 
 
+def _framed_twice(headers) -> bool:
+    """A head that says its body's length twice (Content-Length and Transfer-Encoding): h11 reads it
+    as chunked, a proxy in front may read the length; RFC 9112 6.3 lets a server reject it, and the
+    connection is closed after the refusal."""
+    names = {name.lower() for name, _ in headers}
+    return b"content-length" in names and b"transfer-encoding" in names
+
+
 def protocol_with_header_timeout():
     """uvicorn's h11 protocol, hardened:
 
@@ -63,7 +74,10 @@ def protocol_with_header_timeout():
                 try:
                     if conn.their_state is h11.IDLE and head_bytes(conn.trailing_data[0]) > MAX_HEAD_BYTES:
                         raise h11.RemoteProtocolError("request head over the cap", error_status_hint=431)
-                    return parse()
+                    event = parse()
+                    if isinstance(event, h11.Request) and _framed_twice(event.headers):
+                        raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", error_status_hint=400)
+                    return event
                 except h11.RemoteProtocolError as exc:  # uvicorn answers it with send_400_response
                     self._refusal = exc
                     raise
@@ -130,6 +144,7 @@ def server_options() -> dict:
         "log_config": server_logging(),
         "log_level": "warning",
         "access_log": False,  # the RequestLog middleware writes one line per request
+        "ws": "none",  # no WebSocket endpoint: an upgrade request reaches the app as HTTP, which refuses it in JSON (Perimeter)
     }
 
 

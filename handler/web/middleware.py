@@ -4,7 +4,8 @@ billed on Lambda), outermost first:
 - `StageRootPath`: the REST API stage prefix (/Prod) as the app's root path;
 - `RequestLog`: the request id, the timing headers, one JSON log line per request, the last-resort 500;
 - `Perimeter`: HEAD wherever GET is served; `nosniff` on every response, `no-store` on every error;
-- `InFlightLimit` (`python -m handler` only): at most N requests in flight, a JSON 503 beyond;
+- `InFlightLimit` (`python -m handler` only): at most N requests in flight, a JSON 503 beyond
+  (/health has a small bound of its own, so a busy instance still says it is healthy);
 - `CancelOnDisconnect` (`python -m handler` only): a request whose client left is cancelled;
 - `JsonCors` (when CORS_ALLOW_ORIGINS is set): Starlette's CORS, refusals in JSON.
 """
@@ -28,6 +29,8 @@ log = logging.getLogger("handler")
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 CLIENT_CLOSED = 499  # logged for a request whose client left before its answer (nginx's convention)
 MAX_IN_FLIGHT = 64  # `python -m handler`: requests served at once (the model thread and Qdrant's pool serve them)
+MAX_HEALTH_IN_FLIGHT = 8  # /health probes in flight, apart from the searches (a load balancer sends a few, not hundreds)
+HEALTH_PATHS = frozenset({"/health"})
 
 
 class StageRootPath:
@@ -76,7 +79,7 @@ def request_ids(scope) -> dict:
 
 class RequestLog:
     """One JSON log line per request (method, path, status, timings, ids; never the query text),
-    `x-request-id` and `Server-Timing` headers on the response, and the last-resort 500: an
+    `x-request-id` and (with TIMING_DETAILS=1) `Server-Timing` headers on the response, and the last-resort 500: an
     exception no handler took becomes a plain JSON 500; its traceback goes to the log only."""
 
     def __init__(self, app) -> None:
@@ -99,8 +102,8 @@ class RequestLog:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                if "embed_ms" in timing:
-                    headers.append((b"server-timing", f"embed;dur={timing['embed_ms']}, search;dur={timing['search_ms']}".encode()))
+                if "server_timing" in state:  # TIMING_DETAILS=1 only: the route sets it
+                    headers.append((b"server-timing", state["server_timing"].encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -175,6 +178,8 @@ class Perimeter:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":  # a server that speaks WebSocket (not `python -m handler`'s: ws="none")
+            return await refuse_websocket(scope, send)
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         head = scope["method"] == "HEAD"
@@ -193,23 +198,52 @@ class Perimeter:
                 message = {**message, "body": b""}
             await send(message)
 
+        if wants_websocket(scope):  # no WebSocket endpoint: refused in JSON, not with a bare 403
+            return await perimeter_error("websocket_refused")(scope, receive, send_guarded)
         await self.app(scope, receive, send_guarded)
+
+
+def wants_websocket(scope) -> bool:
+    """An HTTP request asking to become a WebSocket (`Connection: upgrade`, `Upgrade: websocket`)."""
+    headers = dict(scope.get("headers") or ())
+    return b"websocket" in headers.get(b"upgrade", b"").lower() and b"upgrade" in headers.get(b"connection", b"").lower()
+
+
+async def refuse_websocket(scope, send) -> None:
+    """A WebSocket handshake refused with the JSON 403 (ASGI's websocket.http.response extension),
+    or closed where the server lacks it."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        return await send({"type": "websocket.close", "code": 1008})
+    status, detail = PERIMETER_ERRORS["websocket_refused"]
+    body = json.dumps({"error": "websocket_refused", "detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"x-content-type-options", b"nosniff"),
+               (b"cache-control", b"no-store"), (b"x-request-id", request_ids(scope)["request_id"].encode())]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class InFlightLimit:
     """`python -m handler`: at most `limit` requests in flight; beyond, a JSON 503 (`overloaded`)
     at once, which RequestLog logs. Requests are counted, not connections: an idle or slow
     connection costs a socket, never another client's answer (uvicorn's limit_concurrency counts
-    connections, idle ones included). Lambda serves one request at a time and needs none."""
+    connections, idle ones included). Lambda serves one request at a time and needs none.
 
-    def __init__(self, app, limit: int) -> None:
+    /health is counted apart, against a small bound of its own (`health_limit`), so a load
+    balancer's probe is answered while searches fill the limit: the route reads `busy` (whether
+    the searches are at their limit) from the request's state and says so."""
+
+    def __init__(self, app, limit: int, health_limit: int = MAX_HEALTH_IN_FLIGHT) -> None:
         self.app = app
         self.limit = limit
+        self.health_limit = health_limit
         self.in_flight = 0
+        self.health_in_flight = 0
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if scope.get("path") in HEALTH_PATHS:
+            return await self._health(scope, receive, send)
         if self.in_flight >= self.limit:
             return await perimeter_error("overloaded", {"retry-after": "1"})(scope, receive, send)
         self.in_flight += 1
@@ -217,6 +251,16 @@ class InFlightLimit:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    async def _health(self, scope, receive, send):
+        if self.health_in_flight >= self.health_limit:
+            return await perimeter_error("overloaded", {"retry-after": "1"})(scope, receive, send)
+        scope.setdefault("state", {})["busy"] = self.in_flight >= self.limit
+        self.health_in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.health_in_flight -= 1
 
 
 class JsonCors(CORSMiddleware):

@@ -46,12 +46,14 @@ INTERNAL = (500, "internal_error", "unexpected error; quote request id {request_
 # (`handler.web.local_server`), the router, CORS and the in-flight limit (`handler.web.middleware`):
 # code -> (status, what to tell the client).
 PERIMETER_ERRORS: dict[str, tuple[int, str]] = {
-    "bad_request": (400, "the request is not valid HTTP/1.1"),
+    "bad_request": (400, "the request is not valid HTTP/1.x, or says its body's length twice (Content-Length and Transfer-Encoding)"),
     "head_too_large": (431, "the request line and headers are over {limit} bytes"),
     "not_found": (404, "no such path (the API: /api/search, /api/similar, /api/facets/{{field}}, /health; see /docs)"),
     "method_not_allowed": (405, "this path answers GET and HEAD only"),
+    "websocket_refused": (403, "this service has no WebSocket endpoint: the API is plain HTTP GET (see /docs)"),
     "cors_refused": (400, "this origin, method or header may not call the API from another site"),
     "overloaded": (503, "too many requests in flight; try again in a moment"),
+    "bad_event": (400, "this Lambda function serves API Gateway HTTP requests only: {problem}"),
 }
 INVALID = "invalid_parameter"  # the error code of a 422
 
@@ -94,7 +96,8 @@ class SearchResponse(BaseModel):
                                                 "five answers by meaning shares a word with the query (typos allowed); never when a record is titled "
                                                 "as the query or nearly (hybrid); null when the collection keeps no calibration (it is measured "
                                                 "by the upload and each --sync). Text: no record holds every word. Similar: always false")
-    took_ms: dict[str, float] = Field(description="embed and search time inside the service")
+    took_ms: dict[str, float] | None = Field(None, description="only with TIMING_DETAILS=1: embed and search time inside the service (a query "
+                                                            "cache hit shows in them, so they are off unless a private deployment turns them on)")
 
 
 class CityCount(BaseModel):
@@ -134,9 +137,11 @@ class ValidationErrorResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "busy", "degraded"] = Field(description="`ok` (200): it can serve; `busy` (200): it serves, at its limit of requests in "
+                                                      "flight; `degraded` (503): it cannot serve, `reason` says why")
     model: Literal["ok", "stopped"]
-    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error"]
+    collection: Literal["ok", "empty", "missing", "mismatch", "unreachable", "error", "damaged"]
+    reason: str | None = Field(None, description="only when degraded: why, in words (what the store said goes to the log)")
     details: dict | None = Field(None, description="only with HEALTH_DETAILS=1")
 
 

@@ -85,7 +85,10 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
     def body(found: SearchResult, request: Request, q_chars: int = 0, demo: bool = False) -> JSONResponse:
         embed_ms, search_ms = round(found.embed_ms, 2), round(found.search_ms, 2)
         request.state.timing.update(mode=found.mode, embed_ms=embed_ms, search_ms=search_ms, hits=len(found.hits), weak_match=found.weak_match,
-                             q_chars=q_chars)
+                                    q_chars=q_chars)  # the log's and the metrics'
+        timings = {"took_ms": {"embed": embed_ms, "search": search_ms}} if settings.timing_details else {}  # a cache hit shows in them: opt-in
+        if timings:
+            request.state.server_timing = f"embed;dur={embed_ms}, search;dur={search_ms}"
         for hit in found.hits:
             hit.payload.pop(FOLDED, None)  # the filters' folded copy is the store's, not the record's
         result = [hit.payload for hit in found.hits]
@@ -96,7 +99,7 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             "hits": [{"id": hit.id, "score": hit.score} for hit in found.hits],
             "mode": found.mode,
             "weak_match": found.weak_match,
-            "took_ms": {"embed": embed_ms, "search": search_ms},
+            **timings,
         }, headers=cache_headers)
 
     @router.get("/api/search", response_model=SearchResponse, responses=ERRORS, summary=f"Search {schema.collection} by meaning, by words, or both (hybrid)")
@@ -156,10 +159,13 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             return JSONResponse({"cities": [{"city": city, "count": count} for city, count in found.counts]}, headers=cache_headers)
 
     @router.get("/health", response_model=HealthResponse, summary="Is the service usable: model loaded, collection reachable and not empty",
-                responses={503: {"model": HealthResponse, "description": "degraded: the collection is unreachable, missing, empty or of another size"}})
+                responses={200: {"model": HealthResponse, "description": "`ok`: it can serve; `busy`: it serves, at its limit of requests in flight "
+                                 "(`python -m handler`; /health is counted apart, so a busy instance still answers)"},
+                           503: {"model": HealthResponse, "description": "`degraded` (the reason in `reason`): the model thread stopped, or the "
+                                 "collection is unreachable, missing, empty, of another size, or Qdrant's answer cannot be used"}})
     async def health(request: Request):
         state = request.app.state
-        report = await state.runner.probe(state.service.health, settings.health_details)
-        if not state.runner.alive():  # the model thread stopped: no search can be embedded
-            report = {**report, "status": "degraded", "model": "stopped"}
-        return JSONResponse(status_code=200 if report["status"] == "ok" else 503, content=report, headers={"cache-control": "no-store"})
+        report = await state.runner.probe(state.service.health, settings.health_details, model_running=state.runner.alive())
+        if report["status"] == "ok" and getattr(request.state, "busy", False):  # set by InFlightLimit: the searches fill their limit
+            report = {**report, "status": "busy"}
+        return JSONResponse(status_code=503 if report["status"] == "degraded" else 200, content=report, headers={"cache-control": "no-store"})

@@ -3,6 +3,11 @@ them up to carry a real search query (run it where the sam CLI is installed):
 
     python infra/events/regenerate.py [--sam PATH_TO_SAM]
 
+The events of other services (sqs_receive_message.json, s3_delete.json, sns_notification.json,
+eventbridge_scheduled.json: what the function must refuse, `tests.web.test_bad_events`) are
+sam's samples as it writes them with its defaults (`sam local generate-event sqs receive-message`,
+`s3 delete`, `sns notification`, `cloudwatch scheduled-event`), kept as they are.
+
 Fix-ups, and why: sam's samples carry a base64 body on a GET and placeholder query strings;
 for REST (v1) events it also leaves `multiValueQueryStringParameters` with placeholder values,
 which Mangum reads first, so both query dictionaries are rewritten together.
@@ -21,9 +26,13 @@ HERE = Path(__file__).resolve().parent
 QUERY = {"q": "QR codes for restaurants", "limit": "3"}
 
 
-def generate(sam: str, *args: str) -> dict:
+OTHER_SERVICES = {"sqs_receive_message.json": ("sqs", "receive-message"), "s3_delete.json": ("s3", "delete"),
+                  "sns_notification.json": ("sns", "notification"), "eventbridge_scheduled.json": ("cloudwatch", "scheduled-event")}
+
+
+def generate(sam: str, *args: str, service: str = "apigateway") -> dict:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-    return json.loads(subprocess.run([sam, "local", "generate-event", "apigateway", *args], check=True, capture_output=True, text=True, env=env).stdout)
+    return json.loads(subprocess.run([sam, "local", "generate-event", service, *args], check=True, capture_output=True, text=True, env=env).stdout)
 
 
 def main() -> None:
@@ -44,7 +53,8 @@ def main() -> None:
         isBase64Encoded=False,
     )
 
-    for name, event in (("http_api_v2.json", v2), ("rest_api_v1.json", v1)):
+    others = {name: generate(sam, kind, service=service) for name, (service, kind) in OTHER_SERVICES.items()}
+    for name, event in (("http_api_v2.json", v2), ("rest_api_v1.json", v1), *others.items()):
         (HERE / name).write_text(json.dumps(event, indent=2) + "\n")
         print(f"wrote {HERE / name}")
 

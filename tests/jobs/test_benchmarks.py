@@ -72,5 +72,10 @@ def test_bench_load_targets_a_running_server():
     assert "p95 ms" in result.stdout and "p99 ms" in result.stdout
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith(url)]
     assert [row[1] for row in rows] == ["1", "2"] and all(float(row[2]) > 0 and row[-1] == "0" for row in rows)
+    with perimeter_server() as url:
+        mixed = run_module("scripts.bench_load", "--url", url, "--seconds", "0.5", "--concurrency", "2", "--long", "2", timeout=120)
+    assert mixed.returncode == 0, mixed.stderr
+    long = [line.split() for line in mixed.stdout.splitlines() if line.startswith("  + long")]
+    assert len(long) == 1 and long[0][2] == "2" and float(long[0][3]) > 0  # the long clients, reported apart
     refused = run_module("scripts.bench_load", "--url", "http://192.0.2.1:80", "--seconds", "1", timeout=60)
     assert refused.returncode == 2 and "this machine" in refused.stderr

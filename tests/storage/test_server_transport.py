@@ -123,3 +123,14 @@ def test_no_qdrant_call_starts_after_the_deadline():
             storage.count()
         assert silent.accepted == 0
         storage.close()
+
+
+def test_qdrant_clients_insecure_key_warning_is_one_json_log_line(logged, recwarn):
+    """qdrant-client warns in two plain-text stderr lines when an API key goes over http://; the
+    storage says it as one JSON line of the service's log, with the fix, and the warning goes no further."""
+    with Listener(hang_up=True) as hang_up:
+        storage = ServerStorage(hang_up.url, "startups", api_key="k3y", timeout=1)
+        storage.close()
+    assert not [w for w in recwarn if "insecure" in str(w.message)]
+    lines = [line for line in logged if '"qdrant_client"' in line]
+    assert len(lines) == 1 and "insecure connection" in lines[0] and "https://" in lines[0] and "k3y" not in lines[0]

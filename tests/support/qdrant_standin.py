@@ -30,8 +30,10 @@ Usage:
         assert all(r.headers.get("api-key") == "secret" for r in qdrant.requests)
 
 Faults, switchable while it runs: `hang(route)` (hold matching requests unanswered until
-`release()` or stop; other requests are still served) and `fail_next(n, status, route)` (the next
-n matching requests get `status`). Faults are decided when a request arrives; a held request,
+`release()` or stop; other requests are still served), `fail_next(n, status, route)` (the next
+n matching requests get `status`) and `garble_next(n, body, route)` (the next n matching requests
+get 200 with `body` as it is: what a proxy's HTML page or a broken server sends) and
+`slow(seconds, route)` (every matching request is answered, `seconds` late). Faults are decided when a request arrives; a held request,
 once released, is executed and answered (a held upsert is applied then), whether or not its
 client is still waiting.
 """
@@ -69,6 +71,8 @@ class _Failure:
     status: int
     route: str | None
     message: str = field(default="")
+    raw: bytes | None = None  # garble_next: this body, as it is
+    content_type: bytes = b"application/json"
 
 
 class QdrantStandin:
@@ -86,6 +90,7 @@ class QdrantStandin:
         self._log: list[LoggedRequest] = []
         self._failures: list[_Failure] = []
         self._hang_route: str | None = None
+        self._slow: tuple[float, str] | None = None
         self._gate = threading.Event()
         self._mutex = threading.Lock()  # guards the log and the fault switches
         self._server: uvicorn.Server | None = None
@@ -159,10 +164,24 @@ class QdrantStandin:
         with self._mutex:
             self._failures.append(_Failure(n, status, route, message or f"Qdrant stand-in: injected {status}"))
 
+    def garble_next(self, n: int = 1, body: bytes = b"{}", route: str | None = None, *, status: int = 200,
+                    content_type: bytes = b"application/json") -> None:
+        """Answer the next n requests matching `route` (all when None) with `status` and `body`
+        verbatim (an HTML error page, `{}`, `{"result": null}`), without executing them."""
+        with self._mutex:
+            self._failures.append(_Failure(n, status, route, raw=body, content_type=content_type))
+
+    def slow(self, seconds: float, route: str | None = None) -> None:
+        """Answer every new request whose "METHOD /path" contains `route` (all when None) `seconds`
+        late (a slow server that answers within the client's timeout); 0 stops it."""
+        with self._mutex:
+            self._slow = (seconds, route or "") if seconds > 0 else None
+
     def reset_faults(self) -> None:
         self.release()
         with self._mutex:
             self._failures.clear()
+            self._slow = None
 
     # -- the ASGI app --
     async def _app(self, scope, receive, send) -> None:
@@ -192,13 +211,17 @@ class QdrantStandin:
     async def _answer(self, request: LoggedRequest) -> tuple[int, bytes, bytes]:
         target = f"{request.method} {request.path}"
         with self._mutex:  # every fault is decided on arrival: a request released later takes no fault set meanwhile
-            gate, hang_route = self._gate, self._hang_route
+            gate, hang_route, slow = self._gate, self._hang_route, self._slow
             failure = next((f for f in self._failures if f.remaining > 0 and (f.route is None or f.route in target)), None)
             if failure is not None:
                 failure.remaining -= 1
+        if slow is not None and slow[1] in target:
+            await asyncio.sleep(slow[0])
         if hang_route is not None and hang_route in target:
             while not gate.is_set():  # polled: the event loop must stay free for the other connections
                 await asyncio.sleep(0.02)
+        if failure is not None and failure.raw is not None:
+            return failure.status, failure.content_type, failure.raw
         if failure is not None:
             return failure.status, b"application/json", json.dumps({"status": {"error": failure.message}, "time": 0.0}).encode()
         if self.api_key is not None and request.path not in OPEN_PATHS:

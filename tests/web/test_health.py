@@ -17,7 +17,8 @@ def test_degraded_health_shows_no_internals(model_dir, tmp_path, logged):
     client = TestClient(create_app(make_settings(model_dir, tmp_path, qdrant_url=SECRET_URL, qdrant_timeout=1.0)))
     response = client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "model": "ok", "collection": "unreachable"}
+    assert response.json() == {"status": "degraded", "model": "ok", "collection": "unreachable",
+                               "reason": "Qdrant did not answer in time or cannot be reached"}
     logged = "\n".join(logged)
     assert "unreachable" in logged and "S3cret" not in logged and "admin" not in logged
 
@@ -55,4 +56,48 @@ def test_health_says_when_the_model_thread_is_gone(service):
     app.state.runner.model.join(timeout=5)
     response = client.get("/health")
     assert response.status_code == 503 and response.json()["model"] == "stopped" and response.json()["status"] == "degraded"
+    assert response.json()["reason"] == "the model thread stopped: no query can be embedded"
     app.state.runner.close()
+
+
+def test_a_busy_instance_says_busy_with_a_200(service):
+    """InFlightLimit tells the route the searches fill their limit (`tests.web.test_health_limit`
+    shows it does, over real sockets): the probe says so, and a load balancer keeps the instance."""
+    app = create_app(service.settings, service)  # inline: no InFlightLimit here to say otherwise
+
+    async def at_the_limit(scope, receive, send):
+        scope.setdefault("state", {})["busy"] = True
+        await app(scope, receive, send)
+
+    with TestClient(at_the_limit) as busy:
+        response = busy.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "busy", "model": "ok", "collection": "ok"}
+
+
+def test_openapi_lists_every_health_status(client):
+    document = client.get("/openapi.json").json()
+    health = document["components"]["schemas"]["HealthResponse"]["properties"]
+    assert health["status"]["enum"] == ["ok", "busy", "degraded"] and "reason" in health
+    answers = document["paths"]["/health"]["get"]["responses"]
+    assert "busy" in answers["200"]["description"] and "degraded" in answers["503"]["description"]
+
+
+def test_a_damaged_shard_is_degraded_with_the_reason(model_dir, tmp_path, logged):
+    """A shard that lost points under the count its upload recorded (a lost segment, a truncated id
+    tracker): before, /health said ok."""
+    import numpy as np
+
+    from handler.storage import PointData
+    from tests.support.storage_cases import point_id
+
+    storage = EdgeStorage(tmp_path, "startups")
+    storage.ensure_collection(384)
+    vectors = np.random.default_rng(3).standard_normal((4, 384)).astype(np.float32)
+    storage.upsert([PointData(point_id(i), v / np.linalg.norm(v), {"name": f"startup {i}"}) for i, v in enumerate(vectors)])
+    storage.record(points=4)
+    storage.delete([point_id(0)])
+    storage.close()
+    response = TestClient(create_app(make_settings(model_dir, tmp_path))).get("/health")
+    assert response.status_code == 503 and response.json()["collection"] == "damaged"
+    assert "upload" in response.json()["reason"] and "3 points" not in response.text  # the count goes to the log only
+    assert any("the shard holds 3 points, but 4 were written" in line for line in logged)

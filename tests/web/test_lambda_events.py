@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from mangum import Mangum
 
-from handler.web import create_app
+from handler.web import create_app, guarded
 from tests.support.helpers import EVENTS, REPO, load_event
 
 HEAVY = ("torch", "transformers", "optimum", "sentence_transformers")
@@ -22,7 +22,7 @@ HEAVY = ("torch", "transformers", "optimum", "sentence_transformers")
 def lambda_handler(service):
     # The same object handler.lambda_entry builds at import, around the session's service
     # (the embedded shard can be opened once per process).
-    return Mangum(create_app(service.settings, service), lifespan="off")
+    return guarded(Mangum(create_app(service.settings, service), lifespan="off"))
 
 
 @pytest.mark.parametrize("name", ["http_api_v2.json", "rest_api_v1.json"])

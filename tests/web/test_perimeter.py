@@ -18,6 +18,7 @@ import pytest
 import handler.web.local_server as local_server
 from handler.common import MAX_LINE, JsonLines
 from handler.web.middleware import InFlightLimit, Perimeter, RequestLog
+from handler.web.responses import PERIMETER_ERRORS
 from tests.support.helpers import run_module
 from tests.support.servers import UvicornThread, hello_app, perimeter_server
 
@@ -176,7 +177,7 @@ def test_a_request_that_is_not_http_is_400_in_json():
     with perimeter_server() as url:
         reply = exchange(int(url.rsplit(":", 1)[1]), b"GARBAGE\r\n\r\n")
     status, body = status_and_body(reply)
-    assert status == 400 and body == {"error": "bad_request", "detail": "the request is not valid HTTP/1.1"}
+    assert status == 400 and body == {"error": "bad_request", "detail": PERIMETER_ERRORS["bad_request"][1]}
 
 
 def test_a_logged_line_stays_under_2_kb(log_records):

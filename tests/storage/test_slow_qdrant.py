@@ -1,0 +1,59 @@
+"""A Qdrant that answers slowly but within QDRANT_TIMEOUT: an answer that arrives after the
+request's deadline (REQUEST_TIMEOUT) is still used, but counts for the breaker like a timeout, so
+the next requests are answered 503 at once instead of each spending its whole budget waiting
+(before: the breaker never opened and ~80% of searches waited 10 s for a 503 busy). The REST
+STAND-IN answers late (`slow`); the client is real. No model."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from handler.common import RequestExpired, StorageUnavailable, until
+from handler.storage import ServerStorage
+from tests.support.qdrant_standin import QdrantStandin
+from tests.support.storage_cases import DIM, points
+
+pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant")]
+
+
+@pytest.fixture(scope="module")
+def qdrant():
+    with QdrantStandin() as standin:
+        storage = ServerStorage(standin.url, "startups", timeout=5)
+        storage.ensure_collection(DIM)
+        storage.upsert(points())
+        storage.close()
+        yield standin
+
+
+def test_an_answer_after_the_deadline_is_used_and_opens_the_breaker(qdrant):
+    storage = ServerStorage(qdrant.url, "startups", timeout=5, cooldown=30)
+    qdrant.slow(0.6)
+    try:
+        with until(time.monotonic() + 0.3):
+            assert storage.count() == len(points())  # answered within QDRANT_TIMEOUT: used
+            with pytest.raises(RequestExpired):
+                storage.count()  # no call starts past the deadline
+        assert storage.breaker.is_open
+        asked = len(qdrant.requests)
+        started = time.perf_counter()
+        with pytest.raises(StorageUnavailable, match="after the request's deadline"):
+            storage.count()  # the next request is answered at once, without asking
+        assert time.perf_counter() - started < 0.3 and len(qdrant.requests) == asked
+    finally:
+        qdrant.reset_faults()
+        storage.close()
+
+
+def test_an_answer_within_the_deadline_keeps_the_circuit_closed(qdrant):
+    storage = ServerStorage(qdrant.url, "startups", timeout=5, cooldown=30)
+    qdrant.slow(0.2)
+    try:
+        with until(time.monotonic() + 3):
+            assert storage.count() == len(points())
+        assert not storage.breaker.is_open
+    finally:
+        qdrant.reset_faults()
+        storage.close()
