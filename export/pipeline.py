@@ -213,6 +213,8 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 "pooling": "mean over attention mask, then L2 normalization (inside the graph)",
             },
             "tokenizer": tokenizer_info["file"],
+            # checked at start like the model file (`handler.model.integrity`): another vocabulary would load and serve other rankings
+            "tokenizer_sha256": sha256_file(tokenizer_file),
             "tokenizer_settings": tokenizer_info,
             "versions": {
                 "opset": convert.OPSET,

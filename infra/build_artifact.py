@@ -144,7 +144,10 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
         if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
             raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
         shutil.copy2(model_dir / entry["file"], target / entry["file"])
-    shutil.copy2(model_dir / manifest["tokenizer"], target / manifest["tokenizer"])
+    tokenizer = model_dir / manifest["tokenizer"]
+    if manifest.get("tokenizer_sha256") and sha256_file(tokenizer) != manifest["tokenizer_sha256"]:
+        raise UsageError(f"{tokenizer} does not match its manifest sha256: export again")
+    shutil.copy2(tokenizer, target / manifest["tokenizer"])
     served = names[0]
     manifest["variants"] = {name: manifest["variants"][name] for name in names}
     manifest["artifact"] = f"Lambda artifact: only {' and '.join(names)} shipped"

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from handler.common import EncoderError, sha256_file
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
+from handler.model.integrity import check_tokenizer
 from handler.model.manifest import choose_variant, read_manifest
 
 CUDA = "CUDAExecutionProvider"
@@ -164,8 +165,9 @@ class Encoder:
 
         variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16 on
         CUDA); on a CPU that lacks what that needs, `defaults["cpu_without_<need>"]`, the reason in
-        `fallback`. verify "sha256" hashes the file, "size" only compares its length (see
-        __init__). announce=True prints the variant and the provider that actually runs to stderr.
+        `fallback`. verify "sha256" hashes the model file and the tokenizer (against the manifest's
+        `tokenizer_sha256`), "size" only compares the model's length (see __init__; the service
+        checks both hashes itself: `handler.model.integrity`). announce=True prints the variant and the provider that actually runs to stderr.
         """
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
@@ -178,6 +180,8 @@ class Encoder:
         if verify not in ("sha256", "size"):
             raise ValueError(f"verify must be 'sha256' or 'size', got {verify!r}")
         entry = variants[name]
+        if verify == "sha256":
+            check_tokenizer(model_dir, manifest)
         encoder = cls(
             model_dir / entry["file"],
             model_dir / manifest.get("tokenizer", "tokenizer.json"),
