@@ -126,12 +126,12 @@ def test_a_tokenizer_with_another_vocabulary_never_serves(model_dir, loaded_qdra
     assert "serving" not in result.stderr and "Traceback" not in result.stderr
 
 
-def test_an_export_without_the_tokenizers_hash_starts_and_says_it_is_unverified(model_dir, loaded_qdrant, tmp_path, logged):
+def test_an_export_without_the_tokenizers_hash_starts_and_says_it_is_unverified(model_dir, tmp_path, logged):
     old = model_copy(model_dir, tmp_path)
     manifest = json.loads((old / "manifest.json").read_text())
     manifest.pop("tokenizer_sha256", None)
     (old / "manifest.json").write_text(json.dumps(manifest))
-    service = SearchService.start(make_settings(old, loaded_qdrant))
+    service = SearchService.start(make_settings(old, tmp_path / "store"))  # an empty store: the session's service holds the loaded shard
     try:
         assert service.verified["tokenizer"]["verified"].startswith("no: ")
         assert any("tokenizer.json is not verified" in line and "python -m export" in line for line in logged)
