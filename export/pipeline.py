@@ -109,7 +109,7 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         if variant == "fp16" and CUDA in onnxruntime.get_available_providers():
             device = resolve_device("cuda", onnxruntime.get_available_providers())
         encoder = Encoder(staging / file_name, tokenizer_file, device=device, batch_size=32, variant=variant)
-        measured = parity.figures(reference, encoder.embed(probes.texts))
+        measured = parity.figures(reference, encoder.embed(probes.texts), probes.texts)
         measured["provider"] = encoder.provider
         if encoder.provider == "CPUExecutionProvider":  # the known vector the encoder checks at start (`handler.model.kernels`)
             measured[KNOWN_VECTOR] = known_vector(encoder.embed_one(KNOWN_TEXT))
@@ -120,7 +120,7 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         if variant == "fp16" and encoder.provider != CUDA:
             measured["note"] = "measured on CPUExecutionProvider; CUDA not verified here (no GPU)"
         if held_out is not None:
-            measured["held_out"] = parity.figures(held_out_reference, encoder.embed(held_out.texts))
+            measured["held_out"] = parity.figures(held_out_reference, encoder.embed(held_out.texts), held_out.texts)
         results[variant] = measured
     return results
 
