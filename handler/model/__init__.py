@@ -24,13 +24,13 @@ from handler.model.encoder import (
     resolve_device,
 )
 from handler.model.integrity import ModelCheck, check_tokenizer
-from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COSINE, known_vector, known_vector_cosine
+from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COSINE, known_vector, known_vector_cosine, known_vector_floor
 from handler.model.manifest import MANIFEST, choose_variant, read_manifest
 
 __all__ = [
     "INT8_DOT", "cpu_flags", "missing",
     "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
     "ModelCheck", "check_tokenizer",
-    "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine",
+    "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine", "known_vector_floor",
     "MANIFEST", "choose_variant", "read_manifest",
 ]

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from handler.common import EncoderError, sha256_file
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
 from handler.model.integrity import check_tokenizer
-from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR_MIN_COSINE, known_vector_cosine
+from handler.model.kernels import KNOWN_TEXT, known_vector_cosine, known_vector_floor
 from handler.model.manifest import choose_variant, read_manifest
 
 CUDA = "CUDAExecutionProvider"
@@ -245,9 +245,10 @@ class Encoder:
             return None
         cosine = known_vector_cosine(entry, self.embed_one(KNOWN_TEXT))
         self.known_vector_cosine = cosine
-        if cosine is None or cosine >= KNOWN_VECTOR_MIN_COSINE:
+        floor = known_vector_floor(entry)
+        if cosine is None or cosine >= floor:
             return None
-        return (f"gives another vector of the known text on this CPU than the export's (cosine {cosine:.6f} < {KNOWN_VECTOR_MIN_COSINE}): "
+        return (f"gives another vector of the known text on this CPU than the export's (cosine {cosine:.6f} < {floor}): "
                 "its kernels here are not the ones the gate measured (a CPU that reports other features than it runs, as under emulation)")
 
     def check_parity(self, reference: "Encoder", texts: Sequence[str], min_cosine: float) -> float:

@@ -6,10 +6,9 @@ instruction reports. They agree on real hardware, but not everywhere: under user
 and ran on the int16-saturating kernel. So the export stores, for each variant, the vector of one
 fixed text (`KNOWN_TEXT`) as its exact kernels computed it (manifest: `known_vector`), and the
 encoder embeds that text once at start with the variant it chose (this is also the session's
-warm-up run): a vector further than `KNOWN_VECTOR_MIN_COSINE` from the stored one means other
+warm-up run): a vector further than `known_vector_floor` from the stored one means other
 arithmetic than the gated one, and the encoder falls back (or, for a variant named explicitly,
-refuses). Float rounding across CPUs (AVX-512 vs AVX2 vs NEON fp32 kernels) moves it by ~1e-7;
-int8 on a saturating kernel by ~1e-3 (docs/lambda.md#lambdas-cpus-emulated).
+refuses). int8 on a saturating kernel moves it by ~1e-3 (docs/lambda.md#lambdas-cpus-emulated).
 """
 
 from __future__ import annotations
@@ -19,7 +18,13 @@ import numpy as np
 # Long and varied enough that int16 saturation shows (measured under emulated Haswell: docs/lambda.md).
 KNOWN_TEXT = ("Serverless neural search: a startup in Berlin builds an AI platform that matches "
               "freelance designers, hospitals and vegan restaurants with 3D-printed drones, 24/7.")
+# A variant whose arithmetic needs a CPU feature (manifest "requires": int8's exact integer sums)
+# must reproduce its vector to float rounding: its int16-saturating kernel moves real text by 5e-4
+# to 1.4e-3 (measured: AVX2 against emulated Graviton2). Other variants' kernels differ by
+# architecture within their gate (int8_blocks, x86 AVX2 against Graviton2: 3e-5 to 1e-4 on real
+# text, 4.7e-4 on one character): checked only for a gross fault.
 KNOWN_VECTOR_MIN_COSINE = 0.9999
+KNOWN_VECTOR_MIN_COSINE_ANY = 0.999
 KNOWN_VECTOR = "known_vector"  # the manifest field of each variant: the vector as a list of floats
 
 
@@ -40,3 +45,8 @@ def known_vector_cosine(entry: dict, vector: np.ndarray) -> float | None:
         return float("nan")
     norms = float(np.linalg.norm(stored) * np.linalg.norm(vector))
     return float(np.dot(stored, vector) / norms) if norms > 0 else float("nan")
+
+
+def known_vector_floor(entry: dict) -> float:
+    """The cosine a variant's KNOWN_TEXT vector must reach here (see KNOWN_VECTOR_MIN_COSINE)."""
+    return KNOWN_VECTOR_MIN_COSINE if entry.get("requires") else KNOWN_VECTOR_MIN_COSINE_ANY

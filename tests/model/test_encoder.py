@@ -137,6 +137,9 @@ def test_the_known_vector_check_compares_directions():
     assert known_vector_cosine(entry, vector) == pytest.approx(1.0, abs=1e-7)
     assert known_vector_cosine(entry, vector + np.float32(0.05) * np.sin(np.arange(384, dtype=np.float32))) < 0.9999
     assert known_vector_cosine({}, vector) is None  # an export made before the check: nothing to compare
+    from handler.model import known_vector_floor
+
+    assert known_vector_floor({"requires": "int8_dot"}) == 0.9999 > known_vector_floor({}) == 0.999
     assert np.isnan(known_vector_cosine(entry, vector[:10]))  # another dimension never passes
 
 
@@ -163,7 +166,7 @@ def test_kernels_that_give_another_known_vector_are_never_served(model_dir, tmp_
     vector = Encoder.from_export(model_dir, served).embed_one(KNOWN_TEXT)
     for name, variant in manifest["variants"].items():  # older exports: the vectors this CPU gives
         variant.setdefault("known_vector", known_vector(Encoder.from_export(model_dir, name).embed_one(KNOWN_TEXT)) if name != "fp16" else None)
-    manifest["variants"][served]["known_vector"] = known_vector(np.roll(vector, 1))
+    manifest["variants"][served]["known_vector"] = known_vector(np.roll(vector, 1))  # far off: any variant's floor catches it
     (copy / "manifest.json").write_text(json.dumps(manifest))
     encoder = Encoder.from_export(copy)
     assert encoder.variant != served and encoder.variant in ("int8_blocks", "fp32")
