@@ -13,6 +13,23 @@ from pathlib import Path
 import numpy as np
 
 COUNT = 256  # texts; more changed the gate's figures by less than their noise
+# Degenerate text beside the catalogue lines (#29): repeated punctuation, one word many times, emoji
+# runs, one character, whitespace. Without them the fixed grids clip what such text drives past the
+# lines' ranges ("?!" * 150 at a cosine of 0.907, "word " * 1000 at 0.949); with them 0.995 and
+# 0.992, real text unchanged (docs/pipeline.md#degenerate-text). Written unlike the gate's
+# DEGENERATE_PROBES (export/parity.py), so the gate measures text calibration never saw.
+DEGENERATE = [
+    "!?" * 140,
+    "hello " * 700,
+    "😀🎉🔥" * 25,
+    "z",
+    "  \n\t lots \t\t of \n\n whitespace   here \t  ",
+    "-" * 120,
+    "b " * 60,
+    "0123456789" * 12,
+    "," * 80,
+    "lol" * 90,
+]
 
 
 def texts(bench_file: Path | None, below_line: int) -> tuple[list[str], str]:
@@ -22,7 +39,8 @@ def texts(bench_file: Path | None, below_line: int) -> tuple[list[str], str]:
     if bench_file is not None and Path(bench_file).is_file():
         records, _ = read_records(bench_file)
         picked = [r for r in records if r.line < below_line and r.line % 2 == 0][:COUNT]
-        return [record_text(r.data, DEFAULT_TEXT_TEMPLATE) for r in picked], f"{len(picked)} even lines of {Path(bench_file).name} before line {below_line}"
+        return ([record_text(r.data, DEFAULT_TEXT_TEMPLATE) for r in picked] + DEGENERATE,
+                f"{len(picked)} even lines of {Path(bench_file).name} before line {below_line} + {len(DEGENERATE)} degenerate texts")
     return list(BUILTIN_PROBES), f"the {len(BUILTIN_PROBES)} built-in probes ({bench_file} not found)"
 
 

@@ -11,6 +11,10 @@ from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 from reference import BENCH_FILE, SAMPLE_FILE
 
 TOP_K = 10
+# The int8 variants' worst single text, on the probes and on held-out text. Measured (AVX2 and
+# emulated Graviton2, docs/pipeline.md#degenerate-text): int8 0.977 ("word " * 1000, with the
+# degenerate calibration texts; 0.905 without), int8_blocks 0.998.
+MIN_COSINE_FLOOR = {"int8": 0.97, "int8_blocks": 0.99}
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every
 # export; fp16 runs on CUDA where onnxruntime-gpu sees a GPU, else on the CPU provider (said so
 # in its manifest entry). batch_invariance: the same texts embedded alone vs in one mixed batch.
@@ -19,8 +23,12 @@ THRESHOLDS: dict[str, list[tuple[str, str, float]]] = {
     # Both int8 variants quantize activations without looking at other rows (fixed grids or one
     # scale per row; per row and block), so a text's vector does not depend on its batch-mates
     # (onnxruntime's dynamic int8 takes one scale per tensor and moves them by ~1e-2).
-    "int8": [("mean_cosine", ">=", 0.997), ("mean_top10_overlap", ">=", 0.95), ("batch_invariance_max_abs_diff", "<=", 1e-5)],
-    "int8_blocks": [("mean_cosine", ">=", 0.997), ("mean_top10_overlap", ">=", 0.95), ("batch_invariance_max_abs_diff", "<=", 1e-5)],
+    # min_cosine: the worst single text, degenerate probes included (#29: int8's fixed grids clipped
+    # "?!" * 150 to a cosine of 0.906 where the mean hid it).
+    "int8": [("mean_cosine", ">=", 0.997), ("min_cosine", ">=", MIN_COSINE_FLOOR["int8"]), ("mean_top10_overlap", ">=", 0.95),
+             ("batch_invariance_max_abs_diff", "<=", 1e-5)],
+    "int8_blocks": [("mean_cosine", ">=", 0.997), ("min_cosine", ">=", MIN_COSINE_FLOOR["int8_blocks"]), ("mean_top10_overlap", ">=", 0.95),
+                    ("batch_invariance_max_abs_diff", "<=", 1e-5)],
     "fp16": [("min_cosine", ">=", 0.999)],
 }
 # The same bounds hold on held-out text: bench-corpus lines that no quantization setting was ever
@@ -32,8 +40,21 @@ _LONG = (
     "each text to a vector, and a vector database such as Qdrant returns the nearest vectors to the "
     "query's vector, optionally filtered by payload fields like the city of a startup. "
 )
+# Degenerate text (#29): what a client can send that no catalogue line looks like; each one ran
+# far from the reference on some variant (measured: docs/pipeline.md#degenerate-text).
+DEGENERATE_PROBES = [
+    "?!" * 150,
+    "word " * 1000,
+    "🚀🤖🌕" * 20,
+    "x",
+    " \t\n  spaced \n\n\t out   text \t ",
+    "........................................................................................................",
+    "a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a a",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 4,
+]
 # Written for this gate (no dataset copied): edge cases (empty, one word, emoji, CJK, accents, past 256 tokens), plus everyday queries.
 BUILTIN_PROBES = [
+    *DEGENERATE_PROBES,
     "",
     "word",
     "a",
@@ -117,15 +138,19 @@ def top_k_overlap(reference: np.ndarray, candidate: np.ndarray, k: int = TOP_K) 
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ref, cand)]))
 
 
-def figures(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+def figures(reference: np.ndarray, candidate: np.ndarray, texts: list[str] | None = None) -> dict:
+    """The gate's figures; with `texts`, also the worst text (its first 60 characters, repr)."""
     norms = np.linalg.norm(candidate, axis=1) * np.linalg.norm(reference, axis=1)
     cosine = np.sum(reference * candidate, axis=1) / np.maximum(norms, 1e-12)
-    return {
+    measured = {
         "max_abs_diff": float(np.max(np.abs(reference - candidate))),
         "min_cosine": float(np.min(cosine)),
         "mean_cosine": float(np.mean(cosine)),
         "mean_top10_overlap": top_k_overlap(reference, candidate),
     }
+    if texts is not None:
+        measured["worst_text"] = repr(texts[int(np.argmin(cosine))][:60])
+    return measured
 
 
 def failures(variant: str, measured: dict[str, float], where: str = "") -> list[str]:
@@ -155,5 +180,6 @@ def format_table(rows: dict[str, dict]) -> str:
         lines.append(
             f"{variant:<12} {parity['max_abs_diff']:>12.2e} {parity['min_cosine']:>9.6f} {parity['mean_cosine']:>9.6f} "
             f"{parity['mean_top10_overlap']:>6.3f} {size:>6.1f}  {verdict}"
+            + (f"  worst: {parity['worst_text']}" if "worst_text" in parity else "")
         )
     return "\n".join(lines)

@@ -19,7 +19,7 @@ from pathlib import Path
 from export import calibration, convert, parity
 from export.source import ModelSource, resolve_source
 from handler.common import NeuralSearchError, UsageError, say, sha256_file
-from handler.model import OUTPUT_NAME
+from handler.model import KNOWN_TEXT, KNOWN_VECTOR, OUTPUT_NAME, known_vector
 from reference import load_sentence_transformer
 
 
@@ -109,8 +109,10 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         if variant == "fp16" and CUDA in onnxruntime.get_available_providers():
             device = resolve_device("cuda", onnxruntime.get_available_providers())
         encoder = Encoder(staging / file_name, tokenizer_file, device=device, batch_size=32, variant=variant)
-        measured = parity.figures(reference, encoder.embed(probes.texts))
+        measured = parity.figures(reference, encoder.embed(probes.texts), probes.texts)
         measured["provider"] = encoder.provider
+        if encoder.provider == "CPUExecutionProvider":  # the known vector the encoder checks at start (`handler.model.kernels`)
+            measured[KNOWN_VECTOR] = known_vector(encoder.embed_one(KNOWN_TEXT))
         if any(name == "batch_invariance_max_abs_diff" for name, _, _ in parity.THRESHOLDS.get(variant, [])):
             # Batch invariance: the same texts, unsorted and in one big mixed-length batch.
             mixed = Encoder(staging / file_name, tokenizer_file, batch_size=len(probes.texts)).embed(probes.texts, sort_by_length=False)
@@ -118,7 +120,7 @@ def _measure_variants(staging: Path, tokenizer_file: Path, probes: parity.ProbeS
         if variant == "fp16" and encoder.provider != CUDA:
             measured["note"] = "measured on CPUExecutionProvider; CUDA not verified here (no GPU)"
         if held_out is not None:
-            measured["held_out"] = parity.figures(held_out_reference, encoder.embed(held_out.texts))
+            measured["held_out"] = parity.figures(held_out_reference, encoder.embed(held_out.texts), held_out.texts)
         results[variant] = measured
     return results
 
@@ -186,7 +188,8 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 "file": file_name,
                 "bytes": path.stat().st_size,
                 "sha256": sha256_file(path),
-                "parity": measured[variant],
+                "parity": {k: v for k, v in measured[variant].items() if k != KNOWN_VECTOR},
+                **({KNOWN_VECTOR: measured[variant][KNOWN_VECTOR]} if KNOWN_VECTOR in measured[variant] else {}),
                 "thresholds": {name: f"{op} {bound}" for name, op, bound in parity.THRESHOLDS.get(variant, [])},
                 **details[variant],
             }
@@ -213,6 +216,8 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 "pooling": "mean over attention mask, then L2 normalization (inside the graph)",
             },
             "tokenizer": tokenizer_info["file"],
+            # checked at start like the model file (`handler.model.integrity`): another vocabulary would load and serve other rankings
+            "tokenizer_sha256": sha256_file(tokenizer_file),
             "tokenizer_settings": tokenizer_info,
             "versions": {
                 "opset": convert.OPSET,

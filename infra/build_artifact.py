@@ -1,7 +1,7 @@
 """Build the Lambda artifact (a directory, zipped by SAM) on any host, without Docker.
 
     python infra/build_artifact.py --mode server|embedded [--shard DIR] [--out infra/build/lambda]
-                                   [--model-dir model] [--arch x86_64|arm64] [--schema FILE]
+                                   [--model-dir model] [--arch x86_64|arm64] [--variants LIST] [--schema FILE]
 
 One artifact per storage mode, each carrying only its backend: `server` (qdrant-client, for
 QDRANT_URL) or `embedded` (Qdrant Edge, with the collection's shard baked in by --shard, or
@@ -120,23 +120,34 @@ def copy_code(out: Path) -> None:
         (package / local).unlink()
 
 
-def shipped_variants(manifest: dict, arch: str) -> list[str]:
-    """The CPU default, and on x86_64 the default for CPUs it cannot run on (an x86 Lambda host
-    need not have the int8 dot product the default needs: `handler.model.cpu`); arm64 has it."""
-    served = [manifest["defaults"]["cpu"]]
-    need = manifest["variants"][served[0]].get("requires")
+def shipped_variants(manifest: dict, arch: str, requested: str = "") -> list[str]:
+    """What the artifact carries, the CPU default first. `requested` (LAMBDA_VARIANTS / --variants):
+    those, as named. Else what Lambda's CPUs serve: on arm64 (Graviton2-4, all with the int8 dot
+    product) the manifest's CPU default; on x86_64 the default for CPUs without what that needs,
+    because Lambda's x86 hosts are AVX2 + FMA without VNNI (docs/lambda.md#lambdas-cpus-emulated:
+    int8 there would be refused by `handler.model.cpu`, and under emulation by the known-vector check)."""
+    variants = manifest["variants"]
+    if requested:
+        names = [name.strip() for name in requested.split(",") if name.strip()]
+        unknown = [name for name in names if name not in variants]
+        if unknown or not names:
+            raise UsageError(f"LAMBDA_VARIANTS (--variants) {requested!r}: {', '.join(unknown) or 'no variant'} not in the export "
+                             f"(has: {', '.join(sorted(variants))})")
+        return list(dict.fromkeys(names))
+    default = manifest["defaults"]["cpu"]
+    need = variants[default].get("requires")
     fallback = manifest["defaults"].get(f"cpu_without_{need}") if need else None
-    if arch == "x86_64" and fallback and fallback in manifest["variants"]:
-        served.append(fallback)
-    return served
+    if arch == "x86_64" and fallback in variants:
+        return [fallback]
+    return [default]
 
 
-def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
-    """The served variants (shipped_variants), their tokenizer and a manifest listing just them.
-    Their sha256 is checked here, before they ship (the function checks the served one again at
-    start, beside its other start-up work: `handler.model.integrity`)."""
+def copy_model(model_dir: Path, out: Path, arch: str = "x86_64", requested: str = "") -> str:
+    """The shipped variants (shipped_variants), their tokenizer and a manifest listing just them,
+    the first as its CPU default. Their sha256 is checked here, before they ship (the function
+    checks the served one again at start, beside its other start-up work: `handler.model.integrity`)."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    names = shipped_variants(manifest, arch)
+    names = shipped_variants(manifest, arch, requested)
     target = out / MODEL_FOLDER
     target.mkdir()
     for name in names:
@@ -144,9 +155,14 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64") -> str:
         if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
             raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
         shutil.copy2(model_dir / entry["file"], target / entry["file"])
-    shutil.copy2(model_dir / manifest["tokenizer"], target / manifest["tokenizer"])
+    tokenizer = model_dir / manifest["tokenizer"]
+    if manifest.get("tokenizer_sha256") and sha256_file(tokenizer) != manifest["tokenizer_sha256"]:
+        raise UsageError(f"{tokenizer} does not match its manifest sha256: export again")
+    shutil.copy2(tokenizer, target / manifest["tokenizer"])
     served = names[0]
     manifest["variants"] = {name: manifest["variants"][name] for name in names}
+    # defaults that name a variant left behind would be refused at start: only shipped ones stay
+    manifest["defaults"] = {key: name for key, name in manifest["defaults"].items() if name in names and key != "cpu"} | {"cpu": served}
     manifest["artifact"] = f"Lambda artifact: only {' and '.join(names)} shipped"
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return served
@@ -240,7 +256,7 @@ def package_sizes(out: Path) -> list[tuple[str, float]]:
     return sorted(sizes.items(), key=lambda item: -item[1])
 
 
-def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None, schema_file: str = "") -> dict:
+def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None, schema_file: str = "", variants: str = "") -> dict:
     if not (model_dir / "manifest.json").is_file():
         raise UsageError(f"no export in '{model_dir}': run `python -m export --out {model_dir}` first")
     if shard is not None and mode != "embedded":
@@ -252,7 +268,7 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     pip_install(out, arch, [arg for requirements in MODES[mode] for arg in ("-r", str(requirements))])
     pip_install(out, arch, ["--no-deps", *NO_DEPS])
     copy_code(out)
-    served = copy_model(model_dir, out, arch)
+    served = copy_model(model_dir, out, arch, variants)
     schema = load_schema(schema_file)
     # the artifact carries its schema (SCHEMA_FILE points at it in template.yaml): the runtime refuses a configuration of another mode or schema
     shutil.copy2(Path(schema_file) if schema_file else BUILT_IN, out / ARTIFACT_SCHEMA_FILE)
@@ -290,13 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ARTIFACT_DIR, help="output directory (sam build passes its ARTIFACTS_DIR)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR)")
     parser.add_argument("--arch", choices=["x86_64", "arm64"], default=env("LAMBDA_ARCH"))
+    parser.add_argument("--variants", default=env("LAMBDA_VARIANTS"),
+                        help="model variants to carry, comma-separated, the first the default (default: $LAMBDA_VARIANTS, else what Lambda's CPUs serve)")
     parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema the artifact carries (default: $SCHEMA_FILE, else the built-in startups schema)")
     args = parser.parse_args(argv)
     if args.mode not in MODES:
         raise UsageError(f"LAMBDA_MODE={args.mode!r}: the mode is server or embedded")
     arch = "aarch64" if args.arch == "arm64" else "x86_64"
 
-    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard, args.schema)
+    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard, args.schema, args.variants)
     print(f"artifact {args.out} ({report['mode']} mode, {report['arch']}, model {report['variant']}): {report['unzipped_mb']} MB unzipped "
           f"(trims {report['trimmed_mb']} MB, strip {report['stripped_mb']} MB, shard {report['shard_mb']} MB); "
           f"Lambda limit {LAMBDA_LIMIT_MB} MB, goal {GOAL_MB} MB; highest glibc need {report['max_glibc']}")

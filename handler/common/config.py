@@ -60,6 +60,8 @@ ENV: dict[str, tuple[str, str]] = {
     "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (`x86_64` or `arm64`)"),
     "LAMBDA_MODE": ("embedded", "storage backend the Lambda artifact carries: `embedded` (Qdrant Edge) or `server` (qdrant-client)"),
     "LAMBDA_SHARD": ("", "embedded artifact: the `QDRANT_PATH/<collection>` directory baked into it (`sam build` reads it too)"),
+    "LAMBDA_VARIANTS": ("", "model variants the Lambda artifact carries, comma-separated (`int8,int8_blocks`), the first the CPU default; "
+                            "empty = what Lambda's CPUs serve: on x86_64 (AVX2, no VNNI) the manifest's `cpu_without_int8_dot`, on arm64 its `cpu`"),
     "PYTHON312": ("", "a Python 3.12 interpreter for the artifact build and local invokes; empty = looked up"),
     # scripts/main_job.sh (read by the shell script, documented here with the rest)
     "INPUT": ("", "`main_job.sh`: records to load, a file or URL; empty = `../shared/data/startups_sample.jsonl` when present, "

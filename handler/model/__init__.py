@@ -4,7 +4,10 @@ which variant may run.
 - `Encoder`: tokenizers + onnxruntime (never torch); `Encoder.from_export(MODEL_DIR)` picks the
   manifest's variant for the device;
 - `read_manifest`, `choose_variant`, `MANIFEST`: an export's `manifest.json`;
-- `ModelCheck`: the served file's sha256, checked in a thread beside start-up;
+- `ModelCheck`, `check_tokenizer`: the served file's and the tokenizer's sha256, checked at start;
+- `known_vector`, `known_vector_cosine`, `KNOWN_TEXT`: the export's vector of a known text per
+  variant, which the encoder reproduces at start (the kernels are the gated ones, whatever
+  /proc/cpuinfo says);
 - `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU.
 """
 
@@ -20,12 +23,14 @@ from handler.model.encoder import (
     providers_for,
     resolve_device,
 )
-from handler.model.integrity import ModelCheck
+from handler.model.integrity import ModelCheck, check_tokenizer
+from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COSINE, known_vector, known_vector_cosine, known_vector_floor
 from handler.model.manifest import MANIFEST, choose_variant, read_manifest
 
 __all__ = [
     "INT8_DOT", "cpu_flags", "missing",
     "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
-    "ModelCheck",
+    "ModelCheck", "check_tokenizer",
+    "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine", "known_vector_floor",
     "MANIFEST", "choose_variant", "read_manifest",
 ]

@@ -15,6 +15,8 @@ from tokenizers import Tokenizer
 
 from handler.common import EncoderError, sha256_file
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
+from handler.model.integrity import check_tokenizer
+from handler.model.kernels import KNOWN_TEXT, known_vector_cosine, known_vector_floor
 from handler.model.manifest import choose_variant, read_manifest
 
 CUDA = "CUDAExecutionProvider"
@@ -57,6 +59,16 @@ def resolve_device(device: str, available_providers: Sequence[str]) -> str:
             "install the gpu extra (onnxruntime-gpu, without onnxruntime) and the CUDA libraries, or use --device cpu"
         )
     return device
+
+
+def _exact_fallback(manifest: dict, name: str, entry: dict) -> str | None:
+    """The variant to try when `name`'s kernels here are not the gated ones: the manifest's default
+    for CPUs without what it needs, else fp32 (the reference arithmetic); None after fp32."""
+    need = entry.get("requires")
+    candidate = manifest["defaults"].get(f"cpu_without_{need}") if need else None
+    if candidate and candidate != name and candidate in manifest["variants"]:
+        return candidate
+    return "fp32" if name != "fp32" and "fp32" in manifest["variants"] else None
 
 
 def providers_for(device: str) -> list[str]:
@@ -106,6 +118,7 @@ class Encoder:
                 )
         self.variant = variant or self.model_path.stem
         self.fallback: str | None = None  # why from_export took another variant than the default
+        self.known_vector_cosine: float | None = None  # KNOWN_TEXT's vector against the manifest's (`handler.model.kernels`)
         cannot = cpu.missing(requires)
         if cannot:
             raise EncoderError(f"variant '{self.variant}' needs {requires}, and {cannot}: its vectors would differ from the gated ones; use fp32")
@@ -164,8 +177,11 @@ class Encoder:
 
         variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16 on
         CUDA); on a CPU that lacks what that needs, `defaults["cpu_without_<need>"]`, the reason in
-        `fallback`. verify "sha256" hashes the file, "size" only compares its length (see
-        __init__). announce=True prints the variant and the provider that actually runs to stderr.
+        `fallback`. The chosen variant's vector of a known text must be the export's (`handler.model.kernels`):
+        where it is not, the next exact variant is taken (int8 -> int8_blocks -> fp32), the reason in
+        `fallback`; a variant named explicitly is refused instead. verify "sha256" hashes the model file and the tokenizer (against the manifest's
+        `tokenizer_sha256`), "size" only compares the model's length (see __init__; the service
+        checks both hashes itself: `handler.model.integrity`). announce=True prints the variant and the provider that actually runs to stderr.
         """
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir)
@@ -177,21 +193,37 @@ class Encoder:
             raise EncoderError(f"variant '{name}' is not in {model_dir / 'manifest.json'} (has: {', '.join(sorted(variants))})")
         if verify not in ("sha256", "size"):
             raise ValueError(f"verify must be 'sha256' or 'size', got {verify!r}")
-        entry = variants[name]
-        encoder = cls(
-            model_dir / entry["file"],
-            model_dir / manifest.get("tokenizer", "tokenizer.json"),
-            device=resolved,
-            threads=threads,
-            batch_size=batch_size,
-            expected_sha256=entry["sha256"] if verify == "sha256" else None,
-            expected_bytes=entry["bytes"],
-            variant=name,
-            requires=entry.get("requires"),
-            profile_prefix=profile_prefix,
-        )
+        if verify == "sha256":
+            check_tokenizer(model_dir, manifest)
+        tried: list[str] = []
+        while True:
+            entry = variants[name]
+            encoder = cls(
+                model_dir / entry["file"],
+                model_dir / manifest.get("tokenizer", "tokenizer.json"),
+                device=resolved,
+                threads=threads,
+                batch_size=batch_size,
+                expected_sha256=entry["sha256"] if verify == "sha256" else None,
+                expected_bytes=entry["bytes"],
+                variant=name,
+                requires=entry.get("requires"),
+                profile_prefix=profile_prefix,
+            )
+            encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
+            off = encoder._known_vector_off(entry)
+            if off is None:
+                break
+            if variant is not None:
+                raise EncoderError(f"variant '{name}' {off}: its vectors would differ from the gated ones; use int8_blocks or fp32")
+            tried.append(f"'{name}' {off}")
+            following = _exact_fallback(manifest, name, entry)
+            if following is None:
+                raise EncoderError(f"no variant of {model_dir} gives the export's vectors on this CPU: " + "; ".join(tried))
+            name = following
+        if tried:
+            fallback = (f"{fallback}; " if fallback else "") + "; ".join(tried) + f": serving '{name}'"
         encoder.fallback = fallback
-        encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
         if device == "auto" and CUDA in ort.get_available_providers() and encoder.provider != CUDA:
             print(f"WARNING: CUDA is available but onnxruntime runs on {encoder.provider}", file=sys.stderr)
         if announce:
@@ -205,6 +237,19 @@ class Encoder:
             reference = cls.from_export(model_dir, "fp32", device="cpu", threads=threads)
             encoder.check_parity(reference, _CUDA_PROBE_TEXTS, CUDA_PARITY_MIN_COSINE)
         return encoder
+
+    def _known_vector_off(self, entry: dict) -> str | None:
+        """Why this session's vector of KNOWN_TEXT is not the export's (`handler.model.kernels`), or
+        None when it is, or when the manifest stores none (an older export; CUDA has its own check)."""
+        if self.provider != CPU:
+            return None
+        cosine = known_vector_cosine(entry, self.embed_one(KNOWN_TEXT))
+        self.known_vector_cosine = cosine
+        floor = known_vector_floor(entry)
+        if cosine is None or cosine >= floor:
+            return None
+        return (f"gives another vector of the known text on this CPU than the export's (cosine {cosine:.6f} < {floor}): "
+                "its kernels here are not the ones the gate measured (a CPU that reports other features than it runs, as under emulation)")
 
     def check_parity(self, reference: "Encoder", texts: Sequence[str], min_cosine: float) -> float:
         """Refuse to run when this session disagrees with a reference encoder on `texts`."""
@@ -279,4 +324,5 @@ class Encoder:
 
     def describe(self) -> dict:
         return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim,
-                **({"fallback": self.fallback} if self.fallback else {})}
+                **({"fallback": self.fallback} if self.fallback else {}),
+                **({"known_vector_cosine": round(self.known_vector_cosine, 7)} if self.known_vector_cosine is not None else {})}

@@ -1,6 +1,10 @@
 """The served model's files, checked before they serve.
 
 - `manifest.json` that does not parse, or lacks what the service reads, is named with the fix;
+- `tokenizer.json` must have the manifest's `tokenizer_sha256`, checked before the encoder reads
+  it (a few hundred KB: about a millisecond): a tokenizer with another vocabulary parses, loads
+  and embeds every query as other words. A manifest written before exports recorded that hash is
+  accepted with a logged warning (the file is then unverified; export again to verify it);
 - the model file's bytes must have the manifest's sha256: a file of the right size with other
   bytes would load and serve other rankings. The hash runs in a thread of its own while the
   session opens, the store opens and the model warms up (hashlib and file reads release the GIL),
@@ -12,6 +16,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from pathlib import Path
 
@@ -19,6 +25,32 @@ from tokenizers import Tokenizer
 
 from handler.common import ModelFileError, cut, sha256_file
 from handler.model.manifest import MANIFEST, choose_variant, fix, read_manifest
+
+log = logging.getLogger("handler")
+TOKENIZER_HASH = "tokenizer_sha256"  # the manifest's field, written by `python -m export`
+
+
+def check_tokenizer(model_dir: str | Path, manifest: dict) -> dict:
+    """What was verified of the tokenizer file (for /health details); ModelFileError naming the
+    file and the fix when its bytes are not the export's. A manifest without the field (an export
+    before it was recorded) is accepted, unverified, with a warning in the log."""
+    model_dir = Path(model_dir)
+    path = model_dir / manifest.get("tokenizer", "tokenizer.json")
+    expected = manifest.get(TOKENIZER_HASH)
+    if not expected:
+        why = f"{model_dir / MANIFEST} has no {TOKENIZER_HASH} (an export older than that check): {path.name} is not verified; {fix(model_dir)} to verify it"
+        log.warning(json.dumps({"event": "startup", "warning": why}))
+        return {"file": path.name, "verified": f"no: {why}"}
+    try:
+        actual = sha256_file(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} not found, but {model_dir / MANIFEST} lists it; {fix(model_dir)}") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc}; {fix(model_dir)}") from None
+    if actual != expected:
+        raise ModelFileError(f"{path} has sha256 {actual}, but {model_dir / MANIFEST} says {expected}: the file is damaged or from another "
+                             f"export, and would turn every text into other tokens; {fix(model_dir)}")
+    return {"file": path.name, "sha256": actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s"}
 
 
 class ModelCheck:
@@ -28,6 +60,7 @@ class ModelCheck:
     def __init__(self, model_dir: str | Path, variant: str | None) -> None:
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
+        self.tokenizer = check_tokenizer(self.model_dir, self.manifest)  # before the encoder reads it
         name, _ = choose_variant(self.manifest, variant, "cpu")
         entry = self.manifest["variants"].get(name)
         self.path: Path | None = None
@@ -69,7 +102,8 @@ class ModelCheck:
         if actual != expected:
             raise ModelFileError(f"{self.path} has sha256 {actual}, but {self.model_dir / MANIFEST} says {expected}: the file is damaged "
                                  f"or from another export, and would serve other rankings; {fix(self.model_dir)}")
-        return {"file": self.path.name, "sha256": actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s"}
+        return {"file": self.path.name, "sha256": actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s",
+                "tokenizer": self.tokenizer}
 
     def diagnose(self, exc: Exception) -> str:
         """Words for a failure to load the model that the encoder did not explain (its error

@@ -72,14 +72,12 @@ def test_each_mode_carries_only_its_backend(embedded, server):
 
 
 def test_only_the_served_variants_ship(embedded):
-    """The CPU default, plus on x86_64 the default for hosts whose CPU the first cannot run on."""
+    """x86_64 (this build): the one variant Lambda's AVX2 hosts serve, exact without VNNI, as the artifact's CPU default."""
     out, report = embedded
     manifest = json.loads((out / "model" / "manifest.json").read_text())
-    default = manifest["defaults"]["cpu"]
-    need = manifest["variants"][default].get("requires")
-    expected = [default] + ([manifest["defaults"][f"cpu_without_{need}"]] if need else [])
-    assert report["variant"] == default and list(manifest["variants"]) == expected
-    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", *(manifest["variants"][v]["file"] for v in expected)])
+    assert list(manifest["variants"]) == [report["variant"]] == [manifest["defaults"]["cpu"]]
+    assert not manifest["variants"][report["variant"]].get("requires")  # int8 (VNNI) would be dead weight there
+    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", manifest["variants"][report["variant"]]["file"]])
 
 
 @pytest.mark.parametrize("which", ["embedded", "server"])

@@ -126,3 +126,50 @@ def test_missing_export_and_unknown_variant(model_dir, tmp_path):
     assert caught.value.exit_code == 2
     with pytest.raises(EncoderError, match="variant 'int4'"):
         Encoder.from_export(model_dir, "int4")
+
+
+# -- the known vector: the kernels that run are the ones the gate measured -----------------------
+def test_the_known_vector_check_compares_directions():
+    from handler.model import known_vector, known_vector_cosine
+
+    vector = np.linspace(-1, 1, 384, dtype=np.float32)
+    entry = {"known_vector": known_vector(vector)}
+    assert known_vector_cosine(entry, vector) == pytest.approx(1.0, abs=1e-7)
+    assert known_vector_cosine(entry, vector + np.float32(0.05) * np.sin(np.arange(384, dtype=np.float32))) < 0.9999
+    assert known_vector_cosine({}, vector) is None  # an export made before the check: nothing to compare
+    from handler.model import known_vector_floor
+
+    assert known_vector_floor({"requires": "int8_dot"}) == 0.9999 > known_vector_floor({}) == 0.999
+    assert np.isnan(known_vector_cosine(entry, vector[:10]))  # another dimension never passes
+
+
+def test_an_export_stores_the_known_vector_this_cpu_reproduces(model_dir):
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    served, entry = served_variant(model_dir)
+    if "known_vector" not in entry:
+        pytest.skip("TEST_MODEL_DIR is an export older than the known vector (unset it to export here)")
+    encoder = Encoder.from_export(model_dir)
+    assert encoder.variant == served and encoder.known_vector_cosine >= 0.9999
+    assert all(len(v["known_vector"]) == 384 for v in manifest["variants"].values() if v.get("parity", {}).get("provider") == CPU)
+
+
+def test_kernels_that_give_another_known_vector_are_never_served(model_dir, tmp_path):
+    """What emulation shows (/proc/cpuinfo says VNNI, cpuid says AVX2): the chosen variant's vector
+    of the known text is not the export's. Played here by storing another vector in a copy: the
+    default falls back to the next exact variant, saying why; named explicitly, it is refused."""
+    from handler.model import KNOWN_TEXT, known_vector
+
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    served, entry = served_variant(copy)
+    vector = Encoder.from_export(model_dir, served).embed_one(KNOWN_TEXT)
+    for name, variant in manifest["variants"].items():  # older exports: the vectors this CPU gives
+        variant.setdefault("known_vector", known_vector(Encoder.from_export(model_dir, name).embed_one(KNOWN_TEXT)) if name != "fp16" else None)
+    manifest["variants"][served]["known_vector"] = known_vector(np.roll(vector, 1))  # far off: any variant's floor catches it
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    encoder = Encoder.from_export(copy)
+    assert encoder.variant != served and encoder.variant in ("int8_blocks", "fp32")
+    assert f"'{served}' gives another vector of the known text on this CPU" in encoder.fallback and encoder.known_vector_cosine >= 0.9999
+    with pytest.raises(EncoderError, match=rf"variant '{served}' gives another vector of the known text"):
+        Encoder.from_export(copy, served)

@@ -1,7 +1,8 @@
-"""The model directory's files are checked before they serve: a missing directory, a file with other bytes, a damaged file, each named with the fix; what was verified is shown only when asked for."""
+"""The model directory's files are checked before they serve: a missing directory, a model or tokenizer file with other bytes, a damaged file, each named with the fix; what was verified is shown only when asked for."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,8 +11,10 @@ import sys
 
 import pytest
 from fastapi.testclient import TestClient
+from tokenizers import Tokenizer
 
-from handler.common import StartupError, sha256_file
+from handler.common import ModelFileError, StartupError, sha256_file
+from handler.model import Encoder
 from handler.search import SearchService
 from handler.web import create_app
 from tests.support.helpers import REPO, make_settings, served_variant
@@ -80,3 +83,74 @@ def test_health_details_name_what_was_verified(service):
     served = service.encoder.model_path
     assert model["file"] == served.name and model["sha256"] == sha256_file(served)
     assert "computed at start" in model["verified"]
+
+
+# -- the tokenizer: verified like the model ----------------------------------------------------
+def other_vocabulary(path) -> None:
+    """tokenizer.json with every token moved to another id: valid JSON, a tokenizer that loads,
+    and every text turned into other ids (what a vocabulary of another model would do)."""
+    tokenizer = json.loads(path.read_text(encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    size = len(vocab)
+    tokenizer["model"]["vocab"] = {token: (index + 1000) % size for token, index in vocab.items()}
+    path.write_text(json.dumps(tokenizer), encoding="utf-8")
+
+
+def with_tokenizer_hash(model_copy_dir) -> None:
+    """The copy's manifest records its tokenizer's sha256 (as exports write it; TEST_MODEL_DIR may be an older one)."""
+    path = model_copy_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["tokenizer_sha256"] = sha256_file(model_copy_dir / manifest["tokenizer"])
+    path.write_text(json.dumps(manifest))
+
+
+def test_an_export_records_its_tokenizers_sha256(export_run):
+    model_dir, ran = export_run
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    if ran is None and "tokenizer_sha256" not in manifest:
+        pytest.skip("TEST_MODEL_DIR is an export older than the tokenizer's hash (unset it to export here)")
+    assert manifest["tokenizer_sha256"] == sha256_file(model_dir / manifest["tokenizer"])
+
+
+def test_a_tokenizer_with_another_vocabulary_never_serves(model_dir, loaded_qdrant, tmp_path):
+    damaged = model_copy(model_dir, tmp_path)
+    with_tokenizer_hash(damaged)
+    other_vocabulary(damaged / "tokenizer.json")
+    Tokenizer.from_file(str(damaged / "tokenizer.json"))  # it still loads: only the hash tells
+    with pytest.raises(StartupError, match=r"tokenizer\.json has sha256 .* but .*manifest\.json says"):
+        SearchService.start(make_settings(damaged, tmp_path / "store"))
+    with pytest.raises(ModelFileError, match=r"tokenizer\.json has sha256"):  # the batch jobs' path
+        Encoder.from_export(damaged)
+    result = run_handler({"MODEL_DIR": str(damaged), "QDRANT_PATH": str(tmp_path / "store")})
+    assert result.returncode == 2 and "model/tokenizer.json has sha256" in result.stderr and "python -m export" in result.stderr, result.stderr
+    assert "serving" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_export_without_the_tokenizers_hash_starts_and_says_it_is_unverified(model_dir, tmp_path, logged):
+    old = model_copy(model_dir, tmp_path)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest.pop("tokenizer_sha256", None)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    service = SearchService.start(make_settings(old, tmp_path / "store"))  # an empty store: the session's service holds the loaded shard
+    try:
+        assert service.verified["tokenizer"]["verified"].startswith("no: ")
+        assert any("tokenizer.json is not verified" in line and "python -m export" in line for line in logged)
+    finally:
+        service.storage.close()
+
+
+def test_the_tokenizer_check_names_the_file_the_hash_and_the_fix(tmp_path, logged):
+    """No export needed: the check reads the manifest's field and the file's bytes."""
+    from handler.model.integrity import check_tokenizer
+
+    (tmp_path / "tokenizer.json").write_text('{"model": {"vocab": {"a": 0}}}')
+    good = {"tokenizer": "tokenizer.json", "tokenizer_sha256": sha256_file(tmp_path / "tokenizer.json")}
+    assert check_tokenizer(tmp_path, good)["sha256"] == good["tokenizer_sha256"]
+    (tmp_path / "tokenizer.json").write_text('{"model": {"vocab": {"b": 0}}}')
+    with pytest.raises(ModelFileError, match=rf"{re.escape(str(tmp_path / 'tokenizer.json'))} has sha256 .* says {good['tokenizer_sha256']}.*python -m export"):
+        check_tokenizer(tmp_path, good)
+    (tmp_path / "tokenizer.json").unlink()
+    with pytest.raises(ModelFileError, match=r"tokenizer\.json not found, but .*manifest\.json lists it"):
+        check_tokenizer(tmp_path, good)
+    assert check_tokenizer(tmp_path, {"tokenizer": "tokenizer.json"})["verified"].startswith("no: ")  # an older export: accepted, said so
+    assert any("is not verified" in line for line in logged)
