@@ -130,12 +130,14 @@ def test_invalid_query_returns_the_422_body(embedded_function):
     assert json.loads(payload["body"])["detail"][0]["loc"] == ["query", "q"]
 
 
-def test_event_not_from_api_gateway_gets_lambdas_error_shape(embedded_function):
+def test_event_not_from_api_gateway_is_a_json_400_without_a_stack_trace(embedded_function):
+    """Through AWS's runtime client: another service's event is answered in API Gateway's shape,
+    naming the service, never the runtime's errorType and stackTrace (`handler.web.events`)."""
     local, _ = embedded_function
-    payload, headers, _ = local.invoke({"source": "aws.events", "detail": {}})
-    assert headers.get("X-Amz-Function-Error") == "Unhandled"
-    assert payload["errorType"] == "RuntimeError" and "unable to infer a handler" in payload["errorMessage"]
-    assert isinstance(payload["stackTrace"], list)
+    payload, headers, _ = local.invoke({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+    assert "X-Amz-Function-Error" not in headers and "stackTrace" not in payload and "errorType" not in payload
+    assert payload["statusCode"] == 400 and json.loads(payload["body"])["error"] == "bad_event"
+    assert "EventBridge" in json.loads(payload["body"])["detail"] and ".py" not in payload["body"]
     # the environment survives a bad event
     ok, _, _ = local.invoke(json.loads((EVENTS / "http_api_v2.json").read_text()))
     assert ok["statusCode"] == 200
