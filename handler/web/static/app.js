@@ -216,7 +216,9 @@ async function more() {
   moreButton.textContent = "Loading…";
   busy(true);
   try {
+    const began = performance.now();
     const body = await getJson(request(state, shown.size));
+    const took = performance.now() - began;
     if (mine !== generation) return;
     add(body, true);
     said = summary(state, shown.size, body, took);
