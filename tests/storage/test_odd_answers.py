@@ -12,8 +12,7 @@ import pytest
 
 from handler.common import StorageAnswerInvalid, StorageError
 from handler.storage import ServerStorage
-from tests.support.qdrant_standin import QdrantStandin
-from tests.support.storage_cases import DIM, dense, points
+from tests.support.storage_cases import dense, loaded_standin, points
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant"),
               pytest.mark.filterwarnings("ignore:Local mode performs exact")]
@@ -43,11 +42,7 @@ CALLS = {
 
 @pytest.fixture(scope="module")
 def qdrant():
-    with QdrantStandin() as standin:
-        storage = ServerStorage(standin.url, "startups", timeout=5)
-        storage.ensure_collection(DIM)
-        storage.upsert(points())
-        storage.close()
+    with loaded_standin() as standin:
         yield standin
 
 

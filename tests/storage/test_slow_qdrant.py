@@ -12,19 +12,14 @@ import pytest
 
 from handler.common import RequestExpired, StorageUnavailable, until
 from handler.storage import ServerStorage
-from tests.support.qdrant_standin import QdrantStandin
-from tests.support.storage_cases import DIM, points
+from tests.support.storage_cases import loaded_standin, points
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant")]
 
 
 @pytest.fixture(scope="module")
 def qdrant():
-    with QdrantStandin() as standin:
-        storage = ServerStorage(standin.url, "startups", timeout=5)
-        storage.ensure_collection(DIM)
-        storage.upsert(points())
-        storage.close()
+    with loaded_standin() as standin:
         yield standin
 
 

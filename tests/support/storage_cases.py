@@ -7,6 +7,7 @@ those names (pytest finds a fixture by its name in the test's module)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -86,6 +87,20 @@ def loaded(storage):
     storage.upsert(points())
     storage.finish_upload()
     return storage
+
+
+@contextlib.contextmanager
+def loaded_standin():
+    """The REST stand-in (`tests.support.qdrant_standin`, a STAND-IN for a Qdrant server) holding
+    the contract collection as `startups`, for tests that make it answer oddly or slowly."""
+    from tests.support.qdrant_standin import QdrantStandin
+
+    with QdrantStandin() as standin:
+        storage = ServerStorage(standin.url, "startups", timeout=5)
+        storage.ensure_collection(DIM)
+        storage.upsert(points())
+        storage.close()
+        yield standin
 
 
 def another(storage, tmp_path):
