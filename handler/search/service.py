@@ -37,7 +37,7 @@ from handler.common import (
 from handler.model import Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
 from handler.search.requests import FacetRequest, FacetResult, SearchRequest, SearchResult, SimilarRequest
-from handler.search.weak import SHOWN_ANSWERS, Calibration, answers_share_word, weak
+from handler.search.weak import SHOWN_ANSWERS, Calibration, TextWords, answers_share_word, weak
 from handler.storage import NO_FILTERS, Bm25Encoder, Filters, SparseVector, Storage, open_storage
 
 log = logging.getLogger("handler")
@@ -50,6 +50,7 @@ class SearchService:
         self.storage = storage
         self.verified = verified  # what start() checked of the model file (`handler.model.integrity`)
         self._bm25 = None
+        self._answer_words = None  # the shown answers' words, remembered (weak_match's word test)
         self.cache = QueryCache(settings.query_cache_size)  # popular queries skip the model
         self._calibration: Calibration | None = None
         self._calibration_read = False  # read from the collection once it answers
@@ -214,7 +215,9 @@ class SearchService:
             bm25 = self.bm25()
         except Bm25Unavailable:
             return False
-        return answers_share_word(q, hits, self.settings.schema.text_fields, bm25.words)
+        if self._answer_words is None:
+            self._answer_words = TextWords(bm25.words)
+        return answers_share_word(q, hits, self.settings.schema.text_fields, self._answer_words)
 
     def _sparse(self, q: str) -> SparseVector | None:
         """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""

@@ -24,6 +24,7 @@ FUZZY_MIN = 5  # words this long match a slip of the fingers apart (`same_word`;
 TWO_SLIPS_FROM = 8  # words this long match two slips apart
 PREFIX_MIN = 5  # a stem this long matches the stems it begins
 SHOWN_ANSWERS = 5  # the answers whose words count: the first of the page (what a person reads first)
+MEMO = 4096  # answers' texts whose words are kept (`TextWords`): a few MB at most
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,12 @@ def same_word(a: tuple[str, str], b: tuple[str, str]) -> bool:
     (word, stem), (other, other_stem) = a, b
     if stem == other_stem:
         return True
-    short, long = sorted((stem, other_stem), key=len)
+    short, long = (stem, other_stem) if len(stem) <= len(other_stem) else (other_stem, stem)
     if len(short) >= PREFIX_MIN and long.startswith(short):
         return True
-    shortest, longest = sorted((len(word), len(other)))
+    shortest, longest = (len(word), len(other)) if len(word) <= len(other) else (len(other), len(word))
+    if longest - shortest > 2:  # more slips than any word is allowed (and most pairs of words end here)
+        return False
     if shortest >= TWO_SLIPS_FROM:
         allowed = 2
     elif (longest >= FUZZY_MIN and shortest >= FUZZY_MIN - 1) or (shortest >= 3 and longest == shortest + 1):
@@ -71,14 +74,35 @@ def same_word(a: tuple[str, str], b: tuple[str, str]) -> bool:
 
 def shares_word(query: Iterable[tuple[str, str]], answers: set[tuple[str, str]]) -> bool:
     """Whether a word of the query is the same word as one of the answers' (`same_word`); each a (word, stem) pair."""
+    query = tuple(query)
     answer_stems = {stem for _, stem in answers}
-    return any(stem in answer_stems or any(same_word((word, stem), other) for other in answers) for word, stem in query)
+    if any(stem in answer_stems for _, stem in query):  # the common case, before any word is compared letter by letter
+        return True
+    return any(same_word(pair, other) for pair in query for other in answers)
+
+
+class TextWords:
+    """`words(text)`, remembered for the last MEMO texts: the answers shown come again and again
+    (the same records answer many queries), and their words cost more than the comparison. Keyed by
+    the text itself, so a record that changes is read anew."""
+
+    def __init__(self, words: Callable[[str], set[tuple[str, str]]]) -> None:
+        self.words = words
+        self._memo: dict[str, frozenset] = {}
+
+    def __call__(self, text: str) -> frozenset:
+        found = self._memo.get(text)
+        if found is None:
+            if len(self._memo) >= MEMO:  # bounded: start over rather than grow
+                self._memo.clear()
+            found = self._memo[text] = frozenset(self.words(text))
+        return found
 
 
 def answers_share_word(q: str, hits, fields: tuple[str, ...], words: Callable[[str], set[tuple[str, str]]]) -> bool:
     """Whether the first SHOWN_ANSWERS hits share a word with the query: their `fields` (the
     schema's text fields) and the query, each as `words` (BM25's tokens and stems) makes them."""
-    answers = set().union(*(words(" ".join(str(hit.payload.get(name) or "") for name in fields)) for hit in hits[:SHOWN_ANSWERS]))
+    answers = frozenset().union(*(words(" ".join(str(hit.payload.get(name) or "") for name in fields)) for hit in hits[:SHOWN_ANSWERS]))
     return shares_word(words(q), answers)
 
 

@@ -14,6 +14,7 @@ value), 404/503 come from one table (`handler.web.responses`), an unknown path o
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 
@@ -37,6 +38,9 @@ CORS_HEADERS = ["x-request-id"]
 CORS_EXPOSE = ["x-request-id", "server-timing"]
 CORS_MAX_AGE = 600
 INPUT_ECHO = 40  # characters of a refused value a 422 echoes back
+# FastAPI's own OpenTelemetry (0.165 on) asks the global providers on every request whether to trace:
+# off, the metrics are this app's (handler.web.metrics); an older FastAPI has no such argument.
+NO_TELEMETRY = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
 
 
 def create_app(settings: Settings | None = None, service: SearchService | None = None, *, concurrency: str = "inline") -> FastAPI:
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         redoc_url=None,  # ReDoc would load from a CDN: not offered
         redirect_slashes=False,  # a redirect built from the client's Host header could point anywhere
         lifespan=lifespan,
+        **NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.service = service

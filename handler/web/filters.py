@@ -71,16 +71,51 @@ def filters_dependency(schema: Schema, examples: dict[str, str] | None = None):
             parameters.append(inspect.Parameter(f"{name}_{end}", inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=Query(
                 None, description=f"only records whose `{name}` is {side} this, inclusive ({number}); records without a `{name}` are left out")))
 
-    def filters(**given) -> Filters:
+    async def filters(**given) -> Filters:  # async: FastAPI runs a plain def in a worker thread (a thread hop, and on Lambda a new thread per request)
         for name in schema.ranges:
             low, high = given.get(f"{name}_min"), given.get(f"{name}_max")
             if low is not None and high is not None and low > high:
                 raise invalid(f"{name}_max", f"{name}_max must not be less than {name}_min ({low})", high)
-        return Filters.of({name: given.get(name) or () for name in schema.keywords},
-                          {name: (given.get(f"{name}_min"), given.get(f"{name}_max")) for name in schema.ranges})
+        return _filters(schema, given)
 
     filters.__signature__ = inspect.Signature(parameters, return_annotation=Filters)
     return filters
+
+
+def _filters(schema: Schema, given: dict) -> Filters:
+    return Filters.of({name: given.get(name) or () for name in schema.keywords},
+                      {name: (given.get(f"{name}_min"), given.get(f"{name}_max")) for name in schema.ranges})
+
+
+def plain_filters(schema: Schema, params) -> Filters | None:
+    """The `Filters` of a request's query parameters (a Starlette QueryParams) when every filter
+    given is plainly valid; None when any is not (too many values, too long, a number to read, a
+    range upside down), and the dependency above then reads them and says what is wrong. The fast
+    lane of /api/search (`handler.web.routes`) reads the filters with this, FastAPI's with that: the
+    same rules, so the same Filters (tests/web/test_fast_lane.py holds the two to each other)."""
+    given = {}
+    for name in schema.keywords:
+        values = params.getlist(name)
+        if values:
+            if len(values) > MAX_KEYWORD_VALUES:
+                return None
+            values = [normalize(value) for value in values]
+            if any(len(value) > MAX_KEYWORD_CHARS for value in values):
+                return None
+            given[name] = values
+    for name, kind in schema.ranges.items():
+        pattern, number = (INTEGER, int) if kind == "integer" else (FLOAT, float)
+        for end in ("min", "max"):
+            values = params.getlist(f"{name}_{end}")
+            if not values:
+                continue
+            if len(values) > 1 or not pattern.fullmatch(values[0]):
+                return None
+            given[f"{name}_{end}"] = number(values[0])
+        low, high = given.get(f"{name}_min"), given.get(f"{name}_max")
+        if low is not None and high is not None and low > high:
+            return None
+    return _filters(schema, given)
 
 
 def invalid(parameter: str, message: str, value, kind: str = "value_error") -> RequestValidationError:

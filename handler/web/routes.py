@@ -20,7 +20,7 @@ from pydantic import BeforeValidator
 from handler.common import FOLDED, Settings, normalize
 from handler.search import DEFAULT_MODE, MODES, FacetRequest, SearchRequest, SearchResult, SimilarRequest
 from handler.storage import Filters
-from handler.web.filters import filter_names, filters_dependency, invalid, only
+from handler.web.filters import filter_names, filters_dependency, invalid, only, plain_filters
 from handler.web.responses import ERRORS, NOT_FOUND, CitiesResponse, FacetsResponse, HealthResponse, SearchResponse
 
 MAX_LIMIT = 100
@@ -59,6 +59,31 @@ def _ascii_digits(value):
 
 # A count in a query string (limit, offset, ...): ASCII digits only, 422 otherwise. Bounds go in Query(ge=, le=).
 Count = Annotated[int, BeforeValidator(_ascii_digits)]
+
+
+MODE_NAMES = frozenset(MODES) | frozenset(MODE_ALIASES)
+
+
+class FastLane:
+    """/api/search's plain requests, read without FastAPI's per-request parameter machinery (half
+    of what a warm Lambda request spent outside the search, docs/benchmarks.md#the-framework), and
+    everything else handed to the route as FastAPI built it: the route stays the one documented in
+    OpenAPI, and every refusal is still its 422. `read` returns the request or None (not plain);
+    `render` is the route's own body. What the lane reads, the route would have read the same
+    (tests/web/test_fast_lane.py compares the two on a corpus of query strings)."""
+
+    def __init__(self, route_app, read, render) -> None:
+        self.route_app = route_app  # FastAPI's: parameters declared, validated, documented
+        self.read = read
+        self.render = render
+
+    async def __call__(self, scope, receive, send):
+        request = Request(scope, receive, send)
+        searched = self.read(request.query_params)
+        if searched is None:
+            return await self.route_app(scope, receive, send)
+        found = await request.app.state.runner.run(searched)  # its errors go to the app's handlers, as the route's do
+        await self.render(found, request, searched)(scope, receive, send)
 
 
 def add_api_routes(router: FastAPI, settings: Settings) -> None:
@@ -128,6 +153,41 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             mode = implied
         found = await request.app.state.runner.run(SearchRequest(q, limit, filtered, mode or DEFAULT_MODE, offset))
         return body(found, request, len(q), demo=neural is not None)
+
+    def plain_search(params) -> SearchRequest | None:
+        """The request of a query string whose every parameter is plainly valid, read by the rules the
+        route's declarations above state (`search`'s); None for anything else (an unknown or repeated
+        parameter, a bound crossed, a blank q, the demo's `neural`), which the route itself then
+        reads and, where it is wrong, refuses with the 422 that names it."""
+        for name in params:
+            if name not in plain_names:
+                return None
+        qs = params.getlist("q")
+        if len(qs) != 1:
+            return None
+        q = normalize(qs[0])
+        if not 1 <= len(q) <= settings.query_max_chars:
+            return None
+        numbers = []
+        for name, default, low, high in (("limit", 5, 1, MAX_LIMIT), ("offset", 0, 0, MAX_OFFSET)):
+            values = params.getlist(name)
+            if not values:
+                numbers.append(default)
+                continue
+            if len(values) > 1 or not (values[0].isascii() and values[0].isdigit() and low <= int(values[0]) <= high):
+                return None
+            numbers.append(int(values[0]))
+        modes = params.getlist("mode")
+        if len(modes) > 1 or (modes and modes[0] not in MODE_NAMES):
+            return None
+        filtered = plain_filters(schema, params)
+        if filtered is None:
+            return None
+        return SearchRequest(q, numbers[0], filtered, MODE_ALIASES.get(modes[0], modes[0]) if modes else DEFAULT_MODE, numbers[1])
+
+    plain_names = takes["search"] - {"neural"}
+    route = next(r for r in router.routes if getattr(r, "path", None) == "/api/search")
+    route.app = FastLane(route.app, plain_search, lambda found, request, searched: body(found, request, len(searched.q)))
 
     @router.get("/api/similar", response_model=SearchResponse, responses={**ERRORS, **NOT_FOUND}, summary=f"The {schema.collection} most like a stored one (itself excluded)")
     async def similar(
