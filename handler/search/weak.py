@@ -22,6 +22,7 @@ from handler.common import slips
 
 FUZZY_MIN = 5  # words this long match a slip of the fingers apart (`same_word`; shorter ones only a letter short: `fod`, `food`)
 TWO_SLIPS_FROM = 8  # words this long match two slips apart
+MOST_SLIPS = 2  # no two words further apart in length are ever the same word
 PREFIX_MIN = 5  # a stem this long matches the stems it begins
 SHOWN_ANSWERS = 5  # the answers whose words count: the first of the page (what a person reads first)
 MEMO = 4096  # answers' texts whose words are kept (`TextWords`): a few MB at most
@@ -55,30 +56,48 @@ def same_word(a: tuple[str, str], b: tuple[str, str]) -> bool:
     FUZZY_MIN letters or more (`phto`, `photo`; shorter words only a letter short: `fod`, `food`),
     two when both are TWO_SLIPS_FROM letters or longer (`analitycs`, `analytics`)."""
     (word, stem), (other, other_stem) = a, b
-    if stem == other_stem:
-        return True
-    short, long = (stem, other_stem) if len(stem) <= len(other_stem) else (other_stem, stem)
-    if len(short) >= PREFIX_MIN and long.startswith(short):
-        return True
+    return stem == other_stem or _stem_begins(stem, other_stem) or _slipped(word, other)
+
+
+def _stem_begins(stem: str, other: str) -> bool:
+    short, long = (stem, other) if len(stem) <= len(other) else (other, stem)
+    return len(short) >= PREFIX_MIN and long.startswith(short)
+
+
+def _slipped(word: str, other: str) -> bool:
     shortest, longest = (len(word), len(other)) if len(word) <= len(other) else (len(other), len(word))
-    if longest - shortest > 2:  # more slips than any word is allowed (and most pairs of words end here)
+    if longest - shortest > MOST_SLIPS:
         return False
     if shortest >= TWO_SLIPS_FROM:
         allowed = 2
     elif (longest >= FUZZY_MIN and shortest >= FUZZY_MIN - 1) or (shortest >= 3 and longest == shortest + 1):
         allowed = 1
     else:
-        allowed = 0
-    return bool(allowed) and slips(word, other, allowed) <= allowed
+        return False
+    return slips(word, other, allowed) <= allowed
 
 
 def shares_word(query: Iterable[tuple[str, str]], answers: set[tuple[str, str]]) -> bool:
-    """Whether a word of the query is the same word as one of the answers' (`same_word`); each a (word, stem) pair."""
+    """Whether a word of the query is the same word as one of the answers' (`same_word`); each a
+    (word, stem) pair. The rules of `same_word`, each asked of the answers at once: exact stems
+    first, then stems that begin one another (both PREFIX_MIN letters or more), then spellings,
+    only of the answers' words near the query word's length (tests/search/test_weak.py holds
+    this to `same_word` pair by pair)."""
     query = tuple(query)
     answer_stems = {stem for _, stem in answers}
     if any(stem in answer_stems for _, stem in query):  # the common case, before any word is compared letter by letter
         return True
-    return any(same_word(pair, other) for pair in query for other in answers)
+    long_stems = [stem for stem in answer_stems if len(stem) >= PREFIX_MIN]
+    by_length: dict[int, list[str]] = {}
+    for word, _ in answers:
+        by_length.setdefault(len(word), []).append(word)
+    for word, stem in query:
+        if len(stem) >= PREFIX_MIN and any(other.startswith(stem) or stem.startswith(other) for other in long_stems):
+            return True
+        for length in range(len(word) - MOST_SLIPS, len(word) + MOST_SLIPS + 1):
+            if any(_slipped(word, other) for other in by_length.get(length, ())):
+                return True
+    return False
 
 
 class TextWords:

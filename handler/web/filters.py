@@ -71,7 +71,7 @@ def filters_dependency(schema: Schema, examples: dict[str, str] | None = None):
             parameters.append(inspect.Parameter(f"{name}_{end}", inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=Query(
                 None, description=f"only records whose `{name}` is {side} this, inclusive ({number}); records without a `{name}` are left out")))
 
-    async def filters(**given) -> Filters:  # async: FastAPI runs a plain def in a worker thread (a thread hop, and on Lambda a new thread per request)
+    async def filters(**given) -> Filters:  # async: FastAPI runs a plain def in a worker thread (under Mangum a new thread per request)
         for name in schema.ranges:
             low, high = given.get(f"{name}_min"), given.get(f"{name}_max")
             if low is not None and high is not None and low > high:

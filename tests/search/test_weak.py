@@ -83,3 +83,41 @@ def test_the_api_schema_says_weak_match_may_be_null():
     field = SearchResponse.model_json_schema()["properties"]["weak_match"]
     assert {"type": "boolean"} in field["anyOf"] and {"type": "null"} in field["anyOf"]
     assert "null when the collection keeps no calibration" in field["description"]
+
+
+def test_shares_word_says_what_same_word_says_pair_by_pair():
+    """shares_word asks same_word's rules of all the answers at once (grouped by length, stems
+    apart): on query words and answers made from them by a slip or two (or a cut), where stems,
+    prefixes and slips collide often, it agrees with same_word asked of every pair."""
+    import random
+
+    rng = random.Random(3)
+
+    def stemmed(word):
+        return word, word[:rng.randint(max(1, len(word) - 3), len(word))]  # a stem is a word's beginning, as a stemmer's mostly is
+
+    def slipped(word):
+        for _ in range(rng.randint(1, 2)):
+            i = rng.randrange(len(word) + 1)
+            kind = rng.choice(("insert", "delete", "substitute", "swap", "cut", "grow"))
+            if kind == "insert" or not word:
+                word = word[:i] + rng.choice("abcde") + word[i:]
+            elif kind == "delete":
+                word = word[:i] + word[i + 1:]
+            elif kind == "substitute":
+                word = word[:i] + rng.choice("abcde") + word[i + 1:]
+            elif kind == "swap" and i + 1 < len(word):
+                word = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+            elif kind == "cut":
+                word = word[:max(1, i)]
+            else:
+                word = word + "".join(rng.choice("abcde") for _ in range(rng.randint(1, 4)))
+        return word or "a"
+
+    for _ in range(6000):
+        words = ["".join(rng.choice("abcde") for _ in range(rng.randint(2, 12))) for _ in range(rng.randint(1, 3))]
+        query = [stemmed(word) for word in words]
+        answers = {stemmed(slipped(rng.choice(words))) for _ in range(rng.randint(0, 4))}
+        answers |= {stemmed("".join(rng.choice("abcde") for _ in range(rng.randint(1, 12)))) for _ in range(rng.randint(0, 6))}
+        expected = any(same_word(q, a) for q in query for a in answers)
+        assert shares_word(query, answers) == expected, (query, answers)
