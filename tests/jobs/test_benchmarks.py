@@ -20,10 +20,26 @@ def test_bench_search_prints_every_row(model_dir, tmp_path):
 
 
 def test_bench_coldstart_prints_every_row(model_dir, tmp_path):
-    result = run_module("scripts.bench_coldstart", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--runs", "1", "--skip-reference", timeout=300)
+    result = run_module("scripts.bench_coldstart", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--runs", "1", "--skip-reference",
+                        "--imports", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "embedded Lambda handler, this checkout" in result.stdout and "(200)" in result.stdout
     assert "server-mode init" in result.stdout and "(init done)" in result.stdout
+    assert "1 core (taskset)" in result.stderr  # the header line, said on stderr
+    assert "import fastapi" in result.stdout and "every import" in result.stdout and "handler.lambda_entry itself" in result.stdout
+
+
+def test_bench_framework_prints_every_layer(model_dir, tmp_path):
+    result = run_module("scripts.bench_framework", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--rounds", "50", timeout=300)
+    assert result.returncode == 0, result.stderr
+    for row in ("framework, all of it", "without the metrics", "without Perimeter", "without StageRootPath", "without the event check",
+                "Mangum around the smallest ASGI answer", "real request (model + Qdrant Edge)", "overhead (handler - service p50)"):
+        assert row in result.stdout, row
+
+
+def test_bench_framework_refuses_too_few_rounds(tmp_path):
+    result = run_module("scripts.bench_framework", "--rounds", "3", "--qdrant-path", str(tmp_path), timeout=60)
+    assert result.returncode == 2 and "--rounds must be at least 50" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bench_load_prints_every_level(model_dir, tmp_path):
