@@ -33,7 +33,8 @@ def test_bench_framework_prints_every_layer(model_dir, tmp_path):
     result = run_module("scripts.bench_framework", "--model-dir", str(model_dir), "--qdrant-path", str(tmp_path), "--rounds", "50", timeout=300)
     assert result.returncode == 0, result.stderr
     for row in ("framework, all of it", "without the metrics", "without Perimeter", "without StageRootPath", "without the event check",
-                "Mangum around the smallest ASGI answer", "real request (model + Qdrant Edge)", "overhead (handler - service p50)"):
+                "Mangum around the smallest ASGI answer", "real request (model + Qdrant Edge)", "overhead (handler - service p50)",
+                "the metrics alone"):
         assert row in result.stdout, row
 
 
