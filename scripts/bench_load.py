@@ -4,10 +4,12 @@
     python -m scripts.bench_load --url http://127.0.0.1:8000 [--concurrency ...] [--seconds ...]
     python -m scripts.bench_load ... --long 16 [--concurrency 4]   # 16 more clients send distinct 1,000-character queries
 
-Starts the server (and the --baseline checkout's server, one after the other, each on its own
-copy of the shard), or loads one already running at --url (on this machine: 127.0.0.1 or
-localhost only), then for each concurrency runs that many keep-alive clients for --seconds,
-each sending the next search as soon as it has the last answer. Prints requests/s, p50, p95, p99
+Starts the server and the --baseline checkout's server side by side (each on its own copy of the
+shard; `--server-cpus 0` pins them to one core), or loads one already running at --url (on this
+machine: 127.0.0.1 or localhost only), then for each concurrency runs that many keep-alive
+clients for --seconds, each sending the next search as soon as it has the last answer. The
+seconds are split into --rounds turns that alternate the servers (the other one idles), so a
+shared machine's load falls on both alike. Prints requests/s, p50, p95, p99
 and errors per concurrency. Bounded in time and in count; the client shares the machine's cores with
 the server, as in the goal it was written for (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
 the c=1 p50, no errors). `--long N` adds N clients that send distinct 1,000-character hybrid
@@ -65,11 +67,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(root: Path, port: int, qdrant_path: Path, model_dir: Path) -> subprocess.Popen:
+def start_server(root: Path, port: int, qdrant_path: Path, model_dir: Path, prefix: list[str] = ()) -> subprocess.Popen:
     child_env = {**os.environ, "PYTHONPATH": str(root), "HOST": "127.0.0.1", "PORT": str(port), "MODEL_DIR": str(model_dir),
                  "QDRANT_PATH": str(qdrant_path), "QDRANT_URL": "", "COLLECTION_NAME": COLLECTION, "LOG_LEVEL": "WARNING",
                  "QUERY_CACHE_SIZE": "0"}  # the model on every request: the cache is not what is measured
-    process = subprocess.Popen([sys.executable, "-m", "handler"], cwd=root, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([*prefix, sys.executable, "-m", "handler"], cwd=root, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         if process.poll() is not None:
@@ -112,19 +114,38 @@ async def client(host: str, port: int, paths: list[str], offset: int, deadline: 
 
 async def run_load(port: int, paths: list[str], concurrency: int, seconds: float, host: str = "127.0.0.1",
                    long_clients: int = 0, long_paths: LongPaths | None = None) -> dict:
+    row = raw_load(port, paths, concurrency, seconds, host, long_clients, long_paths)
+    return summary(await row)
+
+
+async def raw_load(port: int, paths: list[str], concurrency: int, seconds: float, host: str = "127.0.0.1",
+                   long_clients: int = 0, long_paths: LongPaths | None = None, offset: int = 0) -> dict:
+    """One timed load: the latencies and errors of each kind of client, and the seconds it took."""
     latencies: list[float] = []
     errors: list[str] = []
     long_latencies: list[float] = []
     long_errors: list[str] = []
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(client(host, port, paths, k * 7, deadline, latencies, errors) for k in range(concurrency)),
-                         *(client(host, port, long_paths, k * 100_003, deadline, long_latencies, long_errors) for k in range(long_clients)))
-    elapsed = time.perf_counter() - started
-    row = stats(latencies, errors, elapsed)
-    row["concurrency"] = concurrency
-    if long_clients:
-        row["long"] = {**stats(long_latencies, long_errors, elapsed), "concurrency": long_clients}
+    await asyncio.gather(*(client(host, port, paths, offset + k * 7, deadline, latencies, errors) for k in range(concurrency)),
+                         *(client(host, port, long_paths, offset + k * 100_003, deadline, long_latencies, long_errors) for k in range(long_clients)))
+    return {"concurrency": concurrency, "long_clients": long_clients, "elapsed": time.perf_counter() - started,
+            "short": (latencies, errors), "long": (long_latencies, long_errors)}
+
+
+def merged(parts: list[dict]) -> dict:
+    """Loads of one server at one level (interleaved turns), as one."""
+    first = parts[0]
+    return {**first, "elapsed": sum(p["elapsed"] for p in parts),
+            "short": tuple(sum((p["short"][i] for p in parts), []) for i in (0, 1)),
+            "long": tuple(sum((p["long"][i] for p in parts), []) for i in (0, 1))}
+
+
+def summary(raw: dict) -> dict:
+    row = stats(*raw["short"], raw["elapsed"])
+    row["concurrency"] = raw["concurrency"]
+    if raw["long_clients"]:
+        row["long"] = {**stats(*raw["long"], raw["elapsed"]), "concurrency": raw["long_clients"]}
     return row
 
 
@@ -150,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-model-dir", type=Path, default=None, help="the baseline's export (default: --model-dir)")
     parser.add_argument("--baseline", default=None, help="another checkout of this project to load the same way")
     parser.add_argument("--url", default=None, help="load a server already running here (http://127.0.0.1:PORT) instead of starting one")
+    parser.add_argument("--rounds", type=int, default=3, help="turns per level: each server's --seconds are split into this many, alternating")
+    parser.add_argument("--server-cpus", default="", help="run the servers under `taskset -c CPUS` (for example 0: one core; the clients are not pinned)")
     parser.add_argument("--long", type=int, default=0, metavar="N",
                         help=f"N more clients sending distinct {LONG_CHARS}-character hybrid queries beside the short ones (reported apart)")
     args = parser.parse_args(argv)
@@ -157,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         levels = [int(c) for c in args.concurrency.split(",")]
     except ValueError:
         raise UsageError(f"--concurrency {args.concurrency!r} is not a comma-separated list of numbers") from None
+    if not 1 <= args.rounds <= 20:
+        raise UsageError("--rounds must be in 1..20")
+    if args.server_cpus and not all(part.isdigit() for part in args.server_cpus.replace("-", ",").split(",")):
+        raise UsageError(f"--server-cpus {args.server_cpus!r} is not a CPU list as taskset reads it (0, or 0,1, or 0-1)")
     if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels) or not 0 <= args.long <= 64:
         raise UsageError("--seconds must be in (0, 120], each concurrency in 1..64 and --long in 0..64")
     if args.url:
@@ -169,24 +196,36 @@ def main(argv: list[str] | None = None) -> int:
     shard_root = (args.qdrant_path / args.input.stem).absolute()
     points = benchkit.ensure_shard(args.input, args.vectors, shard_root, COLLECTION, args.model_dir)
     paths = [f"/api/search?{urlencode(q)}" for q in benchkit.workload(args.input, 200, mode="neural")]  # a mode every checkout knows
-    say(f"{points} points ({args.input.name}), {args.seconds:g} s per level, client and server on {benchkit.cpu_name()}")
+    say(f"{points} points ({args.input.name}), {args.seconds:g} s per level in {args.rounds} turns, client and server on {benchkit.cpu_name()}, "
+        f"load {os.getloadavg()[0]:.2f} (1 min)")
 
     checkouts = [("this checkout", benchkit.ROOT)] + ([("baseline", benchkit.checkout(args.baseline))] if args.baseline else [])
-    results: dict[str, list[dict]] = {}
-    for label, root in checkouts:
-        copy = shard_root.parent / f"{shard_root.name}-load-copy"  # the server holds its shard: a copy of its own
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(shard_root, copy)
-        port = free_port()
-        model_dir = (args.baseline_model_dir or args.model_dir) if root != benchkit.ROOT else args.model_dir
-        server = start_server(root, port, copy, model_dir.absolute())
-        try:
-            long_paths = LongPaths(args.input) if args.long else None
-            results[label] = [asyncio.run(run_load(port, paths, c, args.seconds, long_clients=args.long, long_paths=long_paths)) for c in levels]
-        finally:
+    prefix = ["taskset", "-c", args.server_cpus] if args.server_cpus else []
+    servers, copies, ports = [], [], {}
+    try:  # every server up at once, idle but for its turns: the same moments of a shared machine fall on each
+        for label, root in checkouts:
+            copy = shard_root.parent / f"{shard_root.name}-load-copy-{len(copies)}"  # a server holds its shard: a copy of its own
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(shard_root, copy)
+            copies.append(copy)
+            ports[label] = free_port()
+            model_dir = (args.baseline_model_dir or args.model_dir) if root != benchkit.ROOT else args.model_dir
+            servers.append(start_server(root, ports[label], copy, model_dir.absolute(), prefix))
+        long_paths = LongPaths(args.input) if args.long else None
+        turns: dict[tuple[str, int], list[dict]] = {(label, c): [] for label, _ in checkouts for c in levels}
+        for turn in range(args.rounds):
+            for c in levels:  # each level's turns alternate the servers' order
+                for label, _ in (checkouts if turn % 2 == 0 else checkouts[::-1]):
+                    turns[label, c].append(asyncio.run(raw_load(ports[label], paths, c, args.seconds / args.rounds, long_clients=args.long,
+                                                                long_paths=long_paths, offset=turn * 1_000_003)))
+        results = {label: [summary(merged(turns[label, c])) for c in levels] for label, _ in checkouts}
+    finally:
+        for server in servers:
             server.terminate()
             server.wait(timeout=10)
+        for copy in copies:
             shutil.rmtree(copy, ignore_errors=True)
+    say(f"load after the run: {os.getloadavg()[0]:.2f} (1 min)" + (f"; servers on CPUs {args.server_cpus}" if args.server_cpus else ""))
 
     report(results, levels)
     return 0

@@ -9,8 +9,11 @@ export's gate measured. A variant that needs this says so in the manifest ("requ
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
+
+from handler.common import env
 
 INT8_DOT = "int8_dot"
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
@@ -42,3 +45,50 @@ def missing(requirement: str | None, *, machine: str | None = None, cpuinfo: str
     if {"avx512_vnni", "avx_vnni"} & cpu_flags(cpuinfo):
         return None
     return "this x86 CPU has neither AVX512-VNNI nor AVX-VNNI: its int8 kernel saturates sums of products in int16"
+
+
+# -- threads: how many cores an onnxruntime call may use, and from which size all of them pay ---------
+LAMBDA_MB_PER_VCPU = 1769  # AWS: a function has the equivalent of one vCPU at 1,769 MB (a share of one below, more above)
+
+
+def usable_cores(*, lambda_memory_mb: str | None = None, affinity: int | None = None) -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a container's cpuset), and on
+    Lambda no more than its memory buys (one vCPU per 1,769 MB, at least one): Lambda lists two CPUs
+    however little it gives, and two onnxruntime threads on a share of one core wait on each other."""
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            affinity = os.cpu_count() or 1
+    memory = env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") if lambda_memory_mb is None else lambda_memory_mb
+    if memory.isdigit():
+        return max(1, min(affinity, int(memory) // LAMBDA_MB_PER_VCPU))
+    return max(1, affinity)
+
+
+# Tokens in one onnxruntime call (rows x padded width) from which all cores beat one thread, per CPU
+# and variant, measured by `python -m scripts.bench_tokens --threads 1,2` (it prints the crossover).
+# Below it a call runs on one thread: the pool's hand-off costs more than the second core gives.
+CROSSOVER_TOKENS = {
+    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores, 2026-12-02, shared machine, interleaved runs
+    ("AuthenticAMD", "avx2"): {"int8_blocks": 64, "int8": 64, "fp32": 64},
+}
+DEFAULT_CROSSOVER = 64  # a CPU not measured yet: AMD's figure (a safe side: below it, one thread loses little)
+
+
+def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:
+    """(vendor, widest vector ISA) as CROSSOVER_TOKENS keys them: ("AuthenticAMD", "avx2")."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    vendor = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("vendor_id")), platform.machine())
+    flags = cpu_flags(cpuinfo)
+    isa = "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return vendor, isa
+
+
+def crossover_tokens(variant: str, cpuinfo: str | None = None) -> int:
+    """Tokens in one call from which the encoder runs it on all cores (see CROSSOVER_TOKENS)."""
+    return CROSSOVER_TOKENS.get(cpu_kind(cpuinfo), {}).get(variant, DEFAULT_CROSSOVER)
