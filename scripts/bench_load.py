@@ -14,7 +14,9 @@ and errors per concurrency. Bounded in time and in count; the client shares the 
 the server, as in the goal it was written for (c=16 throughput >= 1.5x the baseline's, p99 <= 4x
 the c=1 p50, no errors). `--long N` adds N clients that send distinct 1,000-character hybrid
 queries (none repeats, so the query cache never answers them) beside the --concurrency clients'
-short ones, and reports each kind apart: what long queries cost, and whether short ones starve.
+short ones, and reports each kind apart: what long queries cost, and whether short ones starve
+(each level's short clients are also timed alone, and their p99 beside the long ones is given
+as a multiple of that idle p99; `--concurrency 0 --long 16`: long clients alone).
 """
 
 from __future__ import annotations
@@ -184,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--rounds must be in 1..20")
     if args.server_cpus and not all(part.isdigit() for part in args.server_cpus.replace("-", ",").split(",")):
         raise UsageError(f"--server-cpus {args.server_cpus!r} is not a CPU list as taskset reads it (0, or 0,1, or 0-1)")
-    if not 0 < args.seconds <= 120 or not all(0 < c <= 64 for c in levels) or not 0 <= args.long <= 64:
-        raise UsageError("--seconds must be in (0, 120], each concurrency in 1..64 and --long in 0..64")
+    if not 0 < args.seconds <= 120 or not all(0 <= c <= 64 for c in levels) or not 0 <= args.long <= 64 or (0 in levels and not args.long):
+        raise UsageError("--seconds must be in (0, 120], each concurrency in 1..64 (0 with --long: long clients alone) and --long in 0..64")
     if args.url:
         if args.baseline:
             raise UsageError("--url loads one running server; --baseline starts servers: pick one")
@@ -212,13 +214,25 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = (args.baseline_model_dir or args.model_dir) if root != benchkit.ROOT else args.model_dir
             servers.append(start_server(root, ports[label], copy, model_dir.absolute(), prefix))
         long_paths = LongPaths(args.input) if args.long else None
-        turns: dict[tuple[str, int], list[dict]] = {(label, c): [] for label, _ in checkouts for c in levels}
+        mixes = [0, args.long] if args.long else [0]
+        turns: dict[tuple[str, int, int], list[dict]] = {}
         for turn in range(args.rounds):
             for c in levels:  # each level's turns alternate the servers' order
-                for label, _ in (checkouts if turn % 2 == 0 else checkouts[::-1]):
-                    turns[label, c].append(asyncio.run(raw_load(ports[label], paths, c, args.seconds / args.rounds, long_clients=args.long,
-                                                                long_paths=long_paths, offset=turn * 1_000_003)))
-        results = {label: [summary(merged(turns[label, c])) for c in levels] for label, _ in checkouts}
+                for mix in mixes:  # with --long: the short clients alone (idle), then beside the long ones
+                    if c == 0 and mix == 0:
+                        continue
+                    for label, _ in (checkouts if turn % 2 == 0 else checkouts[::-1]):
+                        turns.setdefault((label, c, mix), []).append(asyncio.run(raw_load(
+                            ports[label], paths, c, args.seconds / args.rounds, long_clients=mix, long_paths=long_paths, offset=turn * 1_000_003)))
+        results = {}
+        for label, _ in checkouts:
+            rows = []
+            for c in levels:
+                row = summary(merged(turns[label, c, 0])) if (label, c, 0) in turns else {"concurrency": c, **stats([], [], 1.0)}
+                if args.long:
+                    row["beside_long"] = summary(merged(turns[label, c, args.long]))
+                rows.append(row)
+            results[label] = rows
     finally:
         for server in servers:
             server.terminate()
@@ -244,14 +258,22 @@ def load_url(url: str, input_path: Path, levels: list[int], seconds: float, long
     return [asyncio.run(run_load(port, paths, c, seconds, host=parts.hostname, long_clients=long_clients, long_paths=long_paths)) for c in levels]
 
 
+def args_long(row: dict) -> int:
+    return row["beside_long"]["long"]["concurrency"]
+
+
 def report(results: dict[str, list[dict]], levels: list[int]) -> None:
     print(f"{'server':<16} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for label, rows in results.items():
         for row in rows:
             kinds = f"  {row['error_kinds']}" if row["errors"] else ""
             print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p95']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
-            if "long" in row:
-                long = row["long"]
+            mixed = row.get("beside_long")
+            if mixed and row["concurrency"]:
+                kinds = f"  {mixed['error_kinds']}" if mixed["errors"] else ""
+                print(f"{'  short, mixed':<16} {mixed['concurrency']:>7} {mixed['rps']:>8.1f} {mixed['p50']:>8.2f} {mixed['p95']:>8.2f} "
+                      f"{mixed['p99']:>8.2f} {mixed['errors']:>7}{kinds}")
+            for long in [part["long"] for part in (row, mixed) if part and "long" in part]:
                 kinds = f"  {long['error_kinds']}" if long["errors"] else ""
                 print(f"{'  + long':<16} {long['concurrency']:>7} {long['rps']:>8.1f} {long['p50']:>8.2f} {long['p95']:>8.2f} {long['p99']:>8.2f} "
                       f"{long['errors']:>7}{kinds}")
@@ -259,10 +281,20 @@ def report(results: dict[str, list[dict]], levels: list[int]) -> None:
     if 1 in ours and max(levels) > 1:
         top = ours[max(levels)]
         print(f"c={max(levels)}: p99 {top['p99']:.1f} ms = {top['p99'] / ours[1]['p50']:.1f}x the c=1 p50 (goal <= 4x)")
+    for label, rows in results.items():
+        for row in rows:
+            mixed = row.get("beside_long")
+            if mixed and row["concurrency"] and row["requests"]:
+                print(f"{label}, c={row['concurrency']}: short p99 beside {mixed['long']['concurrency']} long clients "
+                      f"{mixed['p99']:.1f} ms = {mixed['p99'] / row['p99']:.1f}x its idle p99 (goal < 4x)")
     if "baseline" in results:
         base = {row["concurrency"]: row for row in results["baseline"]}
         for c in levels:
-            print(f"c={c}: throughput {ours[c]['rps'] / base[c]['rps']:.2f}x the baseline's")
+            if c and base[c]["rps"]:
+                print(f"c={c}: throughput {ours[c]['rps'] / base[c]['rps']:.2f}x the baseline's")
+            if ours[c].get("beside_long") and base[c]["beside_long"]["long"]["rps"]:
+                print(f"c={c} + {args_long(ours[c])} long: long throughput {ours[c]['beside_long']['long']['rps'] / base[c]['beside_long']['long']['rps']:.2f}x "
+                      "the baseline's")
 
 
 if __name__ == "__main__":

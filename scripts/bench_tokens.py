@@ -3,7 +3,7 @@ to a fixed cost plus a cost per token, in one run, and from which token count al
 
     taskset -c 0 python -m scripts.bench_tokens [--model-dir model] [--baseline-model-dir DIR]
                                                 [--tokens 3,6,10,18,34,66] [--rounds 20] [--threads 1]
-                                                [--profile 3]
+                                                [--rows 1] [--variants int8_blocks] [--profile 3]
     python -m scripts.bench_tokens --threads 1,2 --tokens 3,8,16,32,48,64,96,128,256   # the crossover
 
 Times one onnxruntime call (the one the service makes, nothing else) on real token ids of each
@@ -42,7 +42,7 @@ def token_ids(encoder, count: int) -> np.ndarray:
     return np.asarray([ids[: count - 1] + ids[-1:]], dtype=np.int64)
 
 
-def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int]) -> dict:
+def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], variants: set[str] | None = None) -> dict:
     """{(label, thread count): encoder}, the encoder's wide session with that many threads."""
     from handler.model import Encoder, read_manifest
 
@@ -51,8 +51,8 @@ def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int]) -> d
         if directory is None:
             continue
         for variant in read_manifest(directory)["variants"]:
-            if variant == "fp16":
-                continue  # a CUDA variant; on CPU it only measures a conversion
+            if variant == "fp16" or (variants and variant not in variants):
+                continue  # fp16: a CUDA variant; on CPU it only measures a conversion
             for count in threads:
                 encoder = Encoder.from_export(directory, variant, threads=count, verify="size")
                 if label:
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--block", type=int, default=10, help="consecutive runs of one variant and length per turn")
     parser.add_argument("--threads", default="1", help="comma-separated thread counts, each timed (for example 1,2)")
+    parser.add_argument("--rows", type=int, default=1, help="texts per call (a batch: its tokens are rows x the count)")
+    parser.add_argument("--variants", default="", help="comma-separated variants to time (default: every CPU variant)")
     parser.add_argument("--profile", type=int, default=0, help="token count to profile per operator (0: none)")
     args = parser.parse_args(argv)
     try:
@@ -117,9 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--tokens and --threads are comma-separated numbers (for example --threads 1,2)") from None
     if min(counts) < 2 or min(threads) < 1:
         raise UsageError("each --tokens count is at least 2 ([CLS] and [SEP]) and each --threads count at least 1")
-    found = engines(args.model_dir, args.baseline_model_dir, threads)
+    if args.rows < 1:
+        raise UsageError("--rows must be at least 1")
+    found = engines(args.model_dir, args.baseline_model_dir, threads, {v for v in args.variants.split(",") if v})
+    if not found:
+        raise UsageError(f"--variants {args.variants!r}: none of them is in {args.model_dir / 'manifest.json'}")
     say(f"{', '.join(sorted({name for name, _ in found}))} on {'/'.join(map(str, threads))} thread(s), {benchkit.cpu_name()}")
-    feeds = {(key, n): token_ids(encoder, n) for key, encoder in found.items() for n in counts}
+    feeds = {(key, n): np.repeat(token_ids(encoder, n), args.rows, axis=0) for key, encoder in found.items() for n in counts}
     times = {key: [] for key in feeds}
     for _ in range(args.rounds):
         for key, encoder in found.items():
@@ -131,18 +137,21 @@ def main(argv: list[str] | None = None) -> int:
                     encoder._run(ids, mask, session=encoder.session)
                     if i >= 2:  # the first two of a block warm the cache
                         times[key, n].append((time.perf_counter() - started) * 1000)
-    print(f"{'variant':<16}{'threads':>8}" + "".join(f"{n:>8}" for n in counts) + f"{'ms/token':>10}{'fixed ms':>10}")
+    if args.rows > 1:
+        say(f"{args.rows} texts per call: a call's tokens are {args.rows} x each count")
+    print(f"{'variant':<16}{'threads':>8}" + "".join(f"{n:>10}" for n in counts) + f"{'ms/token':>10}{'fixed ms':>10}")
     medians = {key: [statistics.median(times[key, n]) for n in counts] for key in found}
     for (name, count), row in medians.items():
         per_token, fixed = np.polyfit(counts, row, 1)
-        print(f"{name:<16}{count:>8}" + "".join(f"{m:>8.3f}" for m in row) + f"{per_token:>10.4f}{fixed:>10.3f}")
+        print(f"{name:<16}{count:>8}" + "".join(f"{m:>10.3f}" for m in row) + f"{per_token:>10.4f}{fixed:>10.3f}")
     if len(threads) > 1:
         from handler.model import cpu_kind, crossover_tokens
 
         for name in sorted({name for name, _ in found}):
             at = crossover(medians[name, threads[-1]], medians[name, threads[0]], counts)
             table = "" if name.startswith("before") else f"; the encoder's table for {cpu_kind()}: {crossover_tokens(name)}"
-            print(f"{name}: {threads[-1]} threads beat {threads[0]} " + (f"from {at} tokens" if at else "at no count measured") + table)
+            where = (f"from {at * args.rows} tokens in a call" + (f" ({args.rows} x {at})" if args.rows > 1 else "")) if at else "at no count measured"
+            print(f"{name}: {threads[-1]} threads beat {threads[0]} {where}{table}")
     if args.profile:
         for (name, count), encoder in found.items():
             if count != threads[0]:

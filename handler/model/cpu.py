@@ -67,13 +67,20 @@ def usable_cores(*, lambda_memory_mb: str | None = None, affinity: int | None = 
 
 
 # Tokens in one onnxruntime call (rows x padded width) from which all cores beat one thread, per CPU
-# and variant, measured by `python -m scripts.bench_tokens --threads 1,2` (it prints the crossover).
-# Below it a call runs on one thread: the pool's hand-off costs more than the second core gives.
+# and variant, measured by `python -m scripts.bench_tokens --threads 1,2` (it prints the crossover;
+# `--rows 32` for batches). Below it a call runs on one thread: the pool's hand-off costs more than
+# the second core gives. Where all cores won at no size measured, the figure is twice the largest.
 CROSSOVER_TOKENS = {
-    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores, 2026-12-02, shared machine, interleaved runs
-    ("AuthenticAMD", "avx2"): {"int8_blocks": 64, "int8": 64, "fp32": 64},
+    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores shared with other jobs (load 5-9), 2026-12-02,
+    # commit b111475: one thread won or tied at every size measured, single texts of 3-256 tokens
+    # (int8_blocks 8 tokens 12.6 ms vs 22.8 on two; 256 tokens 279 vs 484; fp32 alike) and batches
+    # of 32 x 8-64 tokens (2,048: 2,036 ms vs 2,160)
+    ("AuthenticAMD", "avx2"): {"int8_blocks": 4096, "int8": 4096, "fp32": 4096},
 }
-DEFAULT_CROSSOVER = 64  # a CPU not measured yet: AMD's figure (a safe side: below it, one thread loses little)
+# A CPU not measured yet: no figure of its own, so a guess: a query of up to 64 tokens on one thread
+# (a few-token query gained nothing from a second thread on Intel Sapphire Rapids either, issue 30),
+# longer texts and batches on all cores. Measure it and add its row.
+DEFAULT_CROSSOVER = 64
 
 
 def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:

@@ -117,7 +117,7 @@ class SearchService:
         """One query through the model (and the store, when it has points): onnxruntime's first run
         allocates its buffers, and on Lambda this happens in init, which SnapStart keeps."""
         vector = self.encoder.embed_one("warm up")
-        if self.encoder.wide_from:  # the session of long queries too: its first run allocates as well
+        if self.encoder.wide_from and self.encoder.wide_from <= (self.encoder.max_length or 0):  # long queries' session: its first run allocates too
             self.encoder.embed_one("warm up " * self.encoder.wide_from)
         if search:
             try:

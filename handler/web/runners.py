@@ -242,7 +242,8 @@ class ModelQueue:
     """The model threads' work, admitted by its cost (tokens), so a few long queries cannot starve
     short ones:
 
-    - short queries first, in arrival order, batched (up to `max_batch`) while they wait;
+    - short queries first, in arrival order, batched (up to `max_batch`) while they wait, the idle
+      threads taking a share each;
     - a long query alone (its padding would make every short query in its batch as long), and at
       most `threads - 1` of them in flight (at least one): the other threads stay free for short
       queries; a long query that waited LONG_PATIENCE_S goes before short ones, within that bound;
@@ -292,8 +293,9 @@ class ModelQueue:
         can_long = self.long and self.long_busy < self.long_cap
         if can_long and (not self.short or time.monotonic() - self.long[0].queued >= self.long_patience):
             return [self.long.popleft()]
-        if self.short:
-            return [self.short.popleft() for _ in range(min(self.max_batch, len(self.short)))]
+        if self.short:  # a share of what waits: the idle threads split it rather than one taking all
+            share = -(-len(self.short) // max(1, self.threads - self.busy))
+            return [self.short.popleft() for _ in range(min(self.max_batch, share))]
         return []
 
     def done(self, batch: list[Job]) -> None:
