@@ -165,6 +165,12 @@ class SearchService:
         (each short query on one onnxruntime thread: `Encoder.session_for`)."""
         return self.encoder.threads if self.encoder.wide_from else 1
 
+    @property
+    def answers_in_process(self) -> bool:
+        """Whether the store is an embedded shard (Qdrant Edge): no server that could hang, so a
+        runner may answer from it on the thread that embedded the query."""
+        return getattr(self.storage, "backend", "") == "qdrant-edge"
+
     def embed_queries(self, texts: list[str], wide: bool = True) -> np.ndarray:
         """Step 2: the vectors of several queries in one onnxruntime call (the int8 and fp32 variants
         are batch-invariant: each is the vector the query gets alone), each put in the query cache

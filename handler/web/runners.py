@@ -61,7 +61,8 @@ class Worker:
       are never batched with short ones and hold at most all threads but one, so short ones always
       have a core (see `ModelQueue`);
     - Qdrant: a pool of threads, so a slow or hung server holds up only the requests that wait on
-      it, never the model;
+      it, never the model (an embedded shard, which no server can hold up, is asked by the model
+      thread that embedded the query: one hand-off less);
     - /health: a thread of its own, never queued behind searches.
 
     Every request has a deadline (REQUEST_TIMEOUT): work still queued then is never started, and
@@ -80,6 +81,9 @@ class Worker:
         for thread in self.models:
             thread.start()
         self.io = ThreadPoolExecutor(io_threads, thread_name_prefix="qdrant")
+        # an embedded shard (Qdrant Edge) has no server to hang on: the model thread answers from it
+        # itself, one thread hand-off less per request (on a loaded machine each costs a wait for a core)
+        self.answer_on_model_thread = bool(getattr(service, "answers_in_process", False))
         self.health = ThreadPoolExecutor(1, thread_name_prefix="health")
 
     @property
@@ -129,7 +133,7 @@ class Worker:
         return await future
 
     def _answer(self, job: "Job", vector, embed_ms: float) -> None:
-        """On Qdrant's pool: the store's answer for a job the model has embedded, unless its client
+        """On Qdrant's pool (or the model thread, for an embedded shard): the store's answer for a job the model has embedded, unless its client
         left or its deadline passed meanwhile."""
         if job.future.cancelled():
             return
@@ -146,6 +150,8 @@ class Worker:
         """The model's outcome for a job (its vector and embed ms, or an error) goes on to Qdrant's pool."""
         if isinstance(outcome, BaseException):
             return _settle(job.loop, job.future, outcome)
+        if self.answer_on_model_thread:
+            return self._answer(job, *outcome)
         try:
             self.io.submit(self._answer, job, *outcome)
         except RuntimeError as exc:  # the pool is shut down: the server is stopping

@@ -125,3 +125,30 @@ def test_every_model_thread_counts_for_health():
     for thread in worker.models:
         thread.join(timeout=WAIT_S)
     assert not worker.alive()
+
+
+class Answering(Recording):
+    """Records the thread each answer() runs on."""
+
+    def __init__(self, in_process: bool) -> None:
+        super().__init__()
+        self.answers_in_process = in_process
+        self.threads: list[str] = []
+
+    def answer(self, request, vector, embed_ms=0.0):
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return super().answer(request, vector, embed_ms)
+
+
+def test_an_embedded_shard_is_asked_by_the_model_thread_a_server_on_the_pool():
+    """A Qdrant server could hang: never on a model thread. An embedded shard cannot: one hand-off less."""
+    for in_process, prefix in ((True, "model-"), (False, "qdrant")):
+        service = Answering(in_process)
+        worker = Worker(service, timeout=WAIT_S, model_threads=2)
+        result = asyncio.run(worker.run(SearchRequest("vegan food delivery", mode="neural")))
+        text = asyncio.run(worker.run(SearchRequest("plain words", mode="text")))  # no vector: straight to the pool
+        worker.close()
+        assert result.hits == [("vegan food delivery", float(len("vegan food delivery")))] and text.hits == [("plain words", None)]
+        assert service.threads[0].startswith(prefix) and service.threads[1].startswith("qdrant"), service.threads
