@@ -267,7 +267,10 @@ def report(results: dict[str, list[dict]], levels: list[int]) -> None:
     for label, rows in results.items():
         for row in rows:
             kinds = f"  {row['error_kinds']}" if row["errors"] else ""
-            print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p95']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
+            if row["concurrency"] == 0:  # long clients alone: their row below
+                print(f"{label:<16} {'(none)':>7}")
+            else:
+                print(f"{label:<16} {row['concurrency']:>7} {row['rps']:>8.1f} {row['p50']:>8.2f} {row['p95']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7}{kinds}")
             mixed = row.get("beside_long")
             if mixed and row["concurrency"]:
                 kinds = f"  {mixed['error_kinds']}" if mixed["errors"] else ""

@@ -150,7 +150,9 @@ class Encoder:
         # pool would hand each node's slices to the other cores and wait for them, which costs more
         # than it saves on a short query (`cpu.crossover_tokens`, measured per CPU). The one-thread
         # session is built on first use (a batch job may never need it); the service warms both up.
-        self.wide_from = cpu.crossover_tokens(self.variant) if self.threads > 1 and self.device == "cpu" else 0
+        # A profiled encoder keeps one session: its profile (`session.end_profiling()`) then holds every call.
+        one_session = self.threads == 1 or self.device != "cpu" or profile_prefix
+        self.wide_from = 0 if one_session else cpu.crossover_tokens(self.variant)
         self._narrow = None if self.wide_from else self.session
         self._narrow_lock = threading.Lock()
 
@@ -170,7 +172,7 @@ class Encoder:
         options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
         if self._profile_prefix:
             options.enable_profiling = True
-            options.profile_file_prefix = str(self._profile_prefix) + ("" if threads == self.threads else f"-{threads}-thread")
+            options.profile_file_prefix = str(self._profile_prefix)
         disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
         return ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device), disabled_optimizers=disabled)
 

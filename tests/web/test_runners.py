@@ -85,8 +85,8 @@ async def until(condition, what: str) -> None:
 
 
 def queued_for_the_model(calls: list[list[str]], worker: Worker) -> int:
-    """Texts the model has taken (its first call, held by a gate) plus those waiting for it."""
-    return (len(calls[0]) if calls else 0) + worker.jobs.qsize()
+    """Texts the model threads have taken (their calls, held by a gate) plus those waiting for them."""
+    return sum(len(call) for call in calls) + worker.jobs.qsize()
 
 
 def test_concurrent_searches_share_model_calls_and_each_gets_its_own_answer():
