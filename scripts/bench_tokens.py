@@ -1,15 +1,19 @@
-"""Where a query's time goes: each variant's model time per token count, fitted to a fixed cost
-plus a cost per token, on one thread, in one run.
+"""Where a query's time goes: each variant's model time per token count and thread count, fitted
+to a fixed cost plus a cost per token, in one run, and from which token count all threads beat one.
 
     taskset -c 0 python -m scripts.bench_tokens [--model-dir model] [--baseline-model-dir DIR]
                                                 [--tokens 3,6,10,18,34,66] [--rounds 20] [--threads 1]
-                                                [--profile 3]
+                                                [--rows 1] [--variants int8_blocks] [--profile 3]
+    python -m scripts.bench_tokens --threads 1,2 --tokens 3,8,16,32,48,64,96,128,256   # the crossover
 
-Times `Encoder._run` (the onnxruntime call the service makes, nothing else) on real token ids of
-each length. Variants take turns in blocks of runs (a block warms its weights into the cache, as
-consecutive queries do), rounds repeat the turns, and every figure is a median over all rounds,
-so other load on the machine falls on every variant alike. --profile N prints onnxruntime's own
-per-operator profile of an N-token query for each variant.
+Times one onnxruntime call (the one the service makes, nothing else) on real token ids of each
+length, on a session of each --threads count. Variants and thread counts take turns in blocks of
+runs (a block warms its weights into the cache, as consecutive queries do), rounds repeat the
+turns, and every figure is a median over all rounds, so other load on the machine falls on every
+one alike. With more than one thread count it prints, per variant, the crossover: the fewest
+tokens from which the most threads beat one at every longer count measured, beside the figure the
+encoder uses on this CPU (`handler.model.cpu.CROSSOVER_TOKENS`). --profile N prints onnxruntime's
+own per-operator profile of an N-token query for each variant.
 """
 
 from __future__ import annotations
@@ -25,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.common import cli, env, say
+from handler.common import UsageError, cli, env, say
 from scripts import benchkit
 
 TEXT = ("Neural search finds documents by meaning rather than by shared words, and a vector database returns "
-        "the nearest vectors to a query, filtered by payload fields such as the city of a startup. ") * 4
+        "the nearest vectors to a query, filtered by payload fields such as the city of a startup. ") * 12
 
 
 def token_ids(encoder, count: int) -> np.ndarray:
@@ -38,7 +42,8 @@ def token_ids(encoder, count: int) -> np.ndarray:
     return np.asarray([ids[: count - 1] + ids[-1:]], dtype=np.int64)
 
 
-def engines(model_dir: Path, baseline_dir: Path | None, threads: int) -> dict:
+def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], variants: set[str] | None = None) -> dict:
+    """{(label, thread count): encoder}, the encoder's wide session with that many threads."""
     from handler.model import Encoder, read_manifest
 
     found = {}
@@ -46,13 +51,25 @@ def engines(model_dir: Path, baseline_dir: Path | None, threads: int) -> dict:
         if directory is None:
             continue
         for variant in read_manifest(directory)["variants"]:
-            if variant == "fp16":
-                continue  # a CUDA variant; on CPU it only measures a conversion
-            encoder = Encoder.from_export(directory, variant, threads=threads, verify="size")
-            if label:
-                encoder.session = benchkit.plain_session(encoder.model_path, threads)
-            found[label + variant] = encoder
+            if variant == "fp16" or (variants and variant not in variants):
+                continue  # fp16: a CUDA variant; on CPU it only measures a conversion
+            for count in threads:
+                encoder = Encoder.from_export(directory, variant, threads=count, verify="size")
+                if label:
+                    encoder.session = benchkit.plain_session(encoder.model_path, count)
+                found[label + variant, count] = encoder
     return found
+
+
+def crossover(medians: dict[int, float], few: list[float], counts: list[int]) -> int | None:
+    """The fewest tokens from which `medians` (the most threads) beat `few` (one thread) at every
+    longer count measured; None when they never do."""
+    winning = None
+    for n, many, one in zip(reversed(counts), reversed(medians), reversed(few)):
+        if many >= one:
+            break
+        winning = n
+    return winning
 
 
 def profile(encoder, ids: np.ndarray, runs: int = 300, as_before: bool = False) -> list[tuple[str, float, int]]:
@@ -90,31 +107,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", default="3,6,8,10,18,34,66")
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--block", type=int, default=10, help="consecutive runs of one variant and length per turn")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", default="1", help="comma-separated thread counts, each timed (for example 1,2)")
+    parser.add_argument("--rows", type=int, default=1, help="texts per call (a batch: its tokens are rows x the count)")
+    parser.add_argument("--variants", default="", help="comma-separated variants to time (default: every CPU variant)")
     parser.add_argument("--profile", type=int, default=0, help="token count to profile per operator (0: none)")
     args = parser.parse_args(argv)
-    counts = [int(t) for t in args.tokens.split(",")]
-    found = engines(args.model_dir, args.baseline_model_dir, args.threads)
-    say(f"{', '.join(found)} on {args.threads} thread(s), {benchkit.cpu_name()}")
-    feeds = {(name, n): token_ids(encoder, n) for name, encoder in found.items() for n in counts}
+    try:
+        counts = [int(t) for t in args.tokens.split(",")]
+        threads = sorted({int(t) for t in args.threads.split(",")})
+    except ValueError:
+        raise UsageError("--tokens and --threads are comma-separated numbers (for example --threads 1,2)") from None
+    if min(counts) < 2 or min(threads) < 1:
+        raise UsageError("each --tokens count is at least 2 ([CLS] and [SEP]) and each --threads count at least 1")
+    if args.rows < 1:
+        raise UsageError("--rows must be at least 1")
+    found = engines(args.model_dir, args.baseline_model_dir, threads, {v for v in args.variants.split(",") if v})
+    if not found:
+        raise UsageError(f"--variants {args.variants!r}: none of them is in {args.model_dir / 'manifest.json'}")
+    say(f"{', '.join(sorted({name for name, _ in found}))} on {'/'.join(map(str, threads))} thread(s), {benchkit.cpu_name()}")
+    feeds = {(key, n): np.repeat(token_ids(encoder, n), args.rows, axis=0) for key, encoder in found.items() for n in counts}
     times = {key: [] for key in feeds}
     for _ in range(args.rounds):
-        for name, encoder in found.items():
+        for key, encoder in found.items():
             for n in counts:
-                ids = feeds[name, n]
+                ids = feeds[key, n]
                 mask = np.ones_like(ids)
                 for i in range(args.block + 2):
                     started = time.perf_counter()
-                    encoder._run(ids, mask)
+                    encoder._run(ids, mask, session=encoder.session)
                     if i >= 2:  # the first two of a block warm the cache
-                        times[name, n].append((time.perf_counter() - started) * 1000)
-    print(f"{'variant':<16}" + "".join(f"{n:>8}" for n in counts) + f"{'ms/token':>10}{'fixed ms':>10}")
-    for name in found:
-        medians = [statistics.median(times[name, n]) for n in counts]
-        per_token, fixed = np.polyfit(counts, medians, 1)
-        print(f"{name:<16}" + "".join(f"{m:>8.3f}" for m in medians) + f"{per_token:>10.4f}{fixed:>10.3f}")
+                        times[key, n].append((time.perf_counter() - started) * 1000)
+    if args.rows > 1:
+        say(f"{args.rows} texts per call: a call's tokens are {args.rows} x each count")
+    print(f"{'variant':<16}{'threads':>8}" + "".join(f"{n:>10}" for n in counts) + f"{'ms/token':>10}{'fixed ms':>10}")
+    medians = {key: [statistics.median(times[key, n]) for n in counts] for key in found}
+    for (name, count), row in medians.items():
+        per_token, fixed = np.polyfit(counts, row, 1)
+        print(f"{name:<16}{count:>8}" + "".join(f"{m:>10.3f}" for m in row) + f"{per_token:>10.4f}{fixed:>10.3f}")
+    if len(threads) > 1:
+        from handler.model import cpu_kind, crossover_tokens
+
+        for name in sorted({name for name, _ in found}):
+            at = crossover(medians[name, threads[-1]], medians[name, threads[0]], counts)
+            table = "" if name.startswith("before") else f"; the encoder's table for {cpu_kind()}: {crossover_tokens(name)}"
+            where = (f"from {at * args.rows} tokens in a call" + (f" ({args.rows} x {at})" if args.rows > 1 else "")) if at else "at no count measured"
+            print(f"{name}: {threads[-1]} threads beat {threads[0]} {where}{table}")
     if args.profile:
-        for name, encoder in found.items():
+        for (name, count), encoder in found.items():
+            if count != threads[0]:
+                continue
             rows = profile(encoder, token_ids(encoder, args.profile), as_before=name.startswith("before"))
             print(f"\n{name}, {args.profile} tokens, onnxruntime profile (its own timer adds ~2-3 us per node): "
                   f"{sum(r[2] for r in rows)} nodes, {sum(r[1] for r in rows):.0f} us in kernels")

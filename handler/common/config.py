@@ -19,7 +19,10 @@ ENV: dict[str, tuple[str, str]] = {
     "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx`); also the scripts' default `--model-dir`"),
     "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `int8_blocks`, `fp32`, `fp16`); empty = the manifest's CPU "
                           "default (`int8`; `int8_blocks` on a CPU without an exact int8 dot product, said in the start-up log)"),
-    "ORT_THREADS": ("0", "onnxruntime intra-op threads; 0 = one per core"),
+    "ORT_THREADS": ("0", "onnxruntime intra-op threads of long texts and batches; 0 = one per core this process may use (on Lambda: "
+                         "one per 1,769 MB); a short query runs on one thread whatever this says ([docs/design.md](docs/design.md#threads))"),
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": ("", "set by Lambda (MB), read to know its cores: one vCPU per 1,769 MB (Lambda lists two CPUs "
+                                             "below that), so the model runs on one thread there"),
     "QUERY_CACHE_SIZE": ("1024", "query vectors kept in memory (an LRU of the normalized query text, at most 16 MB): a repeated query skips "
                                  "the model; 0 = off (the benchmarks of the model run with 0)"),
     "QDRANT_URL": ("", "Qdrant server URL (`http(s)://host[:port]`); empty = embedded Qdrant Edge at `QDRANT_PATH`"),

@@ -8,10 +8,11 @@ which variant may run.
 - `known_vector`, `known_vector_cosine`, `KNOWN_TEXT`: the export's vector of a known text per
   variant, which the encoder reproduces at start (the kernels are the gated ones, whatever
   /proc/cpuinfo says);
-- `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU.
+- `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU; `usable_cores`,
+  `crossover_tokens`: how many threads a call gets (`cpu.CROSSOVER_TOKENS`, measured per CPU).
 """
 
-from handler.model.cpu import INT8_DOT, cpu_flags, missing
+from handler.model.cpu import CROSSOVER_TOKENS, INT8_DOT, cpu_flags, cpu_kind, crossover_tokens, missing, usable_cores
 from handler.model.encoder import (
     CPU,
     CPU_DISABLED_OPTIMIZERS,
@@ -28,7 +29,7 @@ from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COS
 from handler.model.manifest import MANIFEST, choose_variant, read_manifest
 
 __all__ = [
-    "INT8_DOT", "cpu_flags", "missing",
+    "CROSSOVER_TOKENS", "INT8_DOT", "cpu_flags", "cpu_kind", "crossover_tokens", "missing", "usable_cores",
     "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
     "ModelCheck", "check_tokenizer",
     "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine", "known_vector_floor",

@@ -9,8 +9,11 @@ export's gate measured. A variant that needs this says so in the manifest ("requ
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
+
+from handler.common import env
 
 INT8_DOT = "int8_dot"
 _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
@@ -42,3 +45,57 @@ def missing(requirement: str | None, *, machine: str | None = None, cpuinfo: str
     if {"avx512_vnni", "avx_vnni"} & cpu_flags(cpuinfo):
         return None
     return "this x86 CPU has neither AVX512-VNNI nor AVX-VNNI: its int8 kernel saturates sums of products in int16"
+
+
+# -- threads: how many cores an onnxruntime call may use, and from which size all of them pay ---------
+LAMBDA_MB_PER_VCPU = 1769  # AWS: a function has the equivalent of one vCPU at 1,769 MB (a share of one below, more above)
+
+
+def usable_cores(*, lambda_memory_mb: str | None = None, affinity: int | None = None) -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a container's cpuset), and on
+    Lambda no more than its memory buys (one vCPU per 1,769 MB, at least one): Lambda lists two CPUs
+    however little it gives, and two onnxruntime threads on a share of one core wait on each other."""
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            affinity = os.cpu_count() or 1
+    memory = env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") if lambda_memory_mb is None else lambda_memory_mb
+    if memory.isdigit():
+        return max(1, min(affinity, int(memory) // LAMBDA_MB_PER_VCPU))
+    return max(1, affinity)
+
+
+# Tokens in one onnxruntime call (rows x padded width) from which all cores beat one thread, per CPU
+# and variant, measured by `python -m scripts.bench_tokens --threads 1,2` (it prints the crossover;
+# `--rows 32` for batches). Below it a call runs on one thread: the pool's hand-off costs more than
+# the second core gives. Where all cores won at no size measured, the figure is twice the largest.
+CROSSOVER_TOKENS = {
+    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores shared with other jobs (load 5-9), 2026-12-02,
+    # commit b111475: one thread won or tied at every size measured, single texts of 3-256 tokens
+    # (int8_blocks 8 tokens 12.6 ms vs 22.8 on two; 256 tokens 279 vs 484; fp32 alike) and batches
+    # of 32 x 8-64 tokens (2,048: 2,036 ms vs 2,160)
+    ("AuthenticAMD", "avx2"): {"int8_blocks": 4096, "int8": 4096, "fp32": 4096},
+}
+# A CPU not measured yet: no figure of its own, so a guess: a query of up to 64 tokens on one thread
+# (a few-token query gained nothing from a second thread on Intel Sapphire Rapids either, issue 30),
+# longer texts and batches on all cores. Measure it and add its row.
+DEFAULT_CROSSOVER = 64
+
+
+def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:
+    """(vendor, widest vector ISA) as CROSSOVER_TOKENS keys them: ("AuthenticAMD", "avx2")."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    vendor = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("vendor_id")), platform.machine())
+    flags = cpu_flags(cpuinfo)
+    isa = "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return vendor, isa
+
+
+def crossover_tokens(variant: str, cpuinfo: str | None = None) -> int:
+    """Tokens in one call from which the encoder runs it on all cores (see CROSSOVER_TOKENS)."""
+    return CROSSOVER_TOKENS.get(cpu_kind(cpuinfo), {}).get(variant, DEFAULT_CROSSOVER)

@@ -7,6 +7,7 @@ L2-normalized by the graph itself, in input order.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -127,16 +128,11 @@ class Encoder:
             raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
 
         self.device = resolve_device(device, ort.get_available_providers())
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
-        if profile_prefix:
-            options.enable_profiling = True
-            options.profile_file_prefix = str(profile_prefix)
-        disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
-        self.session = ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device), disabled_optimizers=disabled)
+        # threads: the wide session's (long texts, batches); None = the cores this process may use
+        # (`cpu.usable_cores`: its affinity, and on Lambda what its memory buys)
+        self.threads = int(threads) if threads else cpu.usable_cores()
+        self._profile_prefix = profile_prefix
+        self.session = self._new_session(self.threads)
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]
         if self.device == "cuda" and self.provider != CUDA:
@@ -150,6 +146,15 @@ class Encoder:
             raise EncoderError(f"{self.model_path} has no '{OUTPUT_NAME}' output (outputs: {sorted(outputs)})")
         self.dim = int(outputs[OUTPUT_NAME].shape[-1])
         self.input_names = {inp.name for inp in self.session.get_inputs()}
+        # A call of fewer tokens (rows x padded width) than `wide_from` runs on one thread: onnxruntime's
+        # pool would hand each node's slices to the other cores and wait for them, which costs more
+        # than it saves on a short query (`cpu.crossover_tokens`, measured per CPU). The one-thread
+        # session is built on first use (a batch job may never need it); the service warms both up.
+        # A profiled encoder keeps one session: its profile (`session.end_profiling()`) then holds every call.
+        one_session = self.threads == 1 or self.device != "cpu" or profile_prefix
+        self.wide_from = 0 if one_session else cpu.crossover_tokens(self.variant)
+        self._narrow = None if self.wide_from else self.session
+        self._narrow_lock = threading.Lock()
 
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         padding = self.tokenizer.padding or {}
@@ -158,6 +163,33 @@ class Encoder:
         self.tokenizer.no_padding()
         truncation = self.tokenizer.truncation or {}
         self.max_length = int(truncation.get("max_length", 0)) or None
+
+    def _new_session(self, threads: int):
+        ort = _import_onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: onnxruntime's warnings about unused initializers are noise here
+        if self._profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(self._profile_prefix)
+        disabled = list(CPU_DISABLED_OPTIMIZERS) if self.device == "cpu" else []
+        return ort.InferenceSession(str(self.model_path), options, providers=providers_for(self.device), disabled_optimizers=disabled)
+
+    @property
+    def narrow(self):
+        """The one-thread session (the wide one itself when that has one thread): a second copy of
+        the weights in memory (onnxruntime shares none between sessions; int8_blocks: about 35 MB)."""
+        if self._narrow is None:
+            with self._narrow_lock:
+                if self._narrow is None:
+                    self._narrow = self._new_session(1)
+        return self._narrow
+
+    def session_for(self, tokens: int, wide: bool = True):
+        """The session a call of `tokens` tokens (rows x padded width) runs on: all cores from
+        `wide_from` on, unless `wide` is False (the caller runs other calls beside it, one per core)."""
+        return self.session if wide and self.wide_from and tokens >= self.wide_from else self.narrow
 
     # -- construction from an export directory -------------------------------------------------
     @classmethod
@@ -263,7 +295,8 @@ class Encoder:
         return worst
 
     # -- embedding --------------------------------------------------------------------------------
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(self, ids: np.ndarray, mask: np.ndarray, *, wide: bool = True, session=None) -> np.ndarray:
+        """One onnxruntime call, on `session_for` its size (or on `session`)."""
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -275,7 +308,7 @@ class Encoder:
             binding.bind_output(OUTPUT_NAME, "cuda")
             self.session.run_with_iobinding(binding)
             return binding.copy_outputs_to_cpu()[0].astype(np.float32, copy=False)
-        return self.session.run([OUTPUT_NAME], feeds)[0]
+        return (session or self.session_for(ids.size, wide)).run([OUTPUT_NAME], feeds)[0]
 
     def _pad(self, encodings: Sequence) -> tuple[np.ndarray, np.ndarray]:
         width = max(1, max(len(e.ids) for e in encodings))
@@ -286,11 +319,11 @@ class Encoder:
             mask[row, : len(encoding.ids)] = 1
         return ids, mask
 
-    def embed(self, texts: Sequence[str], *, sort_by_length: bool = True) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, sort_by_length: bool = True, wide: bool = True) -> np.ndarray:
         """Vectors for `texts`, float32 [n, dim], in input order.
 
         Texts are sorted by token count and batched, each batch padded to its longest text,
-        so short texts never pay for long ones.
+        so short texts never pay for long ones. wide=False: one thread whatever the size (see `session_for`).
         """
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts; use embed_one() for a single string")
@@ -307,14 +340,14 @@ class Encoder:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             ids, mask = self._pad([encodings[i] for i in rows])
-            out[rows] = self._run(ids, mask)
+            out[rows] = self._run(ids, mask, wide=wide)
         return out
 
-    def embed_one(self, text: str) -> np.ndarray:
+    def embed_one(self, text: str, *, wide: bool = True) -> np.ndarray:
         """The vector of one query, float32 [dim]: the service's hot path, no sorting, no padding."""
         encoding = self.tokenizer.encode(text)
         ids = np.asarray([encoding.ids], dtype=np.int64)
-        return self._run(ids, np.ones_like(ids))[0]
+        return self._run(ids, np.ones_like(ids), wide=wide)[0]
 
     def limit_tokens(self, max_tokens: int) -> None:
         """Embed from at most `max_tokens` tokens from now on (the special tokens kept: the

@@ -118,6 +118,8 @@ class SearchService:
         """One query through the model (and the store, when it has points): onnxruntime's first run
         allocates its buffers, and on Lambda this happens in init, which SnapStart keeps."""
         vector = self.encoder.embed_one("warm up")
+        if self.encoder.wide_from and self.encoder.wide_from <= (self.encoder.max_length or 0):  # long queries' session: its first run allocates too
+            self.encoder.embed_one("warm up " * self.encoder.wide_from)
         if search:
             try:
                 self.storage.search(vector, 1)
@@ -158,12 +160,25 @@ class SearchService:
         """Step 1: the query's vector if the query cache holds it (cheap: on the event loop)."""
         return self.cache.get(self.encoder.variant, text)
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
+    @property
+    def model_threads(self) -> int:
+        """How many queries the model runs at once in `python -m handler`: one per core it may use
+        (each short query on one onnxruntime thread: `Encoder.session_for`)."""
+        return self.encoder.threads if self.encoder.wide_from else 1
+
+    @property
+    def answers_in_process(self) -> bool:
+        """Whether the store is an embedded shard (Qdrant Edge): no server that could hang, so a
+        runner may answer from it on the thread that embedded the query."""
+        return getattr(self.storage, "backend", "") == "qdrant-edge"
+
+    def embed_queries(self, texts: list[str], wide: bool = True) -> np.ndarray:
         """Step 2: the vectors of several queries in one onnxruntime call (the int8 and fp32 variants
         are batch-invariant: each is the vector the query gets alone), each put in the query cache
         before it is returned, so the same query asked next finds it there. A cache that fails costs
-        a model call later, never an answer."""
-        vectors = self.encoder.embed(texts) if len(texts) > 1 else self.encoder.embed_one(texts[0])[None, :]
+        a model call later, never an answer. wide=False: on one core, whatever the call's size (other
+        calls run beside it)."""
+        vectors = self.encoder.embed(texts, wide=wide) if len(texts) > 1 else self.encoder.embed_one(texts[0], wide=wide)[None, :]
         for text, vector in zip(texts, vectors):
             try:
                 self.cache.put(self.encoder.variant, text, vector)

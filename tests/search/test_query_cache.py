@@ -63,9 +63,9 @@ class CountingEncoder:
     def __getattr__(self, name):
         return getattr(self.encoder, name)
 
-    def embed_one(self, text):
+    def embed_one(self, text, **kwargs):
         self.calls += 1
-        return self.encoder.embed_one(text)
+        return self.encoder.embed_one(text, **kwargs)
 
     def embed(self, texts, **kwargs):
         self.calls += len(texts)
@@ -100,10 +100,10 @@ def test_a_query_cache_that_fails_never_fails_an_answer():
     class Encoder:
         variant = "stand-in"
 
-        def embed(self, texts):
+        def embed(self, texts, **_):
             return np.ones((len(texts), 2), np.float32)
 
-        def embed_one(self, text):
+        def embed_one(self, text, **_):
             return np.ones(2, np.float32)
 
     class BrokenCache:

@@ -37,7 +37,7 @@ class ScriptedService:
         self.model_gate.set()
         self.calls: list[list[str]] = []  # every embed_queries() call, failed ones included
 
-    def embed_queries(self, texts):
+    def embed_queries(self, texts, wide=True):
         self.calls.append(list(texts))
         self.model_gate.wait()
         if "bad" in texts and len(texts) > 1:
@@ -85,8 +85,8 @@ async def until(condition, what: str) -> None:
 
 
 def queued_for_the_model(calls: list[list[str]], worker: Worker) -> int:
-    """Texts the model has taken (its first call, held by a gate) plus those waiting for it."""
-    return (len(calls[0]) if calls else 0) + worker.jobs.qsize()
+    """Texts the model threads have taken (their calls, held by a gate) plus those waiting for them."""
+    return sum(len(call) for call in calls) + worker.jobs.qsize()
 
 
 def test_concurrent_searches_share_model_calls_and_each_gets_its_own_answer():
@@ -192,10 +192,10 @@ def test_the_worker_answers_what_inline_answers(service):
                 for limit, city, mode in ((5, None, "hybrid"), (3, "London", "neural"), (10, None, "text"), (5, "San Francisco", "hybrid"))]
     calls, everyone = [], threading.Event()
 
-    def embed_queries(texts, real=uncached.embed_queries):  # the first model call waits for every search: the rest go as one batch
+    def embed_queries(texts, wide=True, real=uncached.embed_queries):  # the first model call waits for every search: the rest go as one batch
         calls.append(list(texts))
         everyone.wait(WAIT_S)
-        return real(texts)
+        return real(texts, wide)
 
     uncached.embed_queries = embed_queries
     worker, inline = Worker(uncached, timeout=3 * WAIT_S), Inline(uncached)
@@ -224,7 +224,7 @@ def test_the_model_thread_survives_an_error_in_the_model_step():
         def cached_vector(self, text):
             return None
 
-        def embed_queries(self, texts):
+        def embed_queries(self, texts, wide=True):
             if texts == ["one"]:
                 raise RuntimeError("the model step broke")
             return np.ones((len(texts), 2), np.float32)
