@@ -25,7 +25,7 @@ TWO_SLIPS_FROM = 8  # words this long match two slips apart
 MOST_SLIPS = 2  # no two words further apart in length are ever the same word
 PREFIX_MIN = 5  # a stem this long matches the stems it begins
 SHOWN_ANSWERS = 5  # the answers whose words count: the first of the page (what a person reads first)
-MEMO = 4096  # answers' texts whose words are kept (`TextWords`): a few MB at most
+MEMO = 1024  # answers' texts whose words are kept (`TextWords`): about 6 MB for the 40k bench corpus's texts (22.6 MB at 4,096)
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def answers_share_word(q: str, hits, fields: tuple[str, ...], words: Callable[[s
     """Whether the first SHOWN_ANSWERS hits share a word with the query: their `fields` (the
     schema's text fields) and the query, each as `words` (BM25's tokens and stems) makes them."""
     answers = frozenset().union(*(words(" ".join(str(hit.payload.get(name) or "") for name in fields)) for hit in hits[:SHOWN_ANSWERS]))
-    return shares_word(words(q), answers)
+    return shares_word(getattr(words, "words", words)(q), answers)  # a query is not remembered (`TextWords` keeps answers)
 
 
 def weak(nearest: float | None, shared: Callable[[], bool], calibration: Calibration | None) -> bool | None:

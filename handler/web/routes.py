@@ -51,9 +51,10 @@ def _ascii_digits(value):
     if isinstance(value, str):
         if not (value.isascii() and value.isdigit()):
             raise ValueError("must be a whole number written with the digits 0-9 only")
-        if len(value.lstrip("0")) > 18:
+        digits = value.lstrip("0") or "0"  # leading zeros never count: int() refuses strings of over 4,300 digits
+        if len(digits) > 18:
             raise ValueError("is too large")
-        return int(value)
+        return int(digits)
     return value
 
 
@@ -66,7 +67,7 @@ MODE_NAMES = frozenset(MODES) | frozenset(MODE_ALIASES)
 
 class FastLane:
     """/api/search's plain requests, read without FastAPI's per-request parameter machinery (half
-    of what a warm Lambda request spent outside the search, docs/benchmarks.md#the-framework), and
+    of what a warm Lambda request spent outside the search: docs/benchmarks.md, "The framework"), and
     everything else handed to the route as FastAPI built it: the route stays the one documented in
     OpenAPI, and every refusal is still its 422. `read` returns the request or None (not plain);
     `render` is the route's own body. What the lane reads, the route would have read the same
@@ -156,8 +157,10 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
 
     def plain_search(params) -> SearchRequest | None:
         """The request of a query string whose every parameter is plainly valid, read by the rules the
-        route's declarations above state (`search`'s); None for anything else (an unknown or repeated
-        parameter, a bound crossed, a blank q, the demo's `neural`), which the route itself then
+        route's declarations above state (`search`'s): known names, each once but a keyword filter's
+        values, a `q` of 1 to QUERY_MAX_CHARS characters once normalized, counts of at most 3 digits in
+        their bounds; None for anything else (an unknown or repeated parameter, a bound crossed, a
+        blank q, the demo's `neural`), which the route itself then
         reads and, where it is wrong, refuses with the 422 that names it."""
         for name in params:
             if name not in plain_names:
@@ -174,7 +177,7 @@ def add_api_routes(router: FastAPI, settings: Settings) -> None:
             if not values:
                 numbers.append(default)
                 continue
-            if len(values) > 1 or not (values[0].isascii() and values[0].isdigit() and low <= int(values[0]) <= high):
+            if len(values) > 1 or not (len(values[0]) <= 3 and values[0].isascii() and values[0].isdigit() and low <= int(values[0]) <= high):  # 3 digits: the bounds' (int() of thousands of digits raises)
                 return None
             numbers.append(int(values[0]))
         modes = params.getlist("mode")

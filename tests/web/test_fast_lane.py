@@ -70,6 +70,8 @@ STARTUPS = [
     "q=a&" + "&".join(f"city=c{i}" for i in range(20)), "q=a&" + "&".join(f"city=c{i}" for i in range(21)),
     "q=a&cty=Berlin", "q=a&q=b", "limit=5", "", "q=a&city=%E2%80%8BBerlin", "q=caf%C3%A9&city=M%C3%BCnchen",
     "q=a&offset=0&limit=1", "q=a&offset=-1", "q=a&Limit=5", "q=%F0%9F%9A%80",
+    "q=a&limit=" + "9" * 4301, "q=a&limit=" + "0" * 4300 + "5", "q=a&offset=" + "0" * 4301, "q=a&limit=0005", "q=a&offset=0100",
+    "q=" + "x" * 1000, "q=" + "x" * 1001, "q=" + "x" * 999 + "%20%20y", "q=%20" + "x" * 1000 + "%20", "q=" + "%C3%A9" * 1000,
 ]
 PACKAGES = [
     "q=json", "q=json&downloads_rank_min=1", "q=json&downloads_rank_max=100&downloads_rank_min=5", "q=json&downloads_rank_min=10&downloads_rank_max=5",
@@ -102,6 +104,19 @@ def test_the_lane_reads_numeric_ranges_as_the_route_does(query):
     (status, body, asked), (route_status, route_body, route_asked) = both(packages, query)
     assert (status, body) == (route_status, route_body)
     assert asked == route_asked
+
+
+def test_counts_of_thousands_of_digits_are_read_not_a_500():
+    """int() refuses strings of over 4,300 digits: too large is a 422 naming the parameter, leading
+    zeros are only zeros, and neither reading turns one into a 500."""
+    client = TestClient(app_for(None, lane=True))
+    response = client.get("/api/search?q=a&limit=" + "9" * 4301)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["query", "limit"], response.text
+    for name, value, read in (("limit", "0" * 4300 + "5", 5), ("offset", "0" * 4301, 0)):
+        response = client.get(f"/api/search?q=a&{name}={value}")
+        assert response.status_code == 200, response.text
+        asked = client.app.state.runner.asked[-1]
+        assert getattr(asked, name) == read
 
 
 def test_the_lane_takes_the_plain_requests_and_leaves_the_rest():
