@@ -29,7 +29,7 @@ import numpy as np
 from handler.common import Schema, Settings, StorageUnavailable, UsageError, cli, env, load_schema, say, sha256_file
 from handler.search import Calibration
 from handler.storage import Layout, PointData, open_storage, read_records
-from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
+from scripts.sync import PointIds, SyncRules, check_deletions, hashed, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
 from scripts.weak_calibration import calibrate
 
 DELETE_BATCH = 1000  # point ids per delete request
@@ -176,7 +176,7 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
-                points.append(PointData(pid, vector, schema.payload(record), bm25.record(schema, record)))
+                points.append(hashed(PointData(pid, vector, schema.payload(record), bm25.record(schema, record))))  # --sync compares the hashes
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
             if sync is None:
                 upsert(batches)
@@ -334,12 +334,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_sync(result: dict) -> int:
     plan = result["plan"]
+    if plan.legacy():
+        say(plan.legacy())
     if result.get("dry_run"):
         print(f"dry run: '{result['collection']}' ({result['backend']}) holds {plan.before} points; a sync would make it "
               f"{plan.counts()}; nothing was changed")
         return 0
     print(f"synced '{result['collection']}' ({result['backend']}) in {result['seconds']} s (points {result['prepare_seconds']} s, "
-          f"reading the collection back and comparing {result['compare_seconds']} s, writing {result['write_seconds']} s, "
+          f"reading the collection's content hashes and comparing {result['compare_seconds']} s"
+          f"{f' ({plan.read_back} points without one read back in full)' if plan.read_back else ''}, writing {result['write_seconds']} s, "
           f"index {result['index_seconds']} s): {plan.counts()}; collection holds {result['collection_total']}")
     if result["counted"] != result["points"] or result["collection_total"] != result["points"]:
         say(f"error: count check failed: the input has {result['points']} points, the collection holds {result['collection_total']} "
