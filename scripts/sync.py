@@ -79,23 +79,36 @@ def where_text(where) -> str:
     return f"line {where[1]} of {where[0]}" if isinstance(where, tuple) else f"line {where}"
 
 
-def content_hash(point: PointData) -> str:
-    """`<vectors>-<payload>`: blake2b of the dense vector's float32 bytes and the BM25 vector's
-    indices and float32 weights, and of the canonical payload (its hash left out), 96 bits each.
+PROBE = "Naïve cafés: 42 rockets, launching small-satellite services for the city's bike-sharing"  # BM25's numbers, checked
+
+
+class Hasher:
+    """Each point's content hash, `<vectors>-<payload>`, 96 bits of blake2b each:
+    - vectors: the dense vector's float32 bytes, and what its BM25 vector is made of (the schema's
+      indexed text and the title, with the BM25 encoder's numbers on PROBE: an encoder that counts
+      otherwise changes every hash), so the BM25 vector of an unchanged point is never computed;
+    - payload: the canonical payload (its hash left out).
     Exact bytes: a text embedded again (not from the vector cache) may differ in its last bits and
     is then rewritten, never wrongly kept."""
-    vectors = hashlib.blake2b(np.ascontiguousarray(point.vector, dtype=np.float32).tobytes(), digest_size=12)
-    if point.sparse is not None:
-        vectors.update(np.asarray(point.sparse.indices, dtype=np.uint32).tobytes())
-        vectors.update(np.asarray(point.sparse.values, dtype=np.float32).tobytes())
-    payload = hashlib.blake2b(canonical(without_hash(point.payload)).encode(), digest_size=12)
-    return f"{vectors.hexdigest()}-{payload.hexdigest()}"
 
+    def __init__(self, schema, bm25) -> None:
+        from handler.common import title_key
 
-def hashed(point: PointData) -> PointData:
-    """The point with its content hash in its payload (what every upload writes)."""
-    folded = {**point.payload.get(FOLDED, {}), HASH: content_hash(point)}
-    return PointData(point.id, point.vector, {**point.payload, FOLDED: folded}, point.sparse)
+        self.schema = schema
+        self._bm25 = repr((bm25.document(PROBE), bm25.title_grams(title_key(PROBE)))).encode()
+
+    def __call__(self, point: PointData, record: dict) -> str:
+        vectors = hashlib.blake2b(np.ascontiguousarray(point.vector, dtype=np.float32).tobytes(), digest_size=12)
+        source = f"{self.schema.indexed_text(record)}\x00{record.get(self.schema.title) or ''}"
+        vectors.update(source.encode("utf-8", "surrogatepass"))
+        vectors.update(self._bm25)
+        payload = hashlib.blake2b(canonical(without_hash(point.payload)).encode("utf-8", "surrogatepass"), digest_size=12)
+        return f"{vectors.hexdigest()}-{payload.hexdigest()}"
+
+    def hashed(self, point: PointData, record: dict) -> PointData:
+        """The point with its content hash in its payload (what every upload writes)."""
+        folded = {**point.payload.get(FOLDED, {}), HASH: self(point, record)}
+        return PointData(point.id, point.vector, {**point.payload, FOLDED: folded}, point.sparse)
 
 
 def stored_hash(payload: dict) -> str | None:
@@ -154,9 +167,11 @@ def same_vectors(stored: PointData, new: PointData) -> bool:
     return stored.vector.shape == new.vector.shape and float(np.abs(stored.vector - new.vector).max(initial=0)) <= DENSE_TOLERANCE
 
 
-def make_plan(storage, points: Sequence[PointData], dim: int, page: int = 1000) -> Plan:
-    """Compare the input's points (`hashed`) with the collection's: each stored point's id and
-    hash, and in full only those without one, page by page (nothing is written)."""
+def make_plan(storage, points: Sequence[PointData], dim: int, complete=lambda point: point, page: int = 1000) -> Plan:
+    """Compare the input's points (`Hasher.hashed`) with the collection's: each stored point's id
+    and hash, and in full only those without one, page by page (nothing is written). The input's
+    points may lack their BM25 vectors: `complete(point)` gives one with them, for the points
+    compared in full."""
     info = storage.collection_info()
     if info is None:
         return Plan(added=list(points))
@@ -184,7 +199,7 @@ def make_plan(storage, points: Sequence[PointData], dim: int, page: int = 1000) 
         batch = {p.id: p for p in unhashed[start : start + page]}
         for stored in storage.points_of(list(batch)):
             plan.read_back += 1
-            point = batch.pop(stored.id)
+            point = complete(batch.pop(stored.id))
             if not same_vectors(stored, point):
                 plan.updated.append(point)
             elif without_hash(stored.payload) != without_hash(point.payload):
