@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,15 +61,18 @@ def make_update(source: Path, target: Path, fraction: float) -> dict:
 
 
 def timed(label: str, rows: list, *args: str, extra_env: dict | None = None, root: Path = benchkit.ROOT) -> str:
-    """Run `python -m args` with the code of checkout `root` (its folder first on PYTHONPATH)."""
-    started = time.perf_counter()
+    """Run `python -m args` with the code of checkout `root` (its folder first on PYTHONPATH); its
+    row: wall seconds and CPU seconds (user + system, all its threads: on a shared machine the
+    steadier figure)."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([sys.executable, "-m", *args], cwd=root, env={**os.environ, **(extra_env or {}), "PYTHONPATH": str(root)},
                             capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if result.returncode not in (0, 3):  # 3: scripts.embed rejected some lines (listed), and went on
         raise UsageError(f"{label} failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
-    rows.append((label, seconds, result.stdout.strip().splitlines()[-1]))
-    say(f"{label}: {seconds:.1f} s")
+    rows.append((label, seconds, cpu, result.stdout.strip().splitlines()[-1]))
+    say(f"{label}: {seconds:.1f} s (cpu {cpu:.1f} s)")
     return result.stdout
 
 
@@ -151,35 +155,36 @@ def main(argv: list[str] | None = None) -> int:
     rows: list = []
     full, update, synced = {}, {}, {}
     if args.reuse and reusable(full_vectors, v1):
-        rows.append(("full run: scripts.embed v1", 0.0, f"not timed: --reuse, the vectors an earlier run left in {full_vectors}"))
+        rows.append(("full run: scripts.embed v1", 0.0, 0.0, f"not timed: --reuse, the vectors an earlier run left in {full_vectors}"))
         say("full run: scripts.embed v1: reused from --work")
     else:
         timed("full run: scripts.embed v1", rows, "scripts.embed", "--model-dir", str(args.model_dir), "--out", str(fresh_dir(full_vectors)), "--input", str(v1))
-    embed_v1 = rows[-1][1]
+    embed_v1, embed_v1_cpu = rows[-1][1:3]
     for side, root in sides:
         tag = f" ({side})" if side else ""
         folder = work / (side or "update")
         vectors, collection = fresh_dir(folder / "vectors", copy_of=full_vectors), fresh_dir(folder / "synced")
         timed(f"full run: scripts.upload v1{tag}", rows, "scripts.upload", "--input", str(v1), "--vectors", str(vectors),
               extra_env={**edge, "QDRANT_PATH": str(collection)}, root=root)
-        full[side] = embed_v1 + rows[-1][1]
+        full[side] = embed_v1 + rows[-1][1], embed_v1_cpu + rows[-1][2]
         timed(f"update: scripts.embed v2{tag}", rows, "scripts.embed", "--model-dir", str(args.model_dir), "--out", str(vectors), "--input", str(v2), root=root)
         timed(f"update: scripts.upload v2 --sync{tag}", rows, "scripts.upload", "--input", str(v2), "--vectors", str(vectors), "--sync",
               extra_env={**edge, "QDRANT_PATH": str(collection)}, root=root)
-        update[side], synced[side] = rows[-2][1] + rows[-1][1], collection
+        update[side], synced[side] = (rows[-2][1] + rows[-1][1], rows[-2][2] + rows[-1][2]), collection
     for name in ("fresh", "fresh-again"):
         timed(f"{name.replace('-', ' ')} load: scripts.upload v2", rows, "scripts.upload", "--input", str(v2), "--vectors", str(vectors),
               extra_env={**edge, "QDRANT_PATH": str(fresh_dir(work / name))})
     load_end = os.getloadavg()[0]
 
     print(f"{benchkit.cpu_name()}; load average {load_end:.2f} at the end; update of {v1.name}: {counts}")
-    for label, seconds, last_line in rows:
-        print(f"{label:<45} {seconds:>8.1f} s   {last_line[:150]}")
+    print(f"{'':<45} {'wall':>8}   {'cpu':>8}")
+    for label, seconds, cpu, last_line in rows:
+        print(f"{label:<45} {seconds:>8.1f} s {cpu:>8.1f} s   {last_line[:150]}")
     for side, _ in sides:
         tag = f" ({side})" if side else ""
-        print(f"{'full run (embed + upload)' + tag:<45} {full[side]:>8.1f} s")
-        print(f"{'update (embed + upload --sync)' + tag:<45} {update[side]:>8.1f} s   "
-              + (f"{full[side] / update[side]:.1f}x faster than the full run" if embed_v1 else "(the full run's embed was reused: no ratio)"))
+        print(f"{'full run (embed + upload)' + tag:<45} {full[side][0]:>8.1f} s {full[side][1]:>8.1f} s")
+        print(f"{'update (embed + upload --sync)' + tag:<45} {update[side][0]:>8.1f} s {update[side][1]:>8.1f} s   "
+              + (f"{full[side][0] / update[side][0]:.1f}x faster than the full run" if embed_v1 else "(the full run's embed was reused: no ratio)"))
     print("answers like the fresh load's (the same ids in the same order; largest relative score gap):  "
           + "  |  ".join([f"synced{f' ({side})' if side else ''}" for side, _ in sides] + ["fresh load again"]))
     columns = [compare(synced[side], work / "fresh", args.model_dir) for side, _ in sides] + [compare(work / "fresh-again", work / "fresh", args.model_dir)]
