@@ -1,8 +1,8 @@
 """`scripts.upload --sync`: the collection follows its input exactly.
 
-Every point is written with its content hash (`content_hash`: of its dense and BM25 vectors, and
-of its payload, kept in the payload under FOLDED.HASH, so it travels with the point on every
-backend and is written in the same upsert as what it describes). A sync reads back only each
+Every point is written with its content hash (`Hasher`: of its dense vector and what its BM25
+vector is made of, and of its payload; kept in the payload under FOLDED.HASH, so it travels with
+the point on every backend and is written in the same upsert as what it describes). A sync reads back only each
 stored point's id and hash (`Storage.fields`), and compares them with the input's:
 - added: ids the collection lacks;
 - updated: ids whose hash differs ("payload only" when the vectors' half is equal: a new city or
