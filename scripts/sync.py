@@ -1,12 +1,17 @@
 """`scripts.upload --sync`: the collection follows its input exactly.
 
-The input's points are compared with every point the collection holds (payload, dense and BM25
-vectors, read back with Storage.points()):
+Every point is written with its content hash (`Hasher`: of its dense vector and what its BM25
+vector is made of, and of its payload; kept in the payload under FOLDED.HASH, so it travels with
+the point on every backend and is written in the same upsert as what it describes). A sync reads back only each
+stored point's id and hash (`Storage.fields`), and compares them with the input's:
 - added: ids the collection lacks;
-- updated: ids whose payload or vectors differ ("payload only" when the vectors are equal: a new
-  city or a fixed link under a stable --id-field, whose text, and so vector, did not change);
-- unchanged: equal, so nothing is written;
+- updated: ids whose hash differs ("payload only" when the vectors' half is equal: a new city or
+  a fixed link under a stable --id-field, whose text, and so vector, did not change);
+- unchanged: equal hashes, so the point is neither read back nor written;
 - deleted: ids the input lacks.
+A point written by an earlier version has no hash: it is read back in full (payload, dense and
+BM25 vectors) and compared as before, and rewritten with its hash when equal ("hashed"), so the
+next sync reads none of it back.
 Nothing is written before the whole plan is known, so --dry-run and the mass-delete guard see
 all of it. The plan is made from what the collection holds, not from what a run meant to do, so
 a sync that failed or was interrupted part-way, run again, ends in the same state.
@@ -22,13 +27,15 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.common import SparseMissing, UsageError
+from handler.common import FOLDED, SparseMissing, UsageError
 from handler.storage import SPARSE, PointData
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
 POINT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://qdrant.tech/documentation/tutorials/neural-search/")
 DENSE_TOLERANCE = 1e-5  # Qdrant re-normalizes cosine vectors on write: an equal vector may differ in its last bits
 SPARSE_TOLERANCE = 1e-6  # relative: BM25 weights are stored as float32
+HASH = "_hash"  # under FOLDED (the store's part of a payload, never shown): the point's content hash
+HASH_FIELD = f"{FOLDED}.{HASH}"
 
 
 def canonical(record: dict) -> str:
@@ -72,6 +79,51 @@ def where_text(where) -> str:
     return f"line {where[1]} of {where[0]}" if isinstance(where, tuple) else f"line {where}"
 
 
+PROBE = "Naïve cafés: 42 rockets, launching small-satellite services for the city's bike-sharing"  # BM25's numbers, checked
+
+
+class Hasher:
+    """Each point's content hash, `<vectors>-<payload>`, 96 bits of blake2b each:
+    - vectors: the dense vector's float32 bytes, and what its BM25 vector is made of (the schema's
+      indexed text and the title, with the BM25 encoder's numbers on PROBE: an encoder that counts
+      otherwise changes every hash), so the BM25 vector of an unchanged point is never computed;
+    - payload: the canonical payload (its hash left out).
+    Exact bytes: a text embedded again (not from the vector cache) may differ in its last bits and
+    is then rewritten, never wrongly kept."""
+
+    def __init__(self, schema, bm25) -> None:
+        from handler.common import title_key
+
+        self.schema = schema
+        self._bm25 = repr((bm25.document(PROBE), bm25.title_grams(title_key(PROBE)))).encode()
+
+    def __call__(self, point: PointData, record: dict) -> str:
+        vectors = hashlib.blake2b(np.ascontiguousarray(point.vector, dtype=np.float32).tobytes(), digest_size=12)
+        source = f"{self.schema.indexed_text(record)}\x00{record.get(self.schema.title) or ''}"
+        vectors.update(source.encode("utf-8", "surrogatepass"))
+        vectors.update(self._bm25)
+        payload = hashlib.blake2b(canonical(without_hash(point.payload)).encode("utf-8", "surrogatepass"), digest_size=12)
+        return f"{vectors.hexdigest()}-{payload.hexdigest()}"
+
+    def hashed(self, point: PointData, record: dict) -> PointData:
+        """The point with its content hash in its payload (what every upload writes)."""
+        folded = {**point.payload.get(FOLDED, {}), HASH: self(point, record)}
+        return PointData(point.id, point.vector, {**point.payload, FOLDED: folded}, point.sparse)
+
+
+def stored_hash(payload: dict) -> str | None:
+    value = (payload.get(FOLDED) or {}).get(HASH)
+    return value if isinstance(value, str) else None
+
+
+def without_hash(payload: dict) -> dict:
+    """The payload as an earlier version stored it: no hash (and no FOLDED when that was all it held)."""
+    if HASH not in (payload.get(FOLDED) or {}):
+        return payload
+    folded = {k: v for k, v in payload[FOLDED].items() if k != HASH}
+    return {**{k: v for k, v in payload.items() if k != FOLDED}, **({FOLDED: folded} if folded else {})}
+
+
 @dataclass(frozen=True)
 class SyncRules:
     dry_run: bool = False
@@ -87,14 +139,24 @@ class Plan:
     payload_only: int = 0  # of the updated
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    hashed: list[PointData] = field(default_factory=list)  # of the unchanged: written by an earlier version, rewritten with their hash
+    read_back: int = 0  # points read back in full (those without a hash)
 
     @property
     def writes(self) -> list[PointData]:
-        return self.added + self.updated
+        return self.added + self.updated + self.hashed
 
     def counts(self) -> str:
         return (f"{len(self.added)} added, {len(self.updated)} updated ({self.payload_only} payload only), "
                 f"{self.unchanged} unchanged, {len(self.deleted)} deleted")
+
+    def legacy(self) -> str | None:
+        """What the sync said about points without a content hash (None when there were none)."""
+        if not self.read_back:
+            return None
+        return (f"{self.read_back} of the {self.before} stored points have no content hash (written by an earlier version): "
+                f"read back in full and compared; {len(self.hashed)} unchanged ones are rewritten with their hash, "
+                "so the next --sync reads none of them back")
 
 
 def same_vectors(stored: PointData, new: PointData) -> bool:
@@ -105,8 +167,11 @@ def same_vectors(stored: PointData, new: PointData) -> bool:
     return stored.vector.shape == new.vector.shape and float(np.abs(stored.vector - new.vector).max(initial=0)) <= DENSE_TOLERANCE
 
 
-def make_plan(storage, points: Sequence[PointData], dim: int) -> Plan:
-    """Compare the input's points with the collection's, page by page (nothing is written)."""
+def make_plan(storage, points: Sequence[PointData], dim: int, complete=lambda point: point, page: int = 1000) -> Plan:
+    """Compare the input's points (`Hasher.hashed`) with the collection's: each stored point's id
+    and hash, and in full only those without one, page by page (nothing is written). The input's
+    points may lack their BM25 vectors: `complete(point)` gives one with them, for the points
+    compared in full."""
     info = storage.collection_info()
     if info is None:
         return Plan(added=list(points))
@@ -114,20 +179,36 @@ def make_plan(storage, points: Sequence[PointData], dim: int) -> Plan:
     if SPARSE not in info.sparse:
         raise SparseMissing(storage.sparse_missing_message())
     new = {p.id: p for p in points}
-    plan, stored_ids = Plan(), set()
-    for stored in storage.points():
+    plan, stored_ids, unhashed = Plan(), set(), []
+    for pid, payload in storage.fields([HASH_FIELD]):
         plan.before += 1
-        stored_ids.add(stored.id)
-        point = new.get(stored.id)
+        stored_ids.add(pid)
+        point = new.get(pid)
         if point is None:
-            plan.deleted.append(stored.id)
-        elif not same_vectors(stored, point):
-            plan.updated.append(point)
-        elif stored.payload != point.payload:
-            plan.updated.append(point)
-            plan.payload_only += 1
-        else:
+            plan.deleted.append(pid)
+            continue
+        old, now = stored_hash(payload), stored_hash(point.payload)
+        if old is None:
+            unhashed.append(point)
+        elif old == now:
             plan.unchanged += 1
+        else:
+            plan.updated.append(point)
+            plan.payload_only += old.split("-")[0] == now.split("-")[0]
+    for start in range(0, len(unhashed), page):  # written by an earlier version: compared in full
+        batch = {p.id: p for p in unhashed[start : start + page]}
+        for stored in storage.points_of(list(batch)):
+            plan.read_back += 1
+            point = complete(batch.pop(stored.id))
+            if not same_vectors(stored, point):
+                plan.updated.append(point)
+            elif without_hash(stored.payload) != without_hash(point.payload):
+                plan.updated.append(point)
+                plan.payload_only += 1
+            else:
+                plan.unchanged += 1
+                plan.hashed.append(point)
+        plan.updated.extend(batch.values())  # listed, then gone before they were read: written again
     plan.added = [p for p in points if p.id not in stored_ids]
     return plan
 

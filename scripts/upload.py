@@ -29,7 +29,7 @@ import numpy as np
 from handler.common import Schema, Settings, StorageUnavailable, UsageError, cli, env, load_schema, say, sha256_file
 from handler.search import Calibration
 from handler.storage import Layout, PointData, open_storage, read_records
-from scripts.sync import PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
+from scripts.sync import Hasher, PointIds, SyncRules, check_deletions, make_plan, point_id, where_text  # noqa: F401  (point_id: re-exported)
 from scripts.weak_calibration import calibrate
 
 DELETE_BATCH = 1000  # point ids per delete request
@@ -158,6 +158,13 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
     chunks = chunks if chunks is not None else [(items, vectors)]
     dim = dim or int(vectors.shape[1])
     ids = PointIds(schema.key)
+    hasher = Hasher(schema, bm25)  # every point carries its content hash: what --sync compares
+    held_records: dict[str, dict] = {}  # a sync's records, by point id: BM25 vectors only for the points it writes
+
+    def complete(point: PointData) -> PointData:
+        if point.sparse is not None:
+            return point
+        return PointData(point.id, point.vector, point.payload, bm25.record(schema, held_records[point.id]))
 
     def retried(what: str, fn):
         return with_retries(fn, attempts=retries, on_retry=lambda attempt, exc: say(f"{what} failed ({exc}); retry {attempt}/{retries - 1}"))
@@ -176,7 +183,10 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
                     duplicates.append((where, seen[pid]))
                     continue
                 seen[pid] = where
-                points.append(PointData(pid, vector, schema.payload(record), bm25.record(schema, record)))
+                sparse = None if sync else bm25.record(schema, record)
+                if sync:
+                    held_records[pid] = record
+                points.append(hasher.hashed(PointData(pid, vector, schema.payload(record), sparse), record))
             batches = [(uploaded + start, points[start : start + batch_size]) for start in range(0, len(points), batch_size)]
             if sync is None:
                 upsert(batches)
@@ -185,14 +195,14 @@ def upload(storage, items, vectors: np.ndarray | None = None, *, schema: Schema 
             uploaded += len(points)
         if sync is not None:
             read = time.perf_counter()
-            plan = retried("reading the collection", lambda: make_plan(storage, held, dim))
+            plan = retried("reading the collection", lambda: make_plan(storage, held, dim, complete))
             compared = time.perf_counter()
             check_deletions(plan, sync, storage.collection)
             if sync.dry_run:
                 return {"collection": storage.collection, "backend": storage.backend, "plan": plan, "dry_run": True, "points": uploaded,
                         "duplicates": duplicates, "seconds": round(time.perf_counter() - started, 2)}
             created = retried("creating the collection", lambda: storage.ensure_collection(dim, layout=layout))
-            writes = plan.writes
+            writes = [complete(point) for point in plan.writes]
             upsert([(start, writes[start : start + batch_size]) for start in range(0, len(writes), batch_size)])
             for start in range(0, len(plan.deleted), DELETE_BATCH):
                 gone = plan.deleted[start : start + DELETE_BATCH]
@@ -334,12 +344,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_sync(result: dict) -> int:
     plan = result["plan"]
+    if plan.legacy():
+        say(plan.legacy())
     if result.get("dry_run"):
         print(f"dry run: '{result['collection']}' ({result['backend']}) holds {plan.before} points; a sync would make it "
               f"{plan.counts()}; nothing was changed")
         return 0
     print(f"synced '{result['collection']}' ({result['backend']}) in {result['seconds']} s (points {result['prepare_seconds']} s, "
-          f"reading the collection back and comparing {result['compare_seconds']} s, writing {result['write_seconds']} s, "
+          f"reading the collection's content hashes and comparing {result['compare_seconds']} s"
+          f"{f' ({plan.read_back} points without one read back in full)' if plan.read_back else ''}, writing {result['write_seconds']} s, "
           f"index {result['index_seconds']} s): {plan.counts()}; collection holds {result['collection_total']}")
     if result["counted"] != result["points"] or result["collection_total"] != result["points"]:
         say(f"error: count check failed: the input has {result['points']} points, the collection holds {result['collection_total']} "

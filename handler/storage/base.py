@@ -152,10 +152,10 @@ class Storage(Searches, ABC):
         finish_upload(), where the backend can (see each backend)."""
 
     @abstractmethod
-    def _scroll_page(self, offset: str | None, limit: int, flt=None, *, vectors: bool) -> tuple[list, str | None]:
+    def _scroll_page(self, offset: str | None, limit: int, flt=None, *, vectors: bool, payload: bool | Sequence[str] = True) -> tuple[list, str | None]:
         """Up to `limit` of the client library's records from `offset` on, in id order, matching
-        `flt`, with payloads (and vectors when asked), and the id the next page starts at (None
-        after the last page)."""
+        `flt`, with payloads (only the `payload` fields, dotted paths, when a list) and vectors when
+        asked, and the id the next page starts at (None after the last page)."""
 
     @abstractmethod
     def _facet(self, field: str, limit: int) -> list[tuple[str, int]]: ...
@@ -293,6 +293,20 @@ class Storage(Searches, ABC):
             yield from found
             if offset is None:
                 return
+
+    def fields(self, names: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, dict]]:
+        """Every point's id and only these payload fields (dotted paths), no vectors, page by page
+        in id order: what `scripts.upload --sync` reads of each point (its content hash)."""
+        offset = None
+        while True:
+            records, offset = self._scroll_page(offset, page, vectors=False, payload=list(names))
+            yield from ((str(r.id), r.payload or {}) for r in records)
+            if offset is None:
+                return
+
+    def points_of(self, ids: Sequence[str]) -> list[PointData]:
+        """These points as stored (payload, dense and BM25 vectors); absent ids left out."""
+        return [point_of(r) for r in self._retrieve(list(ids), payload=True, vectors=True)] if ids else []
 
     def ensure_collection(self, dim: int, recreate: bool = False, layout: Layout = Layout()) -> bool:
         """Create the collection when absent (True if created). An existing one of another schema is

@@ -234,8 +234,8 @@ class EdgeStorage(Storage):
         if ids:
             self._call("update", self._q.UpdateOperation.delete_points(list(ids)))
 
-    def _scroll_page(self, offset, limit, flt=None, *, vectors):
-        return self._call("scroll", self._q.ScrollRequest(offset=offset, limit=limit, filter=flt, with_payload=True, with_vector=vectors))
+    def _scroll_page(self, offset, limit, flt=None, *, vectors, payload=True):
+        return self._call("scroll", self._q.ScrollRequest(offset=offset, limit=limit, filter=flt, with_payload=payload, with_vector=vectors))
 
     # -- queries -----------------------------------------------------------------------------------
     def _request(self, query: Nearest):

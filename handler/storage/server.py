@@ -255,9 +255,9 @@ class ServerStorage(Storage):
             selector = self._models.PointIdsList(points=list(ids))
             self._call("delete", lambda: self._client.delete(self.collection, points_selector=selector, wait=True))
 
-    def _scroll_page(self, offset, limit, flt=None, *, vectors):
+    def _scroll_page(self, offset, limit, flt=None, *, vectors, payload=True):
         return self._call("scroll", lambda: self._client.scroll(self.collection, scroll_filter=flt, offset=offset, limit=limit,
-                                                                with_payload=True, with_vectors=vectors))
+                                                                with_payload=payload, with_vectors=vectors))
 
     # -- queries -----------------------------------------------------------------------------------
     def _request(self, query: Nearest):

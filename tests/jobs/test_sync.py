@@ -16,6 +16,7 @@ from handler.common import Settings
 from handler.model import Encoder
 from handler.search import MODES, FacetRequest, SearchService, SimilarRequest
 from handler.storage import EdgeStorage, Filters, Nearest, ServerStorage
+from scripts.benchkit import ROOT
 from tests.support.helpers import BENCH_FILE, run_module
 from tests.support.qdrant_standin import QdrantStandin
 
@@ -281,3 +282,12 @@ def test_bench_sync_prints_every_row(model_dir, tmp_path):
     assert "read 120 lines = 8 embedded + 112 reused + 0 rejected" in result.stdout  # 4 reworded + 4 added
     for what in ("hybrid", "neural (exact)", "text", "BM25 alone"):
         assert f"  {what:<16}  20/20" in result.stdout, what
+    # before and after in one run (this checkout as its own baseline), the full run's vectors reused
+    both = run_module("scripts.bench_sync", "--model-dir", str(model_dir), "--limit", "120", "--change", "0.1", "--work", str(tmp_path),
+                      "--reuse", "--baseline", str(ROOT), timeout=600)
+    assert both.returncode == 0, both.stderr
+    assert "full run: scripts.embed v1" in both.stdout and "not timed: --reuse" in both.stdout and "no ratio" in both.stdout
+    for side in ("before", "after"):
+        assert f"update: scripts.upload v2 --sync ({side})" in both.stdout and f"update (embed + upload --sync) ({side})" in both.stdout
+    assert "synced (before)  |  synced (after)  |  fresh load again" in both.stdout
+    assert f"  {'BM25 alone':<16}  20/20" in both.stdout
