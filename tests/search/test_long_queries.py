@@ -8,7 +8,9 @@ import json
 import pytest
 
 from handler.common import UsageError
+from reference import PACKAGES_FILE
 from scripts.eval_modes import LIMITS, parse_limits
+from scripts.query_sets import packages
 from scripts.query_sets.startups import LONG
 from tests.support.helpers import run_module
 
@@ -23,6 +25,16 @@ def test_long_queries_are_paragraphs_each_with_an_answer_in_the_sample(sample_fi
         assert len(query.split()) > MIN_WORDS, query[:60]
         assert answers and all(answer in names for answer in answers), (query[:60], answers)
     assert sum(len(q.split()) > 120 for q, _ in LONG) >= 10  # some run past the default limit of 128 tokens
+
+
+def test_the_packages_long_queries_are_paragraphs_each_with_answers_in_the_catalogue():
+    if not PACKAGES_FILE.is_file():
+        pytest.fail(f"test data missing: {PACKAGES_FILE} (the shared data folder beside the repo)")
+    names = {json.loads(line)["package"] for line in PACKAGES_FILE.read_text().splitlines() if line.strip()}
+    assert len(packages.LONG) >= 10
+    for query, answers in packages.LONG:
+        assert len(query.split()) > MIN_WORDS, query[:60]
+        assert any(answer in names for answer in answers), (query[:60], answers)
 
 
 def test_limits_are_read_and_bad_ones_named():
