@@ -148,7 +148,8 @@ def by_token_limit(start, input_path: Path, limits=LIMITS, count: int | None = N
         try:
             queries = queries or long_queries(service, input_path)[:count]
             tokens = [len(service.encoder.tokenizer.encode(q).ids) for q, _ in queries]
-            rows.append({"limit": limit, "variant": service.encoder.variant, "ort_threads": service.settings.ort_threads, "tokens_median": statistics.median(tokens), "tokens_max": max(tokens),
+            rows.append({"limit": limit, "variant": service.encoder.variant, "ort_threads": service.settings.ort_threads,
+                         "tokens_median": statistics.median(tokens), "tokens_max": max(tokens),
                          **{mode: hits_at(service, queries, mode) for mode in LONG_MODES}})
             encoders[limit] = service.encoder
         finally:
