@@ -1,6 +1,6 @@
 """Search quality of the three modes on a catalogue: neural vs text vs hybrid.
 
-    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--vectors DIR] [--sweep]
+    python -m scripts.eval_modes [--input ../shared/data/startups_sample.jsonl] [--schema FILE] [--vectors DIR] [--sweep | --long]
 
 The query sets of the catalogue (`scripts.query_sets`, by the schema's collection), each query
 with the records it should find:
@@ -10,6 +10,11 @@ with the records it should find:
 - meaning: a need in other words, with the titles a person would accept.
 Prints hits@1, hits@5 and MRR per mode and set (the share of queries whose record is first / in
 the top 5; the mean of 1/rank within the top 5), and writes them as JSON with --json FILE.
+`--long` measures QUERY_MAX_TOKENS instead: neural and hybrid on the catalogue's LONG set
+(paragraph-long queries) under each token limit (`--limits`), one service started per limit as the
+setting starts it (its own query cache, so no vector embedded under another limit is served), with
+the tokens each query is embedded from (median, max) and the model's time per query at each limit
+(`Encoder.embed_one`, the best of `--rounds`, the limits taken in turn in each round).
 `--sweep` evaluates hybrid's fusion instead: RRF's k and DBSF at each prefetch depth, on the meaning
 and title sets. It embeds and uploads the input into its own Qdrant Edge directory when that is
 empty (`--vectors DIR` uploads an embed run of yours instead, for example one made with another
@@ -21,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
+import time
 from pathlib import Path
 
 from handler.common import UsageError, cli, env, say, title_key
@@ -116,9 +123,62 @@ def sweep(service, input_path: Path) -> list[dict]:
     return rows
 
 
-def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path, schema_file: str = ""):
+LIMITS = (16, 32, 48, 64, 96, 128, 192, 256)
+LONG_MODES = ("neural", "hybrid")  # text mode reads the whole query whatever the limit
+
+
+def long_queries(service, input_path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """The catalogue's LONG set, each query with the accepted titles the input holds."""
+    schema = service.settings.schema
+    records, _ = read_records(input_path, schema)
+    known = {str(r.data.get(schema.title) or "") for r in records}
+    sets = for_collection(schema.collection)
+    found = [(q, tuple(t for t in accepted if t in known)) for q, accepted in getattr(sets, "LONG", None) or []]
+    if not any(accepted for _, accepted in found):
+        raise UsageError(f"the query sets of collection '{schema.collection}' have no LONG queries with answers in {input_path}")
+    return [(q, accepted) for q, accepted in found if accepted]
+
+
+def by_token_limit(start, input_path: Path, limits=LIMITS, count: int | None = None, rounds: int = 3) -> list[dict]:
+    """neural and hybrid on LONG under each QUERY_MAX_TOKENS, one service each (`start(limit)`),
+    with the tokens embedded and the model's best time per query (limits in turn in each round)."""
+    rows, encoders, queries = [], {}, None
+    for limit in limits:
+        service = start(limit)
+        try:
+            queries = queries or long_queries(service, input_path)[:count]
+            tokens = [len(service.encoder.tokenizer.encode(q).ids) for q, _ in queries]
+            rows.append({"limit": limit, "variant": service.encoder.variant, "ort_threads": service.settings.ort_threads,
+                         "tokens_median": statistics.median(tokens), "tokens_max": max(tokens),
+                         **{mode: hits_at(service, queries, mode) for mode in LONG_MODES}})
+            encoders[limit] = service.encoder
+        finally:
+            service.storage.close()
+    best = {limit: [float("inf")] * len(queries) for limit in limits}
+    for turn in range(rounds):  # each round starts at another limit: the machine's drift touches each alike
+        for limit in limits[turn % len(limits):] + limits[:turn % len(limits)]:
+            for i, (q, _) in enumerate(queries):
+                started = time.perf_counter()
+                encoders[limit].embed_one(q)
+                best[limit][i] = min(best[limit][i], time.perf_counter() - started)
+    for row in rows:
+        row["ms_per_query"] = 1000 * statistics.mean(best[row["limit"]])
+    return rows
+
+
+def print_long(rows: list[dict]) -> None:
+    print(f"{'QUERY_MAX_TOKENS':>16} {'tokens median':>13} {'max':>4} " + " ".join(f"{m + ' hits@1':>13} {m + ' hits@5':>13} {m + ' MRR':>10}" for m in LONG_MODES)
+          + f" {'model ms/query':>14}")
+    for row in rows:
+        print(f"{row['limit']:>16} {row['tokens_median']:>13g} {row['tokens_max']:>4} "
+              + " ".join(f"{row[m]['hits@1']:>13.3f} {row[m]['hits@5']:>13.3f} {row[m]['mrr']:>10.3f}" for m in LONG_MODES) + f" {row['ms_per_query']:>14.2f}")
+    print(f"({rows[0]['neural']['queries']} LONG queries; model time: the best of the rounds, mean over the queries)")
+
+
+def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, model_dir: Path, schema_file: str = "", **overrides):
     """A SearchService over the input's records in a Qdrant Edge directory of its own under
-    `qdrant_path` (embedded and uploaded the first time; `vectors` reuses an embed run)."""
+    `qdrant_path` (embedded and uploaded the first time; `vectors` reuses an embed run), its
+    settings replaced by `overrides` (for example query_max_tokens)."""
     from dataclasses import replace
 
     from handler.common import CollectionOutdated, SchemaMismatch, Settings, load_schema
@@ -136,7 +196,7 @@ def start_service(input_path: Path, vectors: Path | None, qdrant_path: Path, mod
     finally:
         storage.close()
     settings = replace(Settings.from_env(), model_dir=str(model_dir), qdrant_path=str(shard_path), qdrant_url="", collection_name=COLLECTION,
-                       log_level="WARNING", schema=schema)
+                       log_level="WARNING", schema=schema, **overrides)
     return SearchService.start(settings)
 
 
@@ -154,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.eval_modes", description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--sweep", action="store_true", help="hybrid under each fusion (RRF k, DBSF) and prefetch depth instead of the modes")
+    parser.add_argument("--long", action="store_true", help="neural and hybrid on the LONG set under each QUERY_MAX_TOKENS instead of the modes")
+    parser.add_argument("--limits", default=None, help=f"with --long: the token limits (default {','.join(map(str, LIMITS))})")
+    parser.add_argument("--queries", type=int, default=None, help="with --long: only the first N queries of LONG")
+    parser.add_argument("--rounds", type=int, default=3, help="with --long: timing rounds (the best is kept)")
     args = parser.parse_args(argv)
+    if args.sweep and args.long:
+        raise UsageError("--sweep and --long are two evaluations: give one")
+    if args.long:
+        return main_long(args)
     service = start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema)
     try:
         figures = sweep(service, args.input) if args.sweep else evaluate(service, args.input)
@@ -178,6 +246,31 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{mode:<8} {name:<22} {row['hits@1']:>7.3f} {row['hits@5']:>7.3f} {row['mrr']:>6.3f} {row['queries']:>8}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def parse_limits(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return LIMITS
+    try:
+        limits = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--limits must be whole numbers separated by commas, got '{text}'") from None
+    if not limits or min(limits) < 8:
+        raise UsageError(f"--limits must each be at least 8 (QUERY_MAX_TOKENS' least), got '{text}'")
+    return limits
+
+
+def main_long(args) -> int:
+    limits = parse_limits(args.limits)
+    if args.queries is not None and args.queries < 1 or args.rounds < 1:
+        raise UsageError("--queries and --rounds must be at least 1")
+    rows = by_token_limit(lambda limit: start_service(args.input, args.vectors, args.qdrant_path, args.model_dir, args.schema, query_max_tokens=limit),
+                          args.input, limits, args.queries, args.rounds)
+    say(f"{args.input.name}, model variant {rows[0]['variant']}, {rows[0]['ort_threads'] or 'all'} onnxruntime threads")
+    print_long(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 

@@ -7,6 +7,9 @@
 - TITLES: exact package names among those that share their first word with hundreds of others
   (`django-*`, `mypy-*`, `types-*`, `pytest-*`, `azure-*`, ...), where a query equal to a title is
   not found first by meaning or BM25 alone.
+- LONG: paragraph-long descriptions of a need (77-97 words, 94-113 tokens), written for this
+  check like the startups' LONG (context first, the need near the end), each accepting what
+  MEANING accepts for the same need (`scripts.eval_modes --long`).
 
 The weak-match sets (`scripts.calibrate_weak`): REAL and TYPO have good answers in the catalogue,
 NONSENSE and OFF_TOPIC have none (OFF_TOPIC: real needs of other fields that no package of the
@@ -157,3 +160,52 @@ HELD_OUT_OFF_TOPIC = [
     "best running shoes", "birthday party ideas", "cheap flights to lisbon", "dentist appointment", "lost cat poster", "baby shower ideas",
     "hiking boots sale", "massage therapist", "spa weekend getaway", "pumpkin carving", "surf lessons", "sheep shearing",
 ]
+
+# (paragraph, the packages it should find): what a developer pastes when they describe a need at
+# length, written for this check the way LONG of the startups sample was (context first, the need
+# near the end, details that do not matter); each accepts what MEANING accepts for the same need.
+_ACCEPTED = dict(MEANING)
+LONG = [(paragraph, _ACCEPTED[need]) for paragraph, need in [
+    ("I maintain a small internal tool at work that reprocesses a few hundred thousand log records every night, and when I run it "
+     "by hand to debug something it just sits there silently for twenty minutes. My colleagues keep asking whether it has hung. I "
+     "do not want to add print statements everywhere or set up a logging dashboard for this. I would like something that wraps the "
+     "for loop and shows in the terminal how far along it is, how many items per second and roughly how long is left.",
+     "show a progress bar for a long loop"),
+    ("We call a partner's REST API from a nightly sync job written in Python, and their service is flaky: maybe one request in fifty "
+     "times out or comes back with a 503, and then the whole job fails and someone has to rerun it in the morning. Their support "
+     "says it is a known issue and will be fixed next quarter, which I do not believe. I am looking for a library where I can mark a "
+     "function so that when the call fails it is tried again a few times, waiting a bit longer between attempts.",
+     "retry failed http requests"),
+    ("Our finance team sends me spreadsheets every Monday: a workbook with a couple of sheets, some merged header cells, dates in "
+     "one column and amounts in another. Until now I have been opening them by hand, saving as CSV and feeding that to my script, "
+     "which is tedious and I made a mistake last week that nobody noticed for a while. I would like to open the .xlsx files "
+     "straight from Python, go through the rows of each sheet and pull the cell values out.", "read excel files"),
+    ("I am scraping event listings from a dozen local venue websites for a hobby project, and every site writes the date its own "
+     "way: 'Sat 14 March', '03/14/2026 8pm', 'next Friday', '14.3.26'. I wrote a pile of regular expressions and strptime formats "
+     "and it still breaks every week when a venue changes its template. Is there a package that takes a human-written date in "
+     "a string and gives me a datetime object back, without my spelling out the format?", "parse dates from strings"),
+    ("At my job the scanners in the back office drop PDF files into a shared network folder, and right now someone checks it a few "
+     "times a day and runs my script on whatever is new, which means invoices sometimes sit there for hours. I would rather have a "
+     "small Python service running on the server that notices as soon as a file is created or modified in that directory and "
+     "calls my handler function on it, instead of polling the folder in a loop.", "react when files in a folder change"),
+    ("I look after about thirty Linux machines for a research group, a mix of GPU boxes and storage servers, and every time we "
+     "update a package or rotate a certificate I log into each one by hand, which takes an afternoon. Ansible feels like a lot of "
+     "ceremony for what we do, and half my colleagues only know Python. I want to write a short Python script that connects to each "
+     "host with our keys, executes a few shell commands there and collects their output.", "run commands on a remote server over ssh"),
+    ("Our legal department has a few thousand contracts scanned years ago and saved as PDF, most of them with a text layer, and "
+     "they want to search them for certain clauses. There is a budget for a proper document system next year, but not now. For the "
+     "moment I am writing a Python script to go through the folder, open each file and get the plain text out of every page, so "
+     "I can index it and look for the phrases they care about.", "extract text from pdf files"),
+    ("I am merging two customer lists from a company acquisition, about forty thousand rows each, and the names never match "
+     "exactly: 'ACME Corp.', 'Acme Corporation', 'acme corp', plus typos from whoever typed them in. An exact join finds barely a "
+     "third of them, and doing it by hand is out of the question. I need a Python library that scores how similar two strings are, "
+     "tolerant of small differences, so I can pair each name with its closest match above some threshold.", "fuzzy string matching"),
+    ("I have a little Python script on a spare server that downloads the previous day's sales figures, builds a chart and emails it "
+     "to my manager. Right now I run it by hand every morning when I remember, and I forgot twice last month, which did not go down "
+     "well. We do not have a cron setup I am allowed to touch on that machine. I would like to keep the script running and have "
+     "it call my report function at seven every day, from inside Python.", "run a function every day at a fixed time"),
+    ("We are a team of four working on a Flask app, and the database password, the API keys and the debug flag are currently "
+     "hard-coded in settings.py, which someone pushed to GitHub last week, so we had to rotate everything. I want each developer to "
+     "keep their own secrets in a file that never gets committed, and the app to read those values into the environment when it "
+     "starts, falling back to real environment variables in production.", "load environment variables from a .env file"),
+]]
