@@ -4,7 +4,7 @@
 PYTHON ?= .venv/bin/python
 EVENT ?= infra/events/http_api_v2.json
 
-.PHONY: artifact invoke serve-lambda build-SearchFunction
+.PHONY: artifact invoke serve-lambda check-arm64 build-SearchFunction
 
 artifact:
 	$(PYTHON) infra/build_artifact.py
@@ -14,6 +14,11 @@ invoke:
 
 serve-lambda:
 	$(PYTHON) infra/local_invoke.py --serve
+
+# The arm64 artifact (built for Debian's arm64 python3.11) answering a search through awslambdaric
+# under qemu-aarch64 -cpu neoverse-n1: needs scripts/setup_emulation.sh; bounded, emulation is slow.
+check-arm64:
+	timeout 2700 $(PYTHON) -m pytest tests/jobs/test_arm64_artifact.py -q -s
 
 # sam build runs this in the source directory with ARTIFACTS_DIR set.
 build-SearchFunction:

@@ -25,6 +25,7 @@ import json
 import platform
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -217,11 +218,33 @@ def find_strip(arch: str) -> str | None:
     return shutil.which(f"{arch}-linux-gnu-strip") or shutil.which("llvm-strip")
 
 
+def loads_aligned(library: Path, page: int = 4096) -> bool:
+    """Whether each PT_LOAD segment's file offset and address agree modulo the page and its own
+    alignment: what the dynamic loader checks first ("ELF load command address/offset not
+    page-aligned"). llvm-strip breaks that in libraries patchelf rewrote (numpy's extension modules
+    in the aarch64 wheels), which then fail to import. ELF64 little-endian only (x86_64, aarch64)."""
+    with library.open("rb") as elf:
+        header = elf.read(64)
+        if header[:4] != b"\x7fELF" or header[4:6] != b"\x02\x01":
+            return True  # not ELF64 little-endian: not ours to judge
+        (table_at,) = struct.unpack_from("<Q", header, 0x20)
+        entry_size, entries = struct.unpack_from("<HH", header, 0x36)
+        elf.seek(table_at)
+        table = elf.read(entry_size * entries)
+    for i in range(entries):
+        kind, _, offset, address, _, _, _, align = struct.unpack_from("<IIQQQQQQ", table, i * entry_size)
+        if kind == 1 and ((address - offset) % page or (align > 1 and (address - offset) % align)):
+            return False
+    return True
+
+
 def strip_libraries(out: Path, arch: str) -> int:
     """`strip --strip-unneeded`: symbol tables the dynamic loader never reads (saves ~10 MB,
     mostly qdrant_edge and tokenizers). Not the libraries auditwheel vendored into `*.libs/`:
     patchelf rewrote their headers, and strip breaks them ("ELF load command address/offset not
-    page-aligned", seen with numpy's OpenBLAS). Skipped with a note where no strip reads `arch`."""
+    page-aligned", seen with numpy's OpenBLAS). Each stripped copy replaces its library only if its
+    load segments stay aligned (`loads_aligned`: llvm-strip broke numpy's own extension modules on
+    aarch64 that way, caught by tests/jobs/test_arm64_artifact.py). Skipped with a note where no strip reads `arch`."""
     strip = find_strip(arch)
     if strip is None:
         say(f"note: no strip for {arch} on PATH (binutils' strip, {arch}-linux-gnu-strip or llvm-strip): shared libraries left as shipped")
@@ -229,9 +252,12 @@ def strip_libraries(out: Path, arch: str) -> int:
     saved = 0
     for library in out.rglob("*.so*"):
         if library.is_file() and not library.is_symlink() and not any(part.endswith(".libs") for part in library.relative_to(out).parts):
-            before = library.stat().st_size
-            if subprocess.run([strip, "--strip-unneeded", str(library)], capture_output=True).returncode == 0:
-                saved += before - library.stat().st_size
+            stripped = library.with_name(library.name + ".stripped")
+            if subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(library)], capture_output=True).returncode == 0 and loads_aligned(stripped):
+                saved += library.stat().st_size - stripped.stat().st_size
+                stripped.chmod(library.stat().st_mode)
+                stripped.replace(library)
+            stripped.unlink(missing_ok=True)
     return saved
 
 
