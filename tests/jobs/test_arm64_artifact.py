@@ -146,3 +146,23 @@ def test_the_arm64_artifact_answers_a_search_through_awslambdaric_under_qemu_aar
     [startup] = [json.loads(line) for line in local.log if line.startswith("{") and '"event": "startup"' in line and '"variant"' in line]
     print(f"served {startup['variant']} ({startup.get('fallback') or 'no fallback'}); hits {[hit['id'] for hit in body['hits']]}")
     assert startup["variant"] == report["variant"] and "fallback" not in startup
+
+
+def test_sam_build_builds_the_architecture_the_function_deploys_with():
+    """SAM gives a makefile build no architecture: `make build-SearchFunction` takes template.yaml's
+    Architecture default (arm64: docs/lambda.md#which-architecture) unless LAMBDA_ARCH is set."""
+    import yaml
+
+    parameters = yaml.load((REPO / "template.yaml").read_text(), Loader=yaml.BaseLoader)["Parameters"]  # BaseLoader: !Ref etc. as text
+    default = parameters["Architecture"]["Default"]
+    assert default == "arm64"
+
+    def planned(**env):
+        base = {k: v for k, v in os.environ.items() if k != "LAMBDA_ARCH"}
+        result = subprocess.run(["make", "-n", "build-SearchFunction", "ARTIFACTS_DIR=/tmp/sam-artifacts"], cwd=REPO, env={**base, **env},
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert f"--arch {default} " in planned()
+    assert "--arch x86_64 " in planned(LAMBDA_ARCH="x86_64")
