@@ -2,6 +2,7 @@
 
     python infra/build_artifact.py --mode server|embedded [--shard DIR] [--out infra/build/lambda]
                                    [--model-dir model] [--arch x86_64|arm64] [--variants LIST] [--schema FILE]
+                                   [--python-version 3.12]
 
 One artifact per storage mode, each carrying only its backend: `server` (qdrant-client, for
 QDRANT_URL) or `embedded` (Qdrant Edge, with the collection's shard baked in by --shard, or
@@ -10,14 +11,21 @@ runtime, Amazon Linux 2023, glibc 2.34) into --out, naming one `--platform manyl
 per N from 17 to 34 because pip matches platform tags exactly. Then: the handler code, the served
 model variant, trims of what the runtime never loads, stripped shared libraries, byte-compilation
 for 3.12, and a size table. Exit 1 above Lambda's 250 MB or a glibc newer than 2.34.
+
+--python-version is for the emulated arm64 check only (tests/jobs/test_arm64_artifact.py): no
+aarch64 Python 3.12 runs on these machines, so that check builds the same artifact for Debian's
+arm64 3.11 under qemu-aarch64. Such a build is not byte-compiled (the runtime's 3.12 compiles
+it here) and is never deployed; the default stays the template's runtime, python3.12.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +54,7 @@ MODES = {mode: [INFRA / "requirements-lambda.txt", INFRA / f"requirements-{mode}
 LAMBDA_LIMIT_MB = 250  # unzipped, code + layers: a hard limit
 GOAL_MB = 170  # ours: at least 80 MB under the wall, so a dependency bump cannot break a deploy
 MAX_GLIBC = (2, 34)  # Amazon Linux 2023
-PYTHON_VERSION = "3.12"
+PYTHON_VERSION = "3.12"  # the template's Runtime: python3.12
 # Installed without dependencies: tokenizers would pull huggingface_hub (and its deps), which the
 # runtime never imports (we load tokenizer.json from disk); swagger-ui-bundle-v2 (Swagger UI 5,
 # which renders OpenAPI 3.1) would pull Jinja2, which only its own templates use (we serve two of its files).
@@ -87,11 +95,11 @@ TRIMS = [
 MODE_TRIMS = {"embedded": ["google", "protobuf-*.dist-info"], "server": []}
 
 
-def pip_install(target: Path, arch: str, args: list[str]) -> None:
+def pip_install(target: Path, arch: str, args: list[str], python_version: str = PYTHON_VERSION) -> None:
     platforms = [f"--platform=manylinux_2_{n}_{arch}" for n in range(17, MAX_GLIBC[1] + 1)]
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--target", str(target), "--python-version", PYTHON_VERSION, "--implementation", "cp",
+        "--target", str(target), "--python-version", python_version, "--implementation", "cp",
         "--only-binary=:all:", *platforms, "--upgrade", *args,
     ]
     result = subprocess.run(command, stderr=subprocess.PIPE, text=True)
@@ -201,21 +209,55 @@ def trim(out: Path, mode: str) -> int:
     return removed
 
 
-def strip_libraries(out: Path) -> int:
+def find_strip(arch: str) -> str | None:
+    """A strip that reads `arch`'s ELF files: binutils' own `strip` knows only its host's machine
+    (an x86_64 one refuses aarch64 libraries), so another architecture takes its cross binutils'
+    strip or llvm-strip, which reads every machine."""
+    if arch == platform.machine():
+        return shutil.which("strip") or shutil.which("llvm-strip")
+    return shutil.which(f"{arch}-linux-gnu-strip") or shutil.which("llvm-strip")
+
+
+def loads_aligned(library: Path, page: int = 4096) -> bool:
+    """Whether each PT_LOAD segment's file offset and address agree modulo the page and its own
+    alignment: what the dynamic loader checks first ("ELF load command address/offset not
+    page-aligned"). llvm-strip breaks that in libraries patchelf rewrote (numpy's extension modules
+    in the aarch64 wheels), which then fail to import. ELF64 little-endian only (x86_64, aarch64)."""
+    with library.open("rb") as elf:
+        header = elf.read(64)
+        if header[:4] != b"\x7fELF" or header[4:6] != b"\x02\x01":
+            return True  # not ELF64 little-endian: not ours to judge
+        (table_at,) = struct.unpack_from("<Q", header, 0x20)
+        entry_size, entries = struct.unpack_from("<HH", header, 0x36)
+        elf.seek(table_at)
+        table = elf.read(entry_size * entries)
+    for i in range(entries):
+        kind, _, offset, address, _, _, _, align = struct.unpack_from("<IIQQQQQQ", table, i * entry_size)
+        if kind == 1 and ((address - offset) % page or (align > 1 and (address - offset) % align)):
+            return False
+    return True
+
+
+def strip_libraries(out: Path, arch: str) -> int:
     """`strip --strip-unneeded`: symbol tables the dynamic loader never reads (saves ~10 MB,
     mostly qdrant_edge and tokenizers). Not the libraries auditwheel vendored into `*.libs/`:
     patchelf rewrote their headers, and strip breaks them ("ELF load command address/offset not
-    page-aligned", seen with numpy's OpenBLAS). Skipped with a note where binutils is absent."""
-    strip = shutil.which("strip")
+    page-aligned", seen with numpy's OpenBLAS). Each stripped copy replaces its library only if its
+    load segments stay aligned (`loads_aligned`: llvm-strip broke numpy's own extension modules on
+    aarch64 that way, caught by tests/jobs/test_arm64_artifact.py). Skipped with a note where no strip reads `arch`."""
+    strip = find_strip(arch)
     if strip is None:
-        say("note: no `strip` on PATH (binutils): shared libraries left as shipped")
+        say(f"note: no strip for {arch} on PATH (binutils' strip, {arch}-linux-gnu-strip or llvm-strip): shared libraries left as shipped")
         return 0
     saved = 0
     for library in out.rglob("*.so*"):
         if library.is_file() and not library.is_symlink() and not any(part.endswith(".libs") for part in library.relative_to(out).parts):
-            before = library.stat().st_size
-            if subprocess.run([strip, "--strip-unneeded", str(library)], capture_output=True).returncode == 0:
-                saved += before - library.stat().st_size
+            stripped = library.with_name(library.name + ".stripped")
+            if subprocess.run([strip, "--strip-unneeded", "-o", str(stripped), str(library)], capture_output=True).returncode == 0 and loads_aligned(stripped):
+                saved += library.stat().st_size - stripped.stat().st_size
+                stripped.chmod(library.stat().st_mode)
+                stripped.replace(library)
+            stripped.unlink(missing_ok=True)
     return saved
 
 
@@ -256,7 +298,8 @@ def package_sizes(out: Path) -> list[tuple[str, float]]:
     return sorted(sizes.items(), key=lambda item: -item[1])
 
 
-def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None, schema_file: str = "", variants: str = "") -> dict:
+def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None = None, schema_file: str = "", variants: str = "",
+          python_version: str = PYTHON_VERSION) -> dict:
     if not (model_dir / "manifest.json").is_file():
         raise UsageError(f"no export in '{model_dir}': run `python -m export --out {model_dir}` first")
     if shard is not None and mode != "embedded":
@@ -264,9 +307,9 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    say(f"pip: CPython {PYTHON_VERSION} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels, mode {mode} -> {out}")
-    pip_install(out, arch, [arg for requirements in MODES[mode] for arg in ("-r", str(requirements))])
-    pip_install(out, arch, ["--no-deps", *NO_DEPS])
+    say(f"pip: CPython {python_version} manylinux_2_17..2_{MAX_GLIBC[1]} {arch} wheels, mode {mode} -> {out}")
+    pip_install(out, arch, [arg for requirements in MODES[mode] for arg in ("-r", str(requirements))], python_version)
+    pip_install(out, arch, ["--no-deps", *NO_DEPS], python_version)
     copy_code(out)
     served = copy_model(model_dir, out, arch, variants)
     schema = load_schema(schema_file)
@@ -276,13 +319,17 @@ def build(out: Path, model_dir: Path, arch: str, mode: str, shard: Path | None =
     shard_mb = bake_shard(shard, out, schema)["archive_bytes"] / 1e6 if shard is not None else 0.0
     untrimmed = tree_size(out) / 1e6
     removed = trim(out, mode) / 1e6
-    stripped = strip_libraries(out) / 1e6
-    byte_compile(out)
+    stripped = strip_libraries(out, arch) / 1e6
+    if python_version == PYTHON_VERSION:
+        byte_compile(out)
+    else:
+        say(f"note: built for CPython {python_version} (the emulated check), not the runtime's {PYTHON_VERSION}: not byte-compiled, not for deploying")
     needs = glibc_needs(out)
     worst = max(needs.values(), default=(0,))
     report = {
         "mode": mode,
         "arch": arch,
+        "python": python_version,
         "variant": served,
         "unzipped_mb": round(tree_size(out) / 1e6, 1),
         "untrimmed_mb": round(untrimmed, 1),
@@ -309,12 +356,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=env("LAMBDA_VARIANTS"),
                         help="model variants to carry, comma-separated, the first the default (default: $LAMBDA_VARIANTS, else what Lambda's CPUs serve)")
     parser.add_argument("--schema", default=env("SCHEMA_FILE"), help="the catalogue's schema the artifact carries (default: $SCHEMA_FILE, else the built-in startups schema)")
+    parser.add_argument("--python-version", default=PYTHON_VERSION, choices=[PYTHON_VERSION, "3.11"],
+                        help=f"CPython the wheels are for (default {PYTHON_VERSION}, the template's runtime; 3.11 only for the emulated "
+                             "arm64 check: Debian's arm64 python3.11 under qemu-aarch64)")
     args = parser.parse_args(argv)
     if args.mode not in MODES:
         raise UsageError(f"LAMBDA_MODE={args.mode!r}: the mode is server or embedded")
     arch = "aarch64" if args.arch == "arm64" else "x86_64"
 
-    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard, args.schema, args.variants)
+    report = build(args.out.absolute(), args.model_dir, arch, args.mode, args.shard, args.schema, args.variants, args.python_version)
     print(f"artifact {args.out} ({report['mode']} mode, {report['arch']}, model {report['variant']}): {report['unzipped_mb']} MB unzipped "
           f"(trims {report['trimmed_mb']} MB, strip {report['stripped_mb']} MB, shard {report['shard_mb']} MB); "
           f"Lambda limit {LAMBDA_LIMIT_MB} MB, goal {GOAL_MB} MB; highest glibc need {report['max_glibc']}")

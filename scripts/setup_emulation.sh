@@ -7,6 +7,8 @@
 #   qemu/usr/bin/qemu-aarch64  `-cpu neoverse-n1|neoverse-v1` (Graviton2/3) runs arm64/usr/bin/python3.11
 #   arm64/                     Debian 12's arm64 python3.11 and the libraries it links (given to -L)
 #   arm64-site/                aarch64 wheels of onnxruntime, tokenizers, numpy (PYTHONPATH)
+#   arm64-ric/                 awslambdaric (AWS's runtime client) and its dependencies, aarch64 wheels for
+#                              3.11: tests/jobs/test_arm64_artifact.py runs the arm64 artifact through it
 #
 # QEMU 10 comes from Debian trixie's qemu-user (its binaries are static; bookworm's 7.2 crashes in
 # onnxruntime's CPU detection on aarch64 and has no neoverse-v1). Nothing of the system's apt
@@ -51,6 +53,13 @@ if [ ! -d "$DIR/arm64-site/onnxruntime" ]; then
     # shellcheck disable=SC2086
     .venv/bin/python -m pip install -q --disable-pip-version-check --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
         --only-binary=:all: --no-deps --python-version 3.11 --implementation cp --target "$DIR/arm64-site" $pins \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+fi
+if [ ! -d "$DIR/arm64-ric/awslambdaric" ]; then
+    # the version .venv312 (the x86_64 runtime's Python) holds, where it exists
+    ric=$(.venv312/bin/python -c "import importlib.metadata as m; print('awslambdaric==' + m.version('awslambdaric'))" 2>/dev/null || echo awslambdaric)
+    .venv/bin/python -m pip install -q --disable-pip-version-check --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+        --only-binary=:all: --python-version 3.11 --implementation cp --target "$DIR/arm64-ric" "$ric" \
         2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 fi
 "$DIR/qemu/usr/bin/qemu-aarch64" -cpu neoverse-n1 -L "$DIR/arm64" "$DIR/arm64/usr/bin/python3.11" -c \

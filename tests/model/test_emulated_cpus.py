@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import time
 import numpy as np
 import pytest
 
-from handler.model import Encoder, missing
+from handler.model import KNOWN_VECTOR_MIN_COSINE, Encoder, known_vector_floor, missing
 from tests.support.helpers import REPO
 
 EMULATION = REPO / os.environ.get("EMULATION_DIR", ".emulation")
@@ -101,8 +102,11 @@ def test_what_an_artifact_serves_on_lambdas_cpus_gives_the_gated_vectors(cpu, mo
         if missing(manifest["variants"][variant].get("requires")) is None:  # native arithmetic here is the exact one: compare
             own = cosines(vectors[variant], Encoder(model_dir / manifest["variants"][variant]["file"], model_dir / "tokenizer.json").embed(sample))
             lines.append(f"    vs its own native vectors: min {own.min():.7f}")
-            if not manifest["variants"][variant].get("requires"):  # exact on every CPU (fp32, int8_blocks)
-                assert own.min() >= 0.9999, "\n".join(lines)
+            if not manifest["variants"][variant].get("requires"):  # fp32, int8_blocks: the same on every CPU of one architecture,
+                # within the known-vector check's bound across architectures (aarch64's kernels sum in
+                # another order: neoverse-n1's int8_blocks is 0.99953 to x86's on the empty text)
+                floor = KNOWN_VECTOR_MIN_COSINE if arch == platform.machine() else known_vector_floor(manifest["variants"][variant])
+                assert own.min() >= floor, "\n".join(lines)
     print("\n".join(lines))
     assert report["served"] in holds or report["served"] == "fp32", "\n".join(lines)
     assert holds.get(report["served"], True), "served a variant that fails the gate here:\n" + "\n".join(lines)
