@@ -71,11 +71,12 @@ def usable_cores(*, lambda_memory_mb: str | None = None, affinity: int | None = 
 # `--rows 32` for batches). Below it a call runs on one thread: the pool's hand-off costs more than
 # the second core gives. Where all cores won at no size measured, the figure is twice the largest.
 CROSSOVER_TOKENS = {
-    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores shared with other jobs (load 5-9), 2026-12-02,
-    # commit b111475: one thread won or tied at every size measured, single texts of 3-256 tokens
-    # (int8_blocks 8 tokens 12.6 ms vs 22.8 on two; 256 tokens 279 vs 484; fp32 alike) and batches
-    # of 32 x 8-64 tokens (2,048: 2,036 ms vs 2,160)
-    ("AuthenticAMD", "avx2"): {"int8_blocks": 4096, "int8": 4096, "fp32": 4096},
+    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores, quiet (load 0.1-2), 2026-12-02, at fe7ab43:
+    # two threads won from the shortest call measured, 3 tokens (int8_blocks 2.39 vs 3.48 ms; fp32
+    # 3.96 vs 6.53; 8 tokens 4.33 vs 6.79; 256 tokens 91 vs 150; batches of 32 x 8: 68 vs 120), so every
+    # call runs on both cores. (The same machine shared with other jobs, load 5-9, had one thread win
+    # at every size: a second thread without a free core only waits.)
+    ("AuthenticAMD", "avx2"): {"int8_blocks": 1, "int8": 1, "fp32": 1},
 }
 # A CPU not measured yet: no figure of its own, so a guess: a query of up to 64 tokens on one thread
 # (a few-token query gained nothing from a second thread on Intel Sapphire Rapids either, issue 30),
