@@ -61,7 +61,7 @@ def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], vari
     return found
 
 
-def crossover(medians: dict[int, float], few: list[float], counts: list[int]) -> int | None:
+def crossover(medians: list[float], few: list[float], counts: list[int]) -> int | None:
     """The fewest tokens from which `medians` (the most threads) beat `few` (one thread) at every
     longer count measured; None when they never do."""
     winning = None
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, help="token count to profile per operator (0: none)")
     args = parser.parse_args(argv)
     try:
-        counts = [int(t) for t in args.tokens.split(",")]
+        counts = sorted({int(t) for t in args.tokens.split(",")})  # rising: the crossover walks them from the longest down
         threads = sorted({int(t) for t in args.threads.split(",")})
     except ValueError:
         raise UsageError("--tokens and --threads are comma-separated numbers (for example --threads 1,2)") from None

@@ -33,9 +33,7 @@ def slips(a: str, b: str, limit: int = 2) -> int:
 
 
 def _table(a: str, b: str, limit: int) -> int:
-    """The optimal string alignment distance by its table (Damerau's swaps of neighbours included)."""
-    if not a or not b:
-        return min(max(len(a), len(b)), limit + 1)
+    """The optimal string alignment distance by its table (Damerau's swaps of neighbours included); a and b not empty."""
     before, row = None, list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i] + [0] * len(b)

@@ -149,7 +149,7 @@ class Encoder:
         # A call of fewer tokens (rows x padded width) than `wide_from` runs on one thread: onnxruntime's
         # pool would hand each node's slices to the other cores and wait for them, which costs more
         # than it saves on a short query (`cpu.crossover_tokens`, measured per CPU). The one-thread
-        # session is built on first use (a batch job may never need it); the service warms both up.
+        # session is built on first use (a batch job may never need it); `python -m handler`'s Worker builds it at start.
         # A profiled encoder keeps one session: its profile (`session.end_profiling()`) then holds every call.
         one_session = self.threads == 1 or self.device != "cpu" or profile_prefix
         self.wide_from = 0 if one_session else cpu.crossover_tokens(self.variant)

@@ -232,7 +232,7 @@ class SearchService:
             return False
         if self._answer_words is None:
             self._answer_words = TextWords(bm25.words)
-        return answers_share_word(q, hits, self.settings.schema.text_fields, self._answer_words)
+        return answers_share_word(q, hits, self.settings.schema.text_fields, self._answer_words, query_words=bm25.words)
 
     def _sparse(self, q: str) -> SparseVector | None:
         """The query's BM25 vector; None where BM25 cannot be encoded (text mode then matches words without ranking them)."""

@@ -118,11 +118,13 @@ class TextWords:
         return found
 
 
-def answers_share_word(q: str, hits, fields: tuple[str, ...], words: Callable[[str], set[tuple[str, str]]]) -> bool:
+def answers_share_word(q: str, hits, fields: tuple[str, ...], words: Callable[[str], set[tuple[str, str]]],
+                       query_words: Callable[[str], set[tuple[str, str]]] | None = None) -> bool:
     """Whether the first SHOWN_ANSWERS hits share a word with the query: their `fields` (the
-    schema's text fields) and the query, each as `words` (BM25's tokens and stems) makes them."""
+    schema's text fields) and the query, each as `words` (BM25's tokens and stems) makes them; the
+    query by `query_words` where given (the service remembers answers' words, never queries')."""
     answers = frozenset().union(*(words(" ".join(str(hit.payload.get(name) or "") for name in fields)) for hit in hits[:SHOWN_ANSWERS]))
-    return shares_word(getattr(words, "words", words)(q), answers)  # a query is not remembered (`TextWords` keeps answers)
+    return shares_word((query_words or words)(q), answers)
 
 
 def weak(nearest: float | None, shared: Callable[[], bool], calibration: Calibration | None) -> bool | None:

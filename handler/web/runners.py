@@ -77,6 +77,9 @@ class Worker:
         self.max_batch = max_batch
         threads = model_threads or getattr(service, "model_threads", 1)
         self.jobs = ModelQueue(threads, max_batch)
+        encoder = getattr(service, "encoder", None)
+        if threads > 1 and encoder is not None:  # the model threads run side by side on the one-thread session: built now, not under the first overlap
+            encoder.narrow
         self.models = [threading.Thread(target=self._embed_loop, name=f"model-{i}", daemon=True) for i in range(threads)]
         for thread in self.models:
             thread.start()
