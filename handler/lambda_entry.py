@@ -8,9 +8,13 @@ many times. Mangum's lifespan is off: it would rerun on every invocation, so not
 import json
 import logging
 
-from mangum import Mangum
+from handler.common import StartupError, check_artifact_arch
 
-from handler.web import create_app, guarded
+check_artifact_arch(StartupError)  # first: on the wrong architecture the compiled imports below fail unreadably
+
+from mangum import Mangum  # noqa: E402 (after the architecture check)
+
+from handler.web import create_app, guarded  # noqa: E402
 
 app = create_app(concurrency="inline")
 lambda_handler = guarded(Mangum(app, lifespan="off"))  # an event Mangum cannot read: a JSON 400, never a stack trace

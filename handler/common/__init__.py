@@ -5,9 +5,9 @@ import (`infra/toolchain.py` runs before any virtual environment exists).
 - errors: the project's one exception hierarchy (drawn in `handler.common.errors`);
 - command lines: `cli` (one way to fail), `say`;
 - files: `sha256_file`, atomic writes;
-- the Lambda artifact's contract: what lies where in it, `check_artifact_mode`;
+- the Lambda artifact's contract: what lies where in it, `check_artifact_arch`, `check_artifact_mode`;
 - the log: JSON lines (`configure_logging`, `server_logging`, `JsonLines`, `bounded`);
-- a request's deadline: `until`, `check_deadline`, `overdue`;
+- a request's deadline: `until`, `check_deadline`, `overdue`, `remaining`;
 - `cut`: the one way to shorten a client's value for a log line or an error body;
 - text: `normalize`, the one rule for the text users send (and for a keyword's folded copy);
 - the catalogue's schema: `Schema`, `load_schema`, `fold` (docs/schema.md).
@@ -21,13 +21,14 @@ from handler.common.artifact import (
     SHARD_ARCHIVE,
     STORAGE_MODES,
     built_mode,
+    check_artifact_arch,
     check_artifact_mode,
     missing_collection_fix,
     write_info,
 )
 from handler.common.cli import EXIT_INTERRUPTED, cli, say
 from handler.common.config import ENV, SECRET_PARAMETERS, Settings, env, redact_url
-from handler.common.deadline import check_deadline, overdue, until
+from handler.common.deadline import check_deadline, overdue, remaining, until
 from handler.common.errors import (
     Bm25Unavailable,
     CircuitOpen,
@@ -62,11 +63,11 @@ from handler.common.spelling import slips
 from handler.common.text import NOT_BLANK_PATTERN, normalize
 
 __all__ = [
-    "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "built_mode", "check_artifact_mode",
+    "ARTIFACT_ROOT", "ARTIFACT_SCHEMA_FILE", "INFO_FILE", "MODEL_FOLDER", "SHARD_ARCHIVE", "STORAGE_MODES", "built_mode", "check_artifact_arch", "check_artifact_mode",
     "missing_collection_fix", "write_info",
     "EXIT_INTERRUPTED", "cli", "say",
     "ENV", "SECRET_PARAMETERS", "Settings", "env", "redact_url",
-    "check_deadline", "overdue", "until",
+    "check_deadline", "overdue", "remaining", "until",
     "Bm25Unavailable", "CircuitOpen", "CollectionMismatch", "CollectionMissing", "CollectionOutdated", "ConfigError", "EncoderError",
     "ExportError", "ModelFileError", "NeuralSearchError", "ParityError", "PointNotFound", "RequestExpired", "ShardLocked",
     "SchemaError", "SchemaMismatch", "ShardSourceError", "SourceError", "SparseMissing", "StartupError", "StorageAnswerInvalid", "StorageError", "StorageUnavailable", "UsageError",

@@ -5,6 +5,7 @@ where things lie in the artifact and what its `artifact.json` says.
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 ARTIFACT_ROOT = Path(__file__).resolve().parents[2]  # /var/task in a Lambda artifact (handler/common/ is two below)
@@ -40,6 +41,23 @@ def missing_collection_fix(settings, root: Path | None = None) -> str | None:
                 f"{SHARD_ARCHIVE} as template.yaml does (make invoke and make serve-lambda do)")
     return ("this artifact carries no shard: build it with --shard QDRANT_PATH/<collection> (make artifact LAMBDA_SHARD=...), "
             "or set QDRANT_SHARD_SOURCE to a shard archive (template parameter QdrantShardS3Uri)")
+
+
+def check_artifact_arch(error: type[Exception], root: Path = ARTIFACT_ROOT, machine: str | None = None) -> None:
+    """A Lambda artifact runs on the architecture it was built for. Checked first in
+    `handler.lambda_entry`, before any compiled library is imported: an aarch64 zip in an x86_64
+    function (sam builds the template's default, arm64, unless LAMBDA_ARCH says otherwise) would
+    otherwise fail in init on numpy's or pydantic's "invalid ELF header". Not an artifact: nothing to check."""
+    info = root / INFO_FILE
+    if not info.is_file():
+        return
+    built = json.loads(info.read_text()).get("arch")
+    here = {"arm64": "aarch64", "amd64": "x86_64"}.get((machine or platform.machine()).lower(), (machine or platform.machine()).lower())
+    if built and built != here:
+        wanted = "arm64" if built == "aarch64" else built
+        raise error(f"this Lambda artifact was built for {built} but runs on {here}: deploy it with Architecture={wanted}, or build it "
+                    f"again for {here} (LAMBDA_ARCH={'arm64' if here == 'aarch64' else here} make build-SearchFunction; sam build reads "
+                    "the template's default Architecture otherwise)")
 
 
 def check_artifact_mode(settings, error: type[Exception], root: Path = ARTIFACT_ROOT) -> None:

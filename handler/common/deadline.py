@@ -3,7 +3,8 @@
 QDRANT_TIMEOUT, so without a deadline their sum could outlast the request (on Lambda, the
 function's timeout, answered by API Gateway with a body that is not ours). The runners set it
 (REQUEST_TIMEOUT from the request's start); the server backend checks it before each call
-(`check_deadline`).
+(`check_deadline`) and cuts each call's own timeout to what is left (`remaining`), so a call
+already started cannot outlast it either.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def overdue() -> bool:
     """Whether the deadline in force (if any) has passed."""
     deadline = _deadline.get()
     return deadline is not None and time.monotonic() > deadline
+
+
+def remaining() -> float | None:
+    """Seconds left before the deadline in force (negative once past); None without one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def check_deadline(what: str) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from handler.common import (
     CircuitOpen,
     CollectionMissing,
+    RequestExpired,
     Schema,
     SparseMissing,
     StorageAnswerInvalid,
@@ -29,6 +30,7 @@ from handler.common import (
     overdue,
     load_schema,
     redact_url,
+    remaining,
 )
 from handler.storage.base import Conditions, Storage
 from handler.storage.breaker import Breaker
@@ -101,7 +103,8 @@ class ServerStorage(Storage):
         self.where = f"QDRANT_URL={self.url}"
         self.timeout = timeout
         self._connect = client_factory or (
-            lambda: quiet(lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False))
+            lambda: quiet(lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False,
+                                               transport=deadline_transport()))
         )
         self.breaker = Breaker(cooldown)
         self._client = self._connect()
@@ -140,6 +143,9 @@ class ServerStorage(Storage):
                 self.breaker.succeeded()  # it answered: reachable
                 raise self._refused(what, exc.status_code, exc.reason_phrase, exc.content.decode("utf-8", "replace")) from exc
             except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
+                if overdue() and timed_out(exc):  # cut short by the deadline (deadline_transport): the budget is spent, not one call's QDRANT_TIMEOUT
+                    self.breaker.failed(f"{what} ran past the request's deadline", StorageUnavailable)
+                    raise RequestExpired(f"the request ran out of time during {what}") from exc
                 if isinstance(exc, ValueError) and str(exc).startswith("Collection ") and str(exc).endswith(" not found"):
                     self.breaker.succeeded()
                     raise CollectionMissing(self.missing_message()) from exc  # qdrant-client's local mode (scripts' stand-in for a server)
@@ -319,6 +325,39 @@ def unreadable(exc: BaseException) -> bool:
     got one: `{}`, `"result": null`)."""
     source = getattr(exc, "source", None) if type(exc).__name__ == "ResponseHandlingException" else exc
     return isinstance(source, (ValueError, AssertionError))  # json's and pydantic's errors are ValueErrors
+
+
+def deadline_transport():
+    """qdrant-client's HTTP transport, each request's timeouts cut to what is left of the deadline
+    in force (`handler.common.until`): a call already started ends with its request's budget
+    (start-up's one QDRANT_TIMEOUT, a search's REQUEST_TIMEOUT), not QDRANT_TIMEOUT after it
+    started. The deadline is a context variable: read in the calling thread, as httpx's sync
+    client calls its transport there."""
+    import httpx  # deferred: qdrant-client's transport, present wherever this backend runs
+
+    class DeadlineTransport(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            left = remaining()
+            if left is not None:
+                left = max(left, 0.001)  # already past: fail at once, as a timeout
+                request.extensions["timeout"] = {kind: left if limit is None else min(limit, left)
+                                                 for kind, limit in request.extensions.get("timeout", {}).items()} or dict.fromkeys(("connect", "read", "write", "pool"), left)
+            return super().handle_request(request)
+
+    return DeadlineTransport()
+
+
+def timed_out(exc: BaseException) -> bool:
+    """True when a request failed by a timeout (httpx's, raw or wrapped by qdrant-client)."""
+    import httpx  # deferred: as above
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return True
+        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
+    return False
 
 
 def connection_dropped(exc: BaseException) -> bool:

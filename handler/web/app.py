@@ -43,6 +43,15 @@ INPUT_ECHO = 40  # characters of a refused value a 422 echoes back
 NO_TELEMETRY = {"telemetry": {"tracing": False, "metrics": False, "logs": False}} if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {}
 
 
+def _issue_message(e: dict) -> str:
+    """pydantic's words, but a text's length said in characters: for a validated str it says
+    "Value should have at most 1000 items after validation"."""
+    ctx, value = e.get("ctx") or {}, e.get("input")
+    if e.get("type") == "too_long" and isinstance(value, str) and "max_length" in ctx:
+        return f"{(e.get('loc') or ('value',))[-1]} must be at most {ctx['max_length']} characters, not {ctx.get('actual_length', len(value))}"
+    return str(e.get("msg", ""))
+
+
 def create_app(settings: Settings | None = None, service: SearchService | None = None, *, concurrency: str = "inline") -> FastAPI:
     """Build the app. The service (model + Qdrant client) is built here, once, not per request.
     concurrency: "inline" (Lambda, tests) or "worker" (`python -m handler`); see `handler.web.runners`."""
@@ -104,7 +113,7 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        issues = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200], "type": e.get("type", "value_error"), "input": cut(e.get("input"), INPUT_ECHO)}
+        issues = [{"loc": list(e.get("loc", ())), "msg": _issue_message(e)[:200], "type": e.get("type", "value_error"), "input": cut(e.get("input"), INPUT_ECHO)}
                   for e in exc.errors()]
         return JSONResponse(status_code=422, content={"error": INVALID, "detail": issues})
 

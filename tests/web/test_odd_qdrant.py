@@ -57,17 +57,49 @@ def test_health_details_name_the_kind_of_error_never_the_upstream_words(model_di
 
 
 def test_start_up_waits_for_a_slow_qdrant_at_most_one_timeout_in_all(model_dir, sample_file, sample_vectors, tmp_path, logged):
-    """Each answer 2 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
-    the warm-up search) took 8 s and more before; now no call starts after one timeout in all."""
+    """Each answer 2.5 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
+    the warm-up search) took 10 s and more before any bound; then no call started after one timeout,
+    but the second one, started at 2.5 s, still ran to 5 s. Now the call in flight is cut at the
+    deadline too (`deadline_transport`): Qdrant's part of start-up is one timeout in all."""
+    import time
+
     from tests.support.helpers import run_module
 
     with QdrantStandin() as qdrant:
         uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), env={"QDRANT_URL": qdrant.url})
         assert uploaded.returncode == 0, uploaded.stderr
         qdrant.clear_log()
-        qdrant.slow(2.0)
         settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=3.0, qdrant_cooldown=5.0)
+        started = time.monotonic()
+        TestClient(create_app(settings))  # the model alone, with a prompt Qdrant: the part that is not Qdrant's
+        alone = time.monotonic() - started
+        qdrant.clear_log()
+        qdrant.slow(2.5)
+        started = time.monotonic()
         TestClient(create_app(settings))
+        waited = time.monotonic() - started - alone
         asked = [r for r in qdrant.requests if r.path.startswith("/collections")]
-    assert len(asked) == 2  # the ones started within the 3 s budget (before: 4)
+    assert len(asked) == 2  # the ones started within the 3 s budget
+    assert waited < 3.0 + 0.8, waited  # before: 5 s (the second call, started at 2.5 s, ran its whole answer)
     assert any('"qdrant": "unavailable"' in line and "ran out of time" in line for line in logged)
+
+
+def test_a_search_ends_with_its_request_budget_not_a_call_s_timeout(model_dir, sample_file, sample_vectors, tmp_path):
+    """REQUEST_TIMEOUT 1.5 s, QDRANT_TIMEOUT 5 s, every answer 3 s late: the search's call is cut
+    at the request's deadline and the answer is a 503 within about 1.5 s, not one after 3 s."""
+    import time
+
+    from tests.support.helpers import run_module
+
+    with QdrantStandin() as qdrant:
+        uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), env={"QDRANT_URL": qdrant.url})
+        assert uploaded.returncode == 0, uploaded.stderr
+        settings = make_settings(model_dir, tmp_path, qdrant_url=qdrant.url, qdrant_timeout=5.0, qdrant_cooldown=0.0, request_timeout=1.5)
+        client = TestClient(create_app(settings))
+        assert client.get("/api/search", params={"q": "payments", "mode": "neural"}).status_code == 200
+        qdrant.slow(3.0)
+        started = time.monotonic()
+        response = client.get("/api/search", params={"q": "vegan food", "mode": "neural"})
+        took = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert took < 1.5 + 0.8, took  # before: 3 s, the whole late answer

@@ -82,6 +82,13 @@ def test_counts_with_leading_zeros_are_numbers(client):
     assert len(client.get("/api/search?q=software&limit=007").json()["hits"]) == 7
 
 
+def test_a_query_too_long_is_said_in_characters(client):
+    """pydantic says "Value should have at most 1000 items after validation" of a validated str."""
+    response = client.get("/api/search", params={"q": "é" * 1001})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == "q must be at most 1000 characters, not 1001"
+
+
 # 1. and 5. `python -m handler` on real sockets: idle connections, JSON lines on stdout ------------------------------
 
 @pytest.fixture(scope="module")
