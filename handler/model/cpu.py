@@ -77,6 +77,11 @@ CROSSOVER_TOKENS = {
     # call runs on both cores. (The same machine shared with other jobs, load 5-9, had one thread win
     # at every size: a second thread without a free core only waits.)
     ("AuthenticAMD", "avx2"): {"int8_blocks": 1, "int8": 1, "fp32": 1},
+    # AMD EPYC (AVX-512 VNNI), 2 cores, quiet (load 0-1.5), 2026-12-02, two runs at 981d98f: int8's
+    # second thread won by 5% or lost below 34 tokens (3 tokens: 0.69-0.80 vs 0.82-0.83 ms; 8: 0.85-0.93
+    # vs 0.95-1.06) and clearly from 34 (2.27-2.53 vs 2.66-2.85 ms; 130: 7.0 vs 9.3), so a short query
+    # leaves the other core to the next request; fp32's won from 3 tokens in both (2.14 vs 2.79-2.85).
+    ("AuthenticAMD", "avx512_vnni"): {"int8": 34, "fp32": 3},
 }
 # A CPU not measured yet: no figure of its own, so a guess: a query of up to 64 tokens on one thread
 # (a few-token query gained nothing from a second thread on Intel Sapphire Rapids either, issue 30),

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handler.model import CROSSOVER_TOKENS, Encoder, cpu_kind, crossover_tokens, usable_cores
+from handler.model import CROSSOVER_TOKENS, DEFAULT_CROSSOVER, Encoder, cpu_kind, crossover_tokens, usable_cores
 
 AMD_AVX2 = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
 INTEL_VNNI = "vendor_id\t: GenuineIntel\nflags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_vnni\n"
+AMD_VNNI = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_vnni\n"
 
 
 def test_lambda_gets_the_cores_its_memory_buys_never_the_cpus_it_lists():
@@ -25,7 +26,9 @@ def test_lambda_gets_the_cores_its_memory_buys_never_the_cpus_it_lists():
 def test_the_crossover_comes_from_the_table_of_the_cpu_measured():
     assert cpu_kind(AMD_AVX2) == ("AuthenticAMD", "avx2") and cpu_kind(INTEL_VNNI) == ("GenuineIntel", "avx512_vnni")
     assert crossover_tokens("int8_blocks", AMD_AVX2) == CROSSOVER_TOKENS["AuthenticAMD", "avx2"]["int8_blocks"]
-    assert crossover_tokens("int8_blocks", INTEL_VNNI) > 0  # a CPU not measured: the default
+    assert crossover_tokens("int8", AMD_VNNI) == CROSSOVER_TOKENS["AuthenticAMD", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
+    assert crossover_tokens("int8_blocks", INTEL_VNNI) == DEFAULT_CROSSOVER  # a CPU not measured: the default
+    assert crossover_tokens("int8_blocks", AMD_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
 
 
 def test_bench_tokens_finds_the_crossover_in_its_medians():
