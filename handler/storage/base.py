@@ -8,7 +8,7 @@ filters and the reading of points: each backend only names its client library's 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -287,22 +287,13 @@ class Storage(Searches, ABC):
     def points(self, page: int = 1000) -> Iterator[PointData]:
         """Every point of the collection as stored (payload, dense and BM25 vectors), page by page
         in id order: what `scripts.upload --sync` compares its input with."""
-        offset = None
-        while True:
-            found, offset = self._scroll(offset, page)
-            yield from found
-            if offset is None:
-                return
+        return _paged(self._scroll, page)
 
     def fields(self, names: Sequence[str], page: int = 10_000) -> Iterator[tuple[str, dict]]:
         """Every point's id and only these payload fields (dotted paths), no vectors, page by page
         in id order: what `scripts.upload --sync` reads of each point (its content hash)."""
-        offset = None
-        while True:
-            records, offset = self._scroll_page(offset, page, vectors=False, payload=list(names))
-            yield from ((str(r.id), r.payload or {}) for r in records)
-            if offset is None:
-                return
+        records = _paged(lambda offset, size: self._scroll_page(offset, size, vectors=False, payload=list(names)), page)
+        return ((str(r.id), r.payload or {}) for r in records)
 
     def points_of(self, ids: Sequence[str]) -> list[PointData]:
         """These points as stored (payload, dense and BM25 vectors); absent ids left out."""
@@ -336,3 +327,13 @@ class Storage(Searches, ABC):
     def _require_sparse(self) -> None:
         if not self._sparse_present():
             raise SparseMissing(self.sparse_missing_message())
+
+
+def _paged(fetch: Callable[[Any, int], tuple[Sequence, Any]], page: int) -> Iterator:
+    """What `fetch(offset, page)` finds, page after page, until it gives no next offset."""
+    offset = None
+    while True:
+        found, offset = fetch(offset, page)
+        yield from found
+        if offset is None:
+            return
