@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from handler.common import FOLDED, SparseMissing, UsageError
+from handler.common import FOLDED, SparseMissing, UsageError, title_key
 from handler.storage import SPARSE, PointData
 
 # Fixed namespace: the same record gets the same point id on every run and every machine.
@@ -92,8 +92,6 @@ class Hasher:
     is then rewritten, never wrongly kept."""
 
     def __init__(self, schema, bm25) -> None:
-        from handler.common import title_key
-
         self.schema = schema
         self._bm25 = repr((bm25.document(PROBE), bm25.title_grams(title_key(PROBE)))).encode()
 
