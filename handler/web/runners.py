@@ -111,14 +111,8 @@ class Worker:
 
     # -- Qdrant and health: thread pools --------------------------------------------------------------
     async def _in(self, pool: ThreadPoolExecutor, deadline: float, fn, *args, **kwargs):
-        def unless_expired():
-            if time.monotonic() > deadline:
-                raise RequestExpired("the request waited past its deadline")
-            with until(deadline):  # each Qdrant call it makes checks it
-                return fn(*args, **kwargs)
-
         # A cancelled await (the client left) cancels the pool's future: if it has not started, it never runs.
-        return await self._bounded(asyncio.get_running_loop().run_in_executor(pool, unless_expired), deadline)
+        return await self._bounded(asyncio.get_running_loop().run_in_executor(pool, lambda: _unless_expired(deadline, fn, *args, **kwargs)), deadline)
 
     @staticmethod
     async def _bounded(awaitable, deadline: float):
@@ -141,10 +135,7 @@ class Worker:
         if job.future.cancelled():
             return
         try:
-            if time.monotonic() > job.deadline:
-                raise RequestExpired("the request waited past its deadline")
-            with until(job.deadline):  # each Qdrant call it makes checks it
-                outcome = self.service.answer(job.request, vector, embed_ms)
+            outcome = _unless_expired(job.deadline, self.service.answer, job.request, vector, embed_ms)
         except Exception as exc:
             outcome = exc
         _settle(job.loop, job.future, outcome)
@@ -317,6 +308,15 @@ class ModelQueue:
         with self.ready:
             self.closed = True
             self.ready.notify_all()
+
+
+def _unless_expired(deadline: float, fn, *args, **kwargs):
+    """fn's result, on a thread that may have picked the work up late: refused past the deadline,
+    and the deadline known to each Qdrant call it makes."""
+    if time.monotonic() > deadline:
+        raise RequestExpired("the request waited past its deadline")
+    with until(deadline):
+        return fn(*args, **kwargs)
 
 
 def _settle(loop, future, outcome) -> None:
