@@ -100,9 +100,12 @@ def optimize_fp32(source_dir: Path, fp32_file: Path, out_file: Path | None, *, f
     return model
 
 
-def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_file: Path, calibration: list[str]) -> dict:
+def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_file: Path, calibration: list[str],
+                  weight_limit: int | None = None) -> dict:
     """The fused fp32 graph, tidied (export/tidy.py), with an 8-bit word table (export/embedding.py)
-    and int8 GEMMs on batch-independent activation grids (export/int8_graph.py)."""
+    and int8 GEMMs on batch-independent activation grids (export/int8_graph.py). weight_limit: the
+    int8 weights' bound (int8_graph.WEIGHT_LIMIT; WEIGHT_LIMIT_7BIT cannot saturate on AVX2 but misses
+    the gate: docs/benchmarks.md, "What was tried")."""
     import onnx
 
     from export import calibration as calib
@@ -114,12 +117,13 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_f
         steps.append("8-bit word table")
         tidy.drop_dead_nodes(model)
     ranges = calib.activation_ranges(model, tokenizer_file, calibration, calib.matmul_inputs(model))
-    int8_graph.quantize(model, ranges)
+    weight_limit = weight_limit or int8_graph.WEIGHT_LIMIT
+    int8_graph.quantize(model, ranges, weight_limit)
     onnx.checker.check_model(model)
     onnx.save(model, str(out_file))
     gemms = sum(1 for node in model.graph.node if node.op_type == "MatMulIntegerToFloat")
     return {
-        "method": f"{gemms} int8 GEMMs (MatMulIntegerToFloat, uint8 activations x int8 weights per column) on fixed per-channel "
+        "method": f"{gemms} int8 GEMMs (MatMulIntegerToFloat, uint8 activations x int8 weights within +-{weight_limit} per column) on fixed per-channel "
                   f"grids (normalization and attention outputs) or one scale per row (GELU output, shifted and smoothed): "
                   f"no scale depends on another row; " + ", ".join(steps),
         "source": "fp32, fused with MultiHeadAttention",

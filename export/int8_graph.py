@@ -16,7 +16,8 @@ GEMM input one of two batch-independent quantizations:
 
 Weights: int8, one scale per output column; Q, K, V in one packed GEMM; biases ride in the next
 op. Residual sums stay Add + LayerNormalization (onnxruntime's SkipLayerNormalization is several
-times slower on CPU). x86 without VNNI saturates uint8 x int8 sums in int16: see `handler.model.cpu`.
+times slower on CPU). x86 without VNNI saturates uint8 x int8 sums in int16: see `handler.model.cpu`;
+weights within +-64 (WEIGHT_LIMIT_7BIT) stay clear of it but miss the gate (docs/benchmarks.md, "What was tried").
 """
 
 from __future__ import annotations
@@ -38,16 +39,24 @@ def _name(x: str) -> str:
     return "q_" + x.strip("/").replace("/", "_")
 
 
-def quantize_columns(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8, one scale per output column."""
-    scale = (np.maximum(np.abs(weight).max(axis=0), 1e-30) / 127).astype(np.float32)
-    return np.clip(np.round(weight / scale), -127, 127).astype(np.int8), scale
+WEIGHT_LIMIT = 127  # int8 weights within +-127: exact where the CPU sums uint8 x int8 products in int32
+# Within +-64, two uint8 x int8 products never leave int16 (2 * 255 * 64 = 32640 <= 32767): integer sums
+# exact on x86's AVX2 kernel too (vpmaddubsw adds pairs in int16, saturating), at 7 bits of weight
+# precision; measured short of the gate's top-10 overlap (docs/benchmarks.md, "What was tried").
+WEIGHT_LIMIT_7BIT = 64
+
+
+def quantize_columns(weight: np.ndarray, limit: int = WEIGHT_LIMIT) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 within +-limit, one scale per output column."""
+    scale = (np.maximum(np.abs(weight).max(axis=0), 1e-30) / limit).astype(np.float32)
+    return np.clip(np.round(weight / scale), -limit, limit).astype(np.int8), scale
 
 
 @dataclass
 class _Rewrite:
     model: object
     ranges: dict  # activation -> (per-channel min, per-channel max) over the calibration texts
+    weight_limit: int = WEIGHT_LIMIT  # int8 weights within +-weight_limit (quantize_columns)
     nodes: list = field(default_factory=list)
     quantized: dict = field(default_factory=dict)
     folded: set = field(default_factory=set)  # activations whose producer already writes their grid
@@ -168,7 +177,7 @@ class _Rewrite:
         """x @ weight (+ bias) through int8. Returns the output and what is still to be added
         to it: the grid's correction and the bias, when a per-row scale follows the GEMM."""
         entry = self.quantize_input(x)
-        w_int, w_scale = quantize_columns(weight * entry["rows"][:, None])
+        w_int, w_scale = quantize_columns(weight * entry["rows"][:, None], self.weight_limit)
         used = w_int.astype(np.float64) * w_scale  # the W the kernel really multiplies by
         correction = -(entry["offset"] @ used) if entry["offset"] is not None else np.zeros(weight.shape[1])
         inputs = [entry["q"], self.const(f"{tag}_w", w_int), entry["a_scale"], self.const(f"{tag}_w_scale", w_scale), entry["zero"]]
@@ -294,7 +303,8 @@ def _node(op, inputs, outputs, domain="", **attrs):
     return helper.make_node(op, inputs, outputs, name=outputs[0] + f"_{op}", domain=domain, **attrs)
 
 
-def quantize(model, ranges: dict):
-    """Rewrite every weight MatMul of a fused fp32 graph (MultiHeadAttention fusion) in place."""
-    _Rewrite(model, ranges).run()
+def quantize(model, ranges: dict, weight_limit: int = WEIGHT_LIMIT):
+    """Rewrite every weight MatMul of a fused fp32 graph (MultiHeadAttention fusion) in place,
+    its int8 weights within +-weight_limit."""
+    _Rewrite(model, ranges, weight_limit).run()
     return model
