@@ -166,3 +166,21 @@ def test_sam_build_builds_the_architecture_the_function_deploys_with():
 
     assert f"--arch {default} " in planned()
     assert "--arch x86_64 " in planned(LAMBDA_ARCH="x86_64")
+
+
+@pytest.mark.slow  # builds on the exported model
+def test_the_arm64_server_build_is_all_aarch64_for_lambdas_python(model_dir, tmp_path):
+    """The server mode's arm64 artifact as it deploys (CPython 3.12, byte-compiled; no emulation
+    needed to build it): its compiled libraries are aarch64 ones, qdrant-client's included."""
+    out = tmp_path / "arm64-server"
+    result = subprocess.run([sys.executable, "infra/build_artifact.py", "--mode", "server", "--arch", "arm64", "--out", str(out), "--model-dir", str(model_dir)],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out.parent / f"{out.name}-report.json").read_text())
+    info = json.loads((out / "artifact.json").read_text())
+    assert (info["mode"], info["arch"]) == ("server", "aarch64")
+    libraries = [p for p in out.rglob("*.so*") if p.is_file()]
+    assert libraries and all(elf_machine(p) == AARCH64 for p in libraries), [p for p in libraries if elf_machine(p) != AARCH64][:5]
+    assert (out / "qdrant_client").is_dir() and not (out / "qdrant_edge").exists()
+    print(f"arm64 server (CPython {report['python']}): {report['unzipped_mb']} MB unzipped, variant {report['variant']}")
+    assert report["unzipped_mb"] <= 250 and report["glibc_over_limit"] == []
