@@ -39,8 +39,8 @@ MODEL_MS_8_TOKENS = {"int8": 1.06, "int8_blocks": 1.94}  # one 8-token query's m
 # Lambda's x86_64 hosts have AVX2 without VNNI (LambdaNER-Bench, 2026-10), where int8_blocks is served: its model time in place of int8's.
 WARM_MS_X86_LAMBDA = round(WARM_MS_INT8 - MODEL_MS_8_TOKENS["int8"] + MODEL_MS_8_TOKENS["int8_blocks"], 2)
 # Fresh process to first answer, embedded handler, sample, ONE core as Lambda at <= 1,769 MB has
-# (bench_coldstart --cores 1, median of 5), on the CPU kind Lambda's x86 hosts are: 1,467 ms on an AMD
-# EPYC with AVX2 only (2026-12-02, at 6e336cb). An EPYC with AVX-512 VNNI, the same day: 637-861 ms.
+# (bench_coldstart --cores 1, median of 7), on the CPU kind Lambda's x86 hosts are: 1,467 ms on an AMD
+# EPYC with AVX2 only (2026-12-02, at fe7ab43). An EPYC with AVX-512 VNNI, the same day: 637-861 ms.
 INIT_MS = 1467
 
 
