@@ -35,7 +35,8 @@ COLLECTION = "bench"
 
 
 class Answered:
-    """A runner that answers every request with one result computed beforehand."""
+    """A runner that answers every request with one result computed beforehand (the runner
+    interface of `handler.web`'s Inline; tests/web/test_fast_lane.py records through it too)."""
 
     def __init__(self, result) -> None:
         self.result = result

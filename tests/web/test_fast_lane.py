@@ -17,27 +17,20 @@ from handler.common import Settings, load_schema
 from handler.search import SearchResult
 from handler.web import create_app
 from handler.web.routes import FastLane
+from scripts.bench_framework import Answered
 from tests.support.helpers import REPO
 
 
-class Recorded:
-    """A runner that keeps what it is asked and answers with no hits."""
+class Recorded(Answered):
+    """A runner (bench_framework's stand-in) that keeps what it is asked and answers with no hits."""
 
     def __init__(self) -> None:
+        super().__init__(None)
         self.asked = []
 
     async def run(self, request):
         self.asked.append(request)
         return SearchResult([], request.mode, 0.0, 0.0, None)
-
-    async def probe(self, fn, *args, **kwargs):
-        return fn(*args, **kwargs)
-
-    def alive(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
 
 
 class NoService:
