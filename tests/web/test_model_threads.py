@@ -80,42 +80,35 @@ def test_long_queries_leave_a_thread_for_short_ones_and_are_never_batched_with_t
     assert sorted(t for call in service.calls for t in call) == sorted(longs + ["vegan food delivery"])
 
 
-def test_short_queries_waiting_go_before_a_long_one_that_came_first():
+def order_behind_a_busy_thread(waiting: list[str], long_patience: float) -> list[list[str]]:
+    """One model thread busy with "first", then `waiting` queued in this order: the order the
+    model is given them in (each a call's texts)."""
     service = Recording()
     service.model_gate.clear()
     worker = Worker(service, timeout=WAIT_S, model_threads=1)
-    worker.jobs.long_patience = WAIT_S  # the long query is never overdue here
+    worker.jobs.long_patience = long_patience
 
     async def main():
         busy = searches(worker, ["first"])
         await until(lambda: len(service.calls) == 1, "the one thread busy")
-        waiting = searches(worker, [LONG]) + searches(worker, ["second", "third"])
-        await until(lambda: worker.jobs.qsize() == 3, "all three queued")
+        queued = [task for text in waiting for task in searches(worker, [text])]
+        await until(lambda: worker.jobs.qsize() == len(waiting), "all queued")
         service.model_gate.set()
-        return await asyncio.gather(*busy, *waiting)
+        return await asyncio.gather(*busy, *queued)
 
     asyncio.run(main())
     worker.close()
-    assert service.calls == [["first"], ["second", "third"], [LONG]]
+    return service.calls
+
+
+def test_short_queries_waiting_go_before_a_long_one_that_came_first():
+    # WAIT_S: the long query is never overdue here
+    assert order_behind_a_busy_thread([LONG, "second", "third"], long_patience=WAIT_S) == [["first"], ["second", "third"], [LONG]]
 
 
 def test_a_long_query_that_waited_its_patience_goes_first():
-    service = Recording()
-    service.model_gate.clear()
-    worker = Worker(service, timeout=WAIT_S, model_threads=1)
-    worker.jobs.long_patience = 0.0  # overdue at once: short queries cannot starve it
-
-    async def main():
-        busy = searches(worker, ["first"])
-        await until(lambda: len(service.calls) == 1, "the one thread busy")
-        waiting = searches(worker, [LONG]) + searches(worker, ["second"])
-        await until(lambda: worker.jobs.qsize() == 2, "both queued")
-        service.model_gate.set()
-        return await asyncio.gather(*busy, *waiting)
-
-    asyncio.run(main())
-    worker.close()
-    assert service.calls == [["first"], [LONG], ["second"]]
+    # 0: overdue at once, so short queries cannot starve it
+    assert order_behind_a_busy_thread([LONG, "second"], long_patience=0.0) == [["first"], [LONG], ["second"]]
 
 
 def test_every_model_thread_counts_for_health():
