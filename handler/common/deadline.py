@@ -3,8 +3,8 @@
 QDRANT_TIMEOUT, so without a deadline their sum could outlast the request (on Lambda, the
 function's timeout, answered by API Gateway with a body that is not ours). The runners set it
 (REQUEST_TIMEOUT from the request's start); the server backend checks it before each call
-(`check_deadline`) and cuts each call's own timeout to what is left (`remaining`), so a call
-already started cannot outlast it either.
+(`check_deadline`) and cuts each phase of a call (connect, write, each read) to what is left
+(`remaining`), so a call already started ends about when the budget does.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ class ServerStorage(Storage):
         self.timeout = timeout
         self._connect = client_factory or (
             lambda: quiet(lambda: QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False, prefer_grpc=False,
-                                               transport=deadline_transport()))
+                                               event_hooks={"request": [cut_to_deadline]}))
         )
         self.breaker = Breaker(cooldown)
         self._client = self._connect()
@@ -143,7 +143,7 @@ class ServerStorage(Storage):
                 self.breaker.succeeded()  # it answered: reachable
                 raise self._refused(what, exc.status_code, exc.reason_phrase, exc.content.decode("utf-8", "replace")) from exc
             except Exception as exc:  # httpx's errors, raw or wrapped by qdrant-client
-                if overdue() and timed_out(exc):  # cut short by the deadline (deadline_transport): the budget is spent, not one call's QDRANT_TIMEOUT
+                if overdue() and timed_out(exc):  # cut short by the deadline (cut_to_deadline): the budget is spent, not one call's QDRANT_TIMEOUT
                     self.breaker.failed(f"{what} ran past the request's deadline", StorageUnavailable)
                     raise RequestExpired(f"the request ran out of time during {what}") from exc
                 if isinstance(exc, ValueError) and str(exc).startswith("Collection ") and str(exc).endswith(" not found"):
@@ -327,24 +327,19 @@ def unreadable(exc: BaseException) -> bool:
     return isinstance(source, (ValueError, AssertionError))  # json's and pydantic's errors are ValueErrors
 
 
-def deadline_transport():
-    """qdrant-client's HTTP transport, each request's timeouts cut to what is left of the deadline
-    in force (`handler.common.until`): a call already started ends with its request's budget
-    (start-up's one QDRANT_TIMEOUT, a search's REQUEST_TIMEOUT), not QDRANT_TIMEOUT after it
-    started. The deadline is a context variable: read in the calling thread, as httpx's sync
-    client calls its transport there."""
-    import httpx  # deferred: qdrant-client's transport, present wherever this backend runs
-
-    class DeadlineTransport(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            left = remaining()
-            if left is not None:
-                left = max(left, 0.001)  # already past: fail at once, as a timeout
-                request.extensions["timeout"] = {kind: left if limit is None else min(limit, left)
-                                                 for kind, limit in request.extensions.get("timeout", {}).items()} or dict.fromkeys(("connect", "read", "write", "pool"), left)
-            return super().handle_request(request)
-
-    return DeadlineTransport()
+def cut_to_deadline(request) -> None:
+    """An httpx request hook (qdrant-client hands unknown arguments to httpx.Client): each phase of
+    the request (connect, write, each read) gets at most what is left of the deadline in force
+    (`handler.common.until`), so a call already started ends with its request's budget (start-up's
+    one QDRANT_TIMEOUT, a search's REQUEST_TIMEOUT), not QDRANT_TIMEOUT after it started. A hook,
+    not a transport: a transport of our own would make httpx drop its proxies from the environment
+    and qdrant-client's connection limits. httpx's sync client runs hooks in the calling thread,
+    where the deadline's context variable is set."""
+    left = remaining()
+    if left is not None:
+        left = max(left, 0.001)  # already past: fail at once, as a timeout
+        limits = request.extensions.get("timeout") or dict.fromkeys(("connect", "read", "write", "pool"))
+        request.extensions["timeout"] = {phase: left if limit is None else min(limit, left) for phase, limit in limits.items()}
 
 
 def timed_out(exc: BaseException) -> bool:

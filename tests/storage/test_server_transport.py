@@ -134,3 +134,17 @@ def test_qdrant_clients_insecure_key_warning_is_one_json_log_line(logged, recwar
     assert not [w for w in recwarn if "insecure" in str(w.message)]
     lines = [line for line in logged if '"qdrant_client"' in line]
     assert len(lines) == 1 and "insecure connection" in lines[0] and "https://" in lines[0] and "k3y" not in lines[0]
+
+
+def test_the_environment_s_proxy_still_carries_the_calls(monkeypatch):
+    """The deadline is cut in a request hook: a transport of our own made httpx drop HTTP_PROXY
+    (a Qdrant reachable only through a proxy then failed every call, connecting directly)."""
+    with Listener(hang_up=True) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        storage = ServerStorage("http://qdrant.invalid:6333", "startups", timeout=2)
+        with until(time.monotonic() + 2), pytest.raises(StorageUnavailable):
+            storage.count()
+        assert proxy.accepted >= 1  # asked through the proxy, not at qdrant.invalid
+        storage.close()

@@ -60,7 +60,7 @@ def test_start_up_waits_for_a_slow_qdrant_at_most_one_timeout_in_all(model_dir, 
     """Each answer 2.5 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
     the warm-up search) took 10 s and more before any bound; then no call started after one timeout,
     but the second one, started at 2.5 s, still ran to 5 s. Now the call in flight is cut at the
-    deadline too (`deadline_transport`): Qdrant's part of start-up is one timeout in all."""
+    deadline too (`cut_to_deadline`): Qdrant's part of start-up is one timeout in all."""
     import time
 
     from tests.support.helpers import run_module
