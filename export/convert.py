@@ -124,7 +124,7 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_f
     gemms = sum(1 for node in model.graph.node if node.op_type == "MatMulIntegerToFloat")
     return {
         "method": f"{gemms} int8 GEMMs (MatMulIntegerToFloat, uint8 activations x int8 weights within +-{weight_limit} per column) on fixed per-channel "
-                  f"grids (normalization and attention outputs) or one scale per row (GELU output, shifted and smoothed): "
+                  f"grids (normalization outputs) or one scale per row (GELU output, shifted and smoothed; attention output, symmetric): "
                   f"no scale depends on another row; " + ", ".join(steps),
         "source": "fp32, fused with MultiHeadAttention",
         "requires": REQUIRES["int8"],

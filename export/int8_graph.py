@@ -6,13 +6,16 @@ with its batch-mates and one outlier token coarsens every other; MatMulNBits qua
 its kernel costs as much per token as fp32 here. This rewrite of the fused fp32 graph gives every
 GEMM input one of two batch-independent quantizations:
 
-- a fixed grid per channel, calibrated (normalization outputs: Q/K/V and FFN-in; attention
-  output: out-proj): x_j ~ sigma_j * (q_j - offset_j). sigma goes into W's rows, offset into the
-  bias, so the GEMM sees plain uint8. The grid itself costs one LayerNormalization (a second one,
-  reading the same sum, with gamma / sigma and beta / sigma + offset) or nothing at all for the
-  attention output (V's columns and bias are scaled instead: attention averages V's rows).
-- one scale per row (GELU output, FFN-out, heavy-tailed): shifted by 0.17 (GELU >= -0.16997)
-  it is non-negative and uses all 256 levels; smoothed per channel (SmoothQuant) first.
+- a fixed grid per channel, calibrated (normalization outputs: Q/K/V and FFN-in):
+  x_j ~ sigma_j * (q_j - offset_j). sigma goes into W's rows, offset into the bias, so the GEMM
+  sees plain uint8. The grid costs one LayerNormalization (a second one, reading the same sum,
+  with gamma / sigma and beta / sigma + offset).
+- one scale per row, from the row's own peak: the GELU output (FFN-out, heavy-tailed), shifted by
+  0.17 (GELU >= -0.16997) so it is non-negative and uses all 256 levels, smoothed per channel
+  (SmoothQuant) first; and the attention output (out-proj), symmetric. On a fixed grid the
+  attention output cost repetitive text most: its rows are alike, so one grid step's error is
+  every row's and pooling cannot average it away ("word " * 1000: 0.984 on the grid, 0.998 per
+  row, for 5 more nodes a layer and 1-3% of a short query; docs/pipeline.md#degenerate-text).
 
 Weights: int8, one scale per output column; Q, K, V in one packed GEMM; biases ride in the next
 op. Residual sums stay Add + LayerNormalization (onnxruntime's SkipLayerNormalization is several
@@ -31,7 +34,7 @@ GRID_BETA = 0.75  # fixed grids: how much of each channel's width becomes its ow
 SMOOTHING_ALPHA = 0.5  # per-row inputs: share of a channel's range migrated into W (SmoothQuant)
 GELU_FLOOR = 0.17  # min over x of x * Phi(x) is -0.16997
 NORMS = ("LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization")
-FIXED_GRID_KINDS = ("norm", "attention")
+FIXED_GRID_KINDS = ("norm",)  # the attention output takes one scale per row (see above)
 
 
 def _name(x: str) -> str:
@@ -59,7 +62,6 @@ class _Rewrite:
     weight_limit: int = WEIGHT_LIMIT  # int8 weights within +-weight_limit (quantize_columns)
     nodes: list = field(default_factory=list)
     quantized: dict = field(default_factory=dict)
-    folded: set = field(default_factory=set)  # activations whose producer already writes their grid
     sums: dict = field(default_factory=dict)  # normalization output -> (sum, gamma, beta, epsilon)
     norms: dict = field(default_factory=dict)  # normalization output -> the LayerNormalization written
 
@@ -140,9 +142,7 @@ class _Rewrite:
         lo, hi = self.ranges[x]
         if self.on_grid(x):
             sigma, offset = self.grid(x)
-            if x in self.folded:
-                grid = x
-            elif self.norm_source(x):
+            if self.norm_source(x):
                 total, gamma, beta, epsilon = self.norm_source(x)
                 gamma = self.const(f"{tag}_grid_gamma", (self.init(gamma) / sigma).astype(np.float32))
                 beta = self.const(f"{tag}_grid_beta", (self.init(beta) / sigma + offset).astype(np.float32))
@@ -162,7 +162,7 @@ class _Rewrite:
             a_scale = self.const("int8_one_255th", np.float32(1 / 255))
             entry = {"q": self.add("QuantizeLinear", [unit, a_scale, zero], f"{tag}_q"), "a_scale": a_scale, "zero": zero, "rows": rows,
                      "offset": offset, "peak": peak}
-        else:  # symmetric, one scale per row, for graphs this rewrite does not know
+        else:  # symmetric, one scale per row: attention outputs, and inputs of graphs this rewrite does not know
             magnitude = self.add("Abs", [x], f"{tag}_abs")
             peak = self.add("ReduceMax", [magnitude, self.const("int8_last_axis", np.array([-1], np.int64))], f"{tag}_rowmax0", keepdims=1)
             peak = self.add("Max", [peak, self.const("int8_tiny", np.float32(1e-30))], f"{tag}_rowmax")  # a row of zeros
@@ -232,14 +232,7 @@ class _Rewrite:
         projections = self._projections(mha)
         weights = [self.weight(p) for p in projections]
         tag = _name(mha.name) + "_qkv"
-        context = mha.output[0]
         bias = self.init(mha.input[3]) if len(mha.input) > 3 and mha.input[3] else np.zeros(sum(w.shape[1] for w in weights))
-        if self.on_grid(context) and any(self.is_weight_matmul(n) for n in self.consumers[context]):
-            # softmax weights sum to 1, so V / sigma + offset makes the context come out on its grid
-            sigma, offset = self.grid(context)
-            weights[2] = weights[2] / sigma
-            bias[-len(sigma):] = bias[-len(sigma):] / sigma + offset
-            self.folded.add(context)
         packed, rest = self.integer_matmul(projections[0].input[0], np.concatenate(weights, axis=1), tag)
         parts = [f"{tag}_{part}" for part in "qkv"]
         widths = self.const(f"{tag}_split", np.array([w.shape[1] for w in weights], np.int64))

@@ -11,10 +11,10 @@ from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 from reference import BENCH_FILE, SAMPLE_FILE
 
 TOP_K = 10
-# The int8 variants' worst single text, on the probes and on held-out text. Measured (AVX2 and
-# emulated Graviton2, docs/pipeline.md#degenerate-text): int8 0.977 ("word " * 1000, with the
-# degenerate calibration texts; 0.905 without), int8_blocks 0.998.
-MIN_COSINE_FLOOR = {"int8": 0.97, "int8_blocks": 0.99}
+# The int8 variants' worst single text, on the probes and on held-out text. Measured (Intel Xeon
+# with VNNI, docs/pipeline.md#degenerate-text): int8 0.9966 (the empty text; "word " * 1000 was
+# 0.984 while the attention output had a fixed grid), int8_blocks 0.9958.
+MIN_COSINE_FLOOR = {"int8": 0.99, "int8_blocks": 0.99}
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every
 # export; fp16 runs on CUDA where onnxruntime-gpu sees a GPU, else on the CPU provider (said so
 # in its manifest entry). batch_invariance: the same texts embedded alone vs in one mixed batch.

@@ -84,7 +84,7 @@ def test_parity_figures_meet_the_gate(manifest):
     for name, entry in variants.items():
         assert failures(name, entry["parity"]) == [], name
         assert failures(name, entry["parity"]["held_out"], where=" (held-out)") == [], name
-    assert dict((f, b) for f, _, b in THRESHOLDS["int8"]) == {"mean_cosine": 0.997, "min_cosine": 0.97, "mean_top10_overlap": 0.95,
+    assert dict((f, b) for f, _, b in THRESHOLDS["int8"]) == {"mean_cosine": 0.997, "min_cosine": 0.99, "mean_top10_overlap": 0.95,
                                                              "batch_invariance_max_abs_diff": 1e-5}  # min: the worst text, degenerate probes included
     assert manifest["held_out_set"].startswith("200 held-out lines")
     fp16 = variants["fp16"]["parity"]

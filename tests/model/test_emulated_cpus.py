@@ -37,8 +37,8 @@ CPUS = {  # name -> (Lambda architecture, emulator, -cpu)
     "neoverse-v1": ("aarch64", "qemu-aarch64", "neoverse-v1"),
 }
 # The export's gate for each variant (export/parity.py): mean >= 0.997 and the variant's own floor
-# on its worst text (int8 0.97: its degenerate probes, docs/pipeline.md#degenerate-text). The issue's
-# 0.99 is printed beside it: int8 misses it on "word " * 1000 natively and emulated alike.
+# on its worst text (MIN_COSINE_FLOOR: 0.99 for both int8 variants, docs/pipeline.md#degenerate-text);
+# texts under 0.99 are printed whatever the floor.
 GATE = {"mean": 0.997, "min": 0.99}
 # Degenerate probes (#29): repeated punctuation, one word a thousand times, emoji runs, one
 # character, whitespace-heavy text.
@@ -48,8 +48,8 @@ TIMEOUT_S = 2700  # per CPU: int8_blocks on these 16 texts took 27.5 min under H
 
 
 # EMULATED_TEXTS=quick (CI's emulated step, .ci/run): 2 held-out lines, a probe int8 moves far and the
-# one aarch64's kernels move most, so each CPU fits a bounded step; the 16 otherwise. Not "word " * 1000
-# (int8's worst, 0.984): in a mean over 4 texts it would weigh as the gate's mean over 16 never lets it.
+# one aarch64's kernels move most, so each CPU fits a bounded step; the 16 otherwise (256-token texts
+# such as "word " * 1000 are the slowest to emulate).
 QUICK = {"lines": 2, "degenerate": ["?!" * 150, ""]}
 
 
