@@ -3,11 +3,13 @@
 vectors) for each ONNX variant, in one run, with where the time goes.
 
     python -m scripts.bench_embed [--input ../shared/data/bench_corpus_40k.jsonl] [--limit 4000]
-                                  [--batch-size 32] [--threads N] [--model-dir model] [--skip-reference]
+                                  [--batch-size N] [--threads N] [--model-dir model] [--skip-reference]
                                   [--baseline-model-dir DIR]
 
 Prints texts/s per engine and the ratio to sentence-transformers, one row per CPU variant of the
-manifest (named as there; the CPU default marked), and for each the split between reading,
+manifest (named as there; the CPU default marked) at this CPU's batch size (`handler.model.cpu.batch_rows`,
+or --batch-size), sentence-transformers at its own default batch size (32: the tutorial's `encode`
+call) and, where the two differ, at ours too; for each variant the split between reading,
 tokenizing, onnxruntime and writing, plus the padding the batches carry. On a machine whose
 onnxruntime sees a GPU, the CUDA fp16 variant is timed too. --baseline-model-dir adds an older
 export's CPU default, run as an older checkout ran it.
@@ -24,10 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from handler.common import cli, env, load_schema, say
+from handler.model.cpu import batch_rows
 from handler.storage import read_records
 from reference import BENCH_FILE
 from scripts import benchkit
 
+TUTORIAL_BATCH = 32  # sentence-transformers' encode() default, which the tutorial's upload uses
 
 class Timed:
     """Wraps an encoder's onnxruntime session and tokenizer to add up the time spent in each."""
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, default=BENCH_FILE)
     benchkit.add_schema_argument(parser)
     parser.add_argument("--limit", type=int, default=4000, help="lines of --input to embed per engine")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="texts per call for the ONNX variants (default: this CPU's, handler.model.cpu.batch_rows)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for each engine (default: every core)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))
     parser.add_argument("--skip-reference", action="store_true", help="leave sentence-transformers out")
@@ -93,17 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     schema = load_schema(args.schema)
     records, _ = read_records(slice_file, schema)
     texts = [schema.embed_text(r.data) for r in records]
-    say(f"{len(texts)} texts of {args.input.name}, batch size {args.batch_size}, onnxruntime {onnxruntime.__version__}, {benchkit.cpu_name()}")
+    batch = args.batch_size or batch_rows()
+    say(f"{len(texts)} texts of {args.input.name}, batch size {batch}{'' if args.batch_size else ' (this CPU’s)'}, onnxruntime {onnxruntime.__version__}, {benchkit.cpu_name()}")
 
     rows: list[tuple[str, float, str]] = []
     if not args.skip_reference:
         from reference import load_sentence_transformer
 
         model = load_sentence_transformer(threads=args.threads)
-        model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
-        started = time.perf_counter()
-        model.encode(texts, batch_size=args.batch_size)
-        rows.append(("sentence-transformers (torch, CPU), encode() only", len(texts) / (time.perf_counter() - started), ""))
+        model.encode(texts[:64])  # warm-up
+        for size, label in [(TUTORIAL_BATCH, f"batch {TUTORIAL_BATCH}, its default: the tutorial's call")] + ([(batch, f"batch {batch}, ours")] if batch != TUTORIAL_BATCH else []):
+            started = time.perf_counter()
+            model.encode(texts, batch_size=size)
+            rows.append((f"sentence-transformers (torch, CPU), encode() only, {label}", len(texts) / (time.perf_counter() - started), ""))
 
     manifest = read_manifest(args.model_dir)
     engines = [(args.model_dir, v, "cpu", v + (" (defaults.cpu)" if v == manifest["defaults"]["cpu"] else "")) for v in manifest["variants"] if v != "fp16"]
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         old = read_manifest(args.baseline_model_dir)["defaults"]["cpu"]
         engines.append((args.baseline_model_dir, old, "cpu", f"before: {old}"))
     for model_dir, variant, device, label in engines:
-        encoder = Encoder.from_export(model_dir, variant, device=device, threads=args.threads, batch_size=args.batch_size)
+        encoder = Encoder.from_export(model_dir, variant, device=device, threads=args.threads, batch_size=batch)
         if label.startswith("before"):
             encoder.session = benchkit.plain_session(encoder.model_path, args.threads)
         encoder.embed(texts[:64])  # warm-up
@@ -130,9 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"scripts.embed, {label} ({encoder.provider})", len(texts) / total, split))
 
     reference = next((speed for name, speed, _ in rows if name.startswith("sentence-transformers")), None)
-    print(f"{'engine':<56} {'texts/s':>9} {'vs ST':>7}")
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'engine':<{width}} {'texts/s':>9} {'vs ST':>7}")
     for name, speed, _ in rows:
-        print(f"{name:<56} {speed:>9.1f} {f'{speed / reference:.2f}x' if reference else '-':>7}")
+        print(f"{name:<{width}} {speed:>9.1f} {f'{speed / reference:.2f}x' if reference else '-':>7}")
+    same = next((speed for name, speed, _ in rows if name.endswith(", ours")), None)
+    default = next((speed for name, speed, _ in rows if "(defaults.cpu)" in name), None)
+    if same and default:
+        print(f"the CPU default against sentence-transformers at the same batch size ({batch}): {default / same:.2f}x")
     for name, _, split in rows:
         if split:
             print(f"  {name}: {split}")

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR or ./model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (said out loud)")
     parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_blocks where the export left int8 out) and fp16 on CUDA)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="texts per onnxruntime call (default: the fastest measured on this CPU, handler.model.cpu.BATCH_ROWS; 32 elsewhere and on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: one per core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of the input")
     parser.add_argument("--chunk-size", type=int, default=2048, help="records per checkpoint")

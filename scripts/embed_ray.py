@@ -89,7 +89,7 @@ def read_shard(shard: dict, schema: Schema) -> tuple[list[Record], list[dict]]:
 class ShardEmbedder:
     """A Ray actor: one Encoder and one view of the cache for its life, one shard per call."""
 
-    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int, threads: int | None, schema: Schema, out: str,
+    def __init__(self, model_dir: str, variant: str | None, device: str, batch_size: int | None, threads: int | None, schema: Schema, out: str,
                  run: str) -> None:
         from handler.model import Encoder
 
@@ -145,7 +145,7 @@ def fingerprint(files: list[Path], model_sha256: str, variant: str, schema: Sche
 
 
 def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, address: str, workers: int, gpus_per_worker: float,
-        batch_size: int, shard_lines: int, schema: Schema, threads: int | None, ray_temp_dir: str | None) -> dict:
+        batch_size: int | None, shard_lines: int, schema: Schema, threads: int | None, ray_temp_dir: str | None) -> dict:
     try:
         import ray
     except ImportError as exc:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="actors in the pool")
     parser.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per actor (0 = CPU workers)")
     parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_blocks where the export left int8 out) and fp16 on CUDA)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="texts per onnxruntime call (default: the fastest measured on this CPU, handler.model.cpu.BATCH_ROWS; 32 elsewhere and on CUDA)")
     parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of what a killed run keeps)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per CPU actor (default: cores / workers)")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")))

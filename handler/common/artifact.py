@@ -52,7 +52,8 @@ def check_artifact_arch(error: type[Exception], root: Path = ARTIFACT_ROOT, mach
     if not info.is_file():
         return
     built = json.loads(info.read_text()).get("arch")
-    here = {"arm64": "aarch64", "amd64": "x86_64"}.get((machine or platform.machine()).lower(), (machine or platform.machine()).lower())
+    machine = (machine or platform.machine()).lower()
+    here = {"arm64": "aarch64", "amd64": "x86_64"}.get(machine, machine)
     if built and built != here:
         wanted = "arm64" if built == "aarch64" else built
         raise error(f"this Lambda artifact was built for {built} but runs on {here}: deploy it with Architecture={wanted}, or build it "

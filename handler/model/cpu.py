@@ -82,11 +82,26 @@ CROSSOVER_TOKENS = {
     # vs 0.95-1.06) and clearly from 34 (2.27-2.53 vs 2.66-2.85 ms; 130: 7.0 vs 9.3), so a short query
     # leaves the other core to the next request; fp32's won from 3 tokens in both (2.14 vs 2.79-2.85).
     ("AuthenticAMD", "avx512_vnni"): {"int8": 34, "fp32": 3},
+    # Intel Xeon (Sapphire Rapids class, AVX-512 VNNI), 2 cores, quiet (load ~1), 2026-12-02, at 5cdba32:
+    # int8's second thread won by 3-10% below 34 tokens (3: 0.77 vs 0.86 ms; 8: 1.05 vs 1.08), by 6% at
+    # 34 (2.37 vs 2.52) and clearly from 66 (3.55 vs 4.42; 130: 6.6 vs 9.1): as on AMD, a short query
+    # leaves the other core to the next request. fp32's won from 3 tokens (1.39 vs 2.06).
+    ("GenuineIntel", "avx512_vnni"): {"int8": 34, "fp32": 3},
 }
 # A CPU not measured yet: no figure of its own, so a guess: a query of up to 64 tokens on one thread
-# (a few-token query gained nothing from a second thread on Intel Sapphire Rapids either, issue 30),
-# longer texts and batches on all cores. Measure it and add its row.
+# (a few-token query gained little or nothing from a second thread on every CPU measured), longer
+# texts and batches on all cores. Measure it and add its row.
 DEFAULT_CROSSOVER = 64
+
+# Texts per onnxruntime call in bulk (`scripts.embed`, uploads, Ray) on the CPU provider, per CPU,
+# measured by `python -m scripts.bench_embed --batch-size N` (2,000 bench texts, sorted by length).
+BATCH_ROWS = {
+    # Intel Xeon (Sapphire Rapids class, AVX-512 VNNI), 2 cores, 2026-12-02, at 5cdba32: int8 texts/s at
+    # 4 / 8 / 16 / 32 / 64 / 128 rows: 246 / 276 / 248-265 / 229-233 / 192 / 153 (fp32 120 / 131 / 116 /
+    # 105 at 4-32): a call's activations outgrow the core's caches past 8 rows of ~92 tokens.
+    ("GenuineIntel", "avx512_vnni"): 8,
+}
+DEFAULT_BATCH_ROWS = 32  # a CPU not measured (and CUDA): sentence-transformers' own default
 
 
 def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:
@@ -100,6 +115,11 @@ def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:
     flags = cpu_flags(cpuinfo)
     isa = "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
     return vendor, isa
+
+
+def batch_rows(cpuinfo: str | None = None) -> int:
+    """Texts per call in bulk on this CPU (see BATCH_ROWS)."""
+    return BATCH_ROWS.get(cpu_kind(cpuinfo), DEFAULT_BATCH_ROWS)
 
 
 def crossover_tokens(variant: str, cpuinfo: str | None = None) -> int:

@@ -87,7 +87,7 @@ class Encoder:
         *,
         device: str = "cpu",
         threads: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         expected_sha256: str | None = None,
         expected_bytes: int | None = None,
         variant: str | None = None,
@@ -123,11 +123,12 @@ class Encoder:
         cannot = cpu.missing(requires)
         if cannot:
             raise EncoderError(f"variant '{self.variant}' needs {requires}, and {cannot}: its vectors would differ from the gated ones; use fp32")
-        self.batch_size = int(batch_size)
+        self.device = resolve_device(device, ort.get_available_providers())
+        # batch_size None: what was measured fastest on this CPU (`cpu.batch_rows`), 32 on CUDA
+        self.batch_size = int(batch_size) if batch_size is not None else cpu.batch_rows() if self.device == "cpu" else cpu.DEFAULT_BATCH_ROWS
         if self.batch_size < 1:
             raise EncoderError(f"batch_size must be >= 1, got {batch_size}")
 
-        self.device = resolve_device(device, ort.get_available_providers())
         # threads: the wide session's (long texts, batches); None = the cores this process may use
         # (`cpu.usable_cores`: its affinity, and on Lambda what its memory buys)
         self.threads = int(threads) if threads else cpu.usable_cores()
@@ -200,7 +201,7 @@ class Encoder:
         *,
         device: str = "cpu",
         threads: int | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         announce: bool = False,
         verify: str = "sha256",
         profile_prefix: str | None = None,

@@ -342,17 +342,20 @@ def cut_to_deadline(request) -> None:
         request.extensions["timeout"] = {phase: left if limit is None else min(limit, left) for phase, limit in limits.items()}
 
 
+def _causes(exc: BaseException | None):
+    """exc and what it wraps: qdrant-client's `source`, else the cause or context; each once."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
+
+
 def timed_out(exc: BaseException) -> bool:
     """True when a request failed by a timeout (httpx's, raw or wrapped by qdrant-client)."""
     import httpx  # deferred: as above
 
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-            return True
-        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
-    return False
+    return any(isinstance(cause, (httpx.TimeoutException, TimeoutError)) for cause in _causes(exc))
 
 
 def connection_dropped(exc: BaseException) -> bool:
@@ -360,12 +363,9 @@ def connection_dropped(exc: BaseException) -> bool:
     answer), False for a timeout or anything else: the former is worth one immediate retry."""
     import httpx  # deferred: qdrant-client's transport, present wherever this backend runs
 
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+    for cause in _causes(exc):
+        if isinstance(cause, (httpx.TimeoutException, TimeoutError)):
             return False
-        if isinstance(exc, (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, ConnectionError)):
+        if isinstance(cause, (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, ConnectionError)):
             return True
-        exc = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
     return False

@@ -27,7 +27,10 @@ def test_the_crossover_comes_from_the_table_of_the_cpu_measured():
     assert cpu_kind(AMD_AVX2) == ("AuthenticAMD", "avx2") and cpu_kind(INTEL_VNNI) == ("GenuineIntel", "avx512_vnni")
     assert crossover_tokens("int8_blocks", AMD_AVX2) == CROSSOVER_TOKENS["AuthenticAMD", "avx2"]["int8_blocks"]
     assert crossover_tokens("int8", AMD_VNNI) == CROSSOVER_TOKENS["AuthenticAMD", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
-    assert crossover_tokens("int8_blocks", INTEL_VNNI) == DEFAULT_CROSSOVER  # a CPU not measured: the default
+    assert crossover_tokens("int8", INTEL_VNNI) == CROSSOVER_TOKENS["GenuineIntel", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
+    intel_avx2 = INTEL_VNNI.replace(" avx512f avx512_vnni", "")
+    assert crossover_tokens("int8_blocks", intel_avx2) == DEFAULT_CROSSOVER  # a CPU not measured: the default
+    assert crossover_tokens("int8_blocks", INTEL_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
     assert crossover_tokens("int8_blocks", AMD_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
 
 
@@ -69,3 +72,12 @@ def test_the_service_runs_one_query_per_core(model_dir, monkeypatch, memory, thr
     from tests.support.helpers import make_settings
 
     assert SearchService(make_settings("model", "qdrant"), encoder, storage=None).model_threads == threads
+
+
+def test_bulk_batches_take_the_size_measured_on_the_cpu_and_32_elsewhere(model_dir):
+    from handler.model import cpu
+
+    assert cpu.batch_rows(INTEL_VNNI) == cpu.BATCH_ROWS["GenuineIntel", "avx512_vnni"] == 8
+    assert cpu.batch_rows(AMD_AVX2) == cpu.DEFAULT_BATCH_ROWS == 32  # not measured: sentence-transformers' default
+    assert Encoder.from_export(model_dir, "fp32", verify="size").batch_size == cpu.batch_rows()  # none given: this CPU's
+    assert Encoder.from_export(model_dir, "fp32", batch_size=5, verify="size").batch_size == 5
