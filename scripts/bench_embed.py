@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from handler.common import cli, env, load_schema, say
-from handler.model.cpu import batch_rows
+from handler.model import batch_rows
 from handler.storage import read_records
 from reference import BENCH_FILE
 from scripts import benchkit

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ray-temp-dir", default=None, help="Ray's session directory (default: Ray's own)")
     args = parser.parse_args(argv)
     for name in ("workers", "batch_size", "shard_lines"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:  # batch_size None: this CPU's
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.gpus_per_worker < 0:
         raise UsageError("--gpus-per-worker must be >= 0")
