@@ -217,20 +217,27 @@ def _shown(value) -> str:
 
 
 def _wrong_type(f: Field, value) -> str | None:
-    preview = json.dumps(value, ensure_ascii=False)
-    preview = preview if len(preview) <= 40 else preview[:40] + "…"
     if f.type in STRINGS:
-        return None if isinstance(value, str) else f"field '{f.name}' must be a string ({f.type}), got {type(value).__name__} {preview}"
-    if f.type == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"field '{f.name}' must be an integer, got {type(value).__name__} {preview}"
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return None if ok else f"field '{f.name}' must be a finite number (float), got {type(value).__name__} {preview}"
+        ok, wanted = isinstance(value, str), f"a string ({f.type})"
+    elif f.type == "integer":
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    else:
+        ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), "a finite number (float)"
+    if ok:
+        return None
+    preview = json.dumps(value, ensure_ascii=False)  # only for the message: every field of every line passes here
+    preview = preview if len(preview) <= 40 else preview[:40] + "…"
+    return f"field '{f.name}' must be {wanted}, got {type(value).__name__} {preview}"
 
 
 def placeholders(template: str) -> list[str]:
     """The field names a template uses, in order (ValueError for a broken template)."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    return list(_placeholders(template))
+
+
+@lru_cache(maxsize=64)
+def _placeholders(template: str) -> tuple[str, ...]:  # asked for each record of a catalogue: parsed once
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name is not None)
 
 
 def check_template(template: str, names, where: str) -> None:
