@@ -112,6 +112,21 @@ def test_int8_takes_no_scale_from_other_rows(model_dir):
         assert node.input[1] in inits and len(inits[node.input[1]].dims) == 0, node.name
 
 
+def test_int8_scales_the_attention_output_per_row(model_dir):
+    """Each layer's attention output reaches its integer GEMM through its rows' own peaks (Abs ->
+    ReduceMax), not a fixed grid: on repetitive text every row is alike, and a grid's one error per
+    row survived pooling ("word " * 1000 at 0.984; docs/pipeline.md#degenerate-text)."""
+    if not int8_dot_here():
+        pytest.skip("no int8 in this export: this CPU lacks an exact int8 dot product (int8_blocks is served)")
+    graph = onnx.load(str(model_dir / "model_int8.onnx")).graph
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.op_type)
+    attention = [n.output[0] for n in graph.node if n.op_type == "MultiHeadAttention"]
+    assert len(attention) == 6 and all(sorted(readers[out]) == ["Abs", "Div"] for out in attention), [readers[out] for out in attention]
+
+
 def test_tokenizer_truncates_at_256_and_pads_to_longest(model_dir):
     from tokenizers import Tokenizer
 
