@@ -16,7 +16,8 @@ COUNT = 256  # texts; more changed the gate's figures by less than their noise
 # Degenerate text beside the catalogue lines (#29): repeated punctuation, one word many times, emoji
 # runs, one character, whitespace. Without them the fixed grids clip what such text drives past the
 # lines' ranges ("?!" * 150 at a cosine of 0.907, "word " * 1000 at 0.949); with them 0.995 and
-# 0.992, real text unchanged (docs/pipeline.md#degenerate-text). Written unlike the gate's
+# 0.977, real text unchanged (docs/pipeline.md#degenerate-text; the attention output's row scale
+# took "word " * 1000 to 0.998). Written unlike the gate's
 # DEGENERATE_PROBES (export/parity.py), so the gate measures text calibration never saw.
 DEGENERATE = [
     "!?" * 140,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handler.common import cli, env, load_schema, say
+from handler.common import UsageError, cli, env, load_schema, say
 from handler.model import batch_rows
 from handler.storage import read_records
 from reference import BENCH_FILE
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     schema = load_schema(args.schema)
     records, _ = read_records(slice_file, schema)
     texts = [schema.embed_text(r.data) for r in records]
-    batch = args.batch_size or batch_rows()
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
+    batch = args.batch_size or batch_rows()  # the CPU variants' (CUDA's is the encoder's own unless given)
     say(f"{len(texts)} texts of {args.input.name}, batch size {batch}{'' if args.batch_size else ' (this CPU’s)'}, onnxruntime {onnxruntime.__version__}, {benchkit.cpu_name()}")
 
     rows: list[tuple[str, float, str]] = []
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         old = read_manifest(args.baseline_model_dir)["defaults"]["cpu"]
         engines.append((args.baseline_model_dir, old, "cpu", f"before: {old}"))
     for model_dir, variant, device, label in engines:
-        encoder = Encoder.from_export(model_dir, variant, device=device, threads=args.threads, batch_size=batch)
+        encoder = Encoder.from_export(model_dir, variant, device=device, threads=args.threads, batch_size=args.batch_size)
         if label.startswith("before"):
             encoder.session = benchkit.plain_session(encoder.model_path, args.threads)
         encoder.embed(texts[:64])  # warm-up
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         split = (f"onnxruntime {timed.onnx_s / total:.0%}, tokenize {timed.tokenize_s / total:.0%}, read + sort + checkpoint + write {other / total:.0%}; "
                  f"padding {timed.padded_tokens / max(timed.real_tokens, 1) - 1:.1%} of {timed.real_tokens / len(texts):.0f} tokens/text; "
                  f"onnxruntime alone {len(texts) / timed.onnx_s:.0f} texts/s")
-        rows.append((f"scripts.embed, {label} ({encoder.provider})", len(texts) / total, split))
+        rows.append((f"scripts.embed, {label} ({encoder.provider}{'' if encoder.batch_size == batch else f', batch {encoder.batch_size}'})", len(texts) / total, split))
 
     reference = next((speed for name, speed, _ in rows if name.startswith("sentence-transformers")), None)
     width = max(len(name) for name, _, _ in rows)

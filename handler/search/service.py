@@ -34,7 +34,7 @@ from handler.common import (
     check_artifact_mode,
     until,
 )
-from handler.model import Encoder, ModelCheck
+from handler.model import DEFAULT_BATCH_ROWS, Encoder, ModelCheck
 from handler.search.query_cache import QueryCache
 from handler.search.requests import FacetRequest, FacetResult, SearchRequest, SearchResult, SimilarRequest
 from handler.search.weak import SHOWN_ANSWERS, Calibration, TextWords, answers_share_word, weak
@@ -73,7 +73,8 @@ class SearchService:
             raise StartupError(str(exc)) from exc
         try:
             encoder = Encoder.from_export(  # the size only: the hash is check's, in its thread
-                settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size"
+                settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size",
+                batch_size=DEFAULT_BATCH_ROWS,  # not bulk's per-CPU size: a micro-batch of queries is one call (`handler.web.runners`)
             )
         except EncoderError as exc:
             raise StartupError(f"cannot load the model: {exc}") from exc

@@ -48,8 +48,8 @@ TIMEOUT_S = 2700  # per CPU: int8_blocks on these 16 texts took 27.5 min under H
 
 
 # EMULATED_TEXTS=quick (CI's emulated step, .ci/run): 2 held-out lines, a probe int8 moves far and the
-# one aarch64's kernels move most, so each CPU fits a bounded step; the 16 otherwise (256-token texts
-# such as "word " * 1000 are the slowest to emulate).
+# one aarch64's kernels move most, so each CPU fits a bounded step (one 256-token text, where the 16
+# have two: emulated time grows with the tokens); the 16 otherwise.
 QUICK = {"lines": 2, "degenerate": ["?!" * 150, ""]}
 
 

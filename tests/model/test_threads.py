@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handler.model import CROSSOVER_TOKENS, DEFAULT_CROSSOVER, Encoder, cpu_kind, crossover_tokens, usable_cores
+from handler.model import BATCH_ROWS, CROSSOVER_TOKENS, DEFAULT_BATCH_ROWS, DEFAULT_CROSSOVER, Encoder, batch_rows, cpu_kind, crossover_tokens, usable_cores
 
 AMD_AVX2 = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
 INTEL_VNNI = "vendor_id\t: GenuineIntel\nflags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_vnni\n"
@@ -29,7 +29,7 @@ def test_the_crossover_comes_from_the_table_of_the_cpu_measured():
     assert crossover_tokens("int8", AMD_VNNI) == CROSSOVER_TOKENS["AuthenticAMD", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
     assert crossover_tokens("int8", INTEL_VNNI) == CROSSOVER_TOKENS["GenuineIntel", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
     intel_avx2 = INTEL_VNNI.replace(" avx512f avx512_vnni", "")
-    assert crossover_tokens("int8_blocks", intel_avx2) == DEFAULT_CROSSOVER  # a CPU not measured: the default
+    assert crossover_tokens("int8", intel_avx2) == DEFAULT_CROSSOVER  # a CPU not measured: the default
     assert crossover_tokens("int8_blocks", INTEL_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
     assert crossover_tokens("int8_blocks", AMD_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
 
@@ -74,10 +74,18 @@ def test_the_service_runs_one_query_per_core(model_dir, monkeypatch, memory, thr
     assert SearchService(make_settings("model", "qdrant"), encoder, storage=None).model_threads == threads
 
 
-def test_bulk_batches_take_the_size_measured_on_the_cpu_and_32_elsewhere(model_dir):
-    from handler.model import cpu
+def test_bulk_batches_take_the_size_measured_on_the_cpu_and_32_elsewhere():
+    assert batch_rows(INTEL_VNNI) == BATCH_ROWS["GenuineIntel", "avx512_vnni"] == 8
+    assert batch_rows(AMD_AVX2) == DEFAULT_BATCH_ROWS == 32  # not measured: sentence-transformers' default
 
-    assert cpu.batch_rows(INTEL_VNNI) == cpu.BATCH_ROWS["GenuineIntel", "avx512_vnni"] == 8
-    assert cpu.batch_rows(AMD_AVX2) == cpu.DEFAULT_BATCH_ROWS == 32  # not measured: sentence-transformers' default
-    assert Encoder.from_export(model_dir, "fp32", verify="size").batch_size == cpu.batch_rows()  # none given: this CPU's
+
+def test_an_encoder_takes_this_cpu_s_batch_size_unless_told(model_dir):
+    assert Encoder.from_export(model_dir, "fp32", verify="size").batch_size == batch_rows()  # none given: this CPU's
     assert Encoder.from_export(model_dir, "fp32", batch_size=5, verify="size").batch_size == 5
+
+
+def test_the_service_embeds_a_micro_batch_of_queries_in_one_call(service):
+    """Bulk's per-CPU size is not the service's: the worker hands up to 16 queries to one call."""
+    from handler.web.runners import Worker
+
+    assert service.encoder.batch_size == DEFAULT_BATCH_ROWS >= Worker.__init__.__kwdefaults__["max_batch"]
