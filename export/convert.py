@@ -25,10 +25,30 @@ REQUIRES = {"int8": "int8_dot"}
 # than int8, the CPU default where int8 cannot run exactly.
 BLOCK = 32
 BLOCK_ACCURACY_LEVEL = 4  # int8 compute
+# Each variant's weights live beside its graph in `<file>.data` (ONNX external data): onnxruntime then
+# maps them instead of parsing and copying them out of the protobuf (int8: session 36 -> 16 ms on one
+# core, measured on an Intel Xeon), the cold start's largest piece after the imports.
+WEIGHTS_SUFFIX = ".data"
+INLINE_BELOW = 1024  # bytes: scales, shapes and biases stay in the graph, where the optimizer reads them
 
 
 def model_config(source_dir: Path) -> dict:
     return json.loads((source_dir / "config.json").read_text())
+
+
+def move_weights_out(model_file: Path) -> Path:
+    """Rewrite model_file with its weights in `model_file + WEIGHTS_SUFFIX` (same tensors, same graph);
+    returns the weights file. Both are world-readable: Lambda runs the function as another user."""
+    import onnx
+
+    weights = model_file.with_name(model_file.name + WEIGHTS_SUFFIX)
+    model = onnx.load(str(model_file))
+    weights.unlink(missing_ok=True)  # onnx appends to an existing file
+    onnx.save_model(model, str(model_file), save_as_external_data=True, all_tensors_to_one_file=True, location=weights.name,
+                    size_threshold=INLINE_BELOW)
+    for path in (model_file, weights):
+        path.chmod(0o644)
+    return weights
 
 
 def export_fp32(source_dir: Path, out_file: Path, workdir: Path) -> None:

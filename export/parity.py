@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from handler.model import variant_bytes
 from handler.storage import DEFAULT_TEXT_TEMPLATE, read_records, record_text
 from reference import BENCH_FILE, SAMPLE_FILE
 
@@ -172,7 +173,7 @@ def format_table(rows: dict[str, dict]) -> str:
     lines = [header, "-" * len(header)]
     for variant, row in rows.items():
         parity = row["parity"]
-        size = row.get("bytes", 0) / 1e6
+        size = variant_bytes(row) / 1e6  # graph and weights
         if isinstance(parity, str):
             lines.append(f"{variant:<12} {parity}  ({size:.1f} MB)")
             continue

@@ -19,7 +19,7 @@ from pathlib import Path
 from export import calibration, convert, parity
 from export.source import ModelSource, resolve_source
 from handler.common import NeuralSearchError, UsageError, say, sha256_file
-from handler.model import KNOWN_TEXT, KNOWN_VECTOR, OUTPUT_NAME, known_vector
+from handler.model import KNOWN_TEXT, KNOWN_VECTOR, OUTPUT_NAME, WEIGHTS, known_vector
 from reference import load_sentence_transformer
 
 
@@ -169,6 +169,8 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
             say("[3/4] fp16 variant for CUDA")
             with quiet():
                 details["fp16"].update(convert.convert_fp16(source.directory, staging / files["fp32"], staging / files["fp16"]))
+            # last, so every variant above was built from the one-file fp32, and the gate measures the files that ship
+            weights = {variant: convert.move_weights_out(staging / file_name) for variant, file_name in files.items()}
 
         say("[4/4] parity gate against sentence-transformers")
         probes = parity.load_probes(probe_file)
@@ -188,6 +190,7 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
                 "file": file_name,
                 "bytes": path.stat().st_size,
                 "sha256": sha256_file(path),
+                WEIGHTS: {"file": weights[variant].name, "bytes": weights[variant].stat().st_size, "sha256": sha256_file(weights[variant])},
                 "parity": {k: v for k, v in measured[variant].items() if k != KNOWN_VECTOR},
                 **({KNOWN_VECTOR: measured[variant][KNOWN_VECTOR]} if KNOWN_VECTOR in measured[variant] else {}),
                 "thresholds": {name: f"{op} {bound}" for name, op, bound in parity.THRESHOLDS.get(variant, [])},

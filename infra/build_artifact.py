@@ -47,6 +47,7 @@ from handler.common import (
     sha256_file,
     write_info,
 )
+from handler.model import model_files
 
 INFRA = ROOT / "infra"
 # What each mode installs (pins in the files): the common runtime plus one storage backend.
@@ -159,10 +160,10 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64", requested: str 
     target = out / MODEL_FOLDER
     target.mkdir()
     for name in names:
-        entry = manifest["variants"][name]
-        if sha256_file(model_dir / entry["file"]) != entry["sha256"]:
-            raise UsageError(f"{model_dir / entry['file']} does not match its manifest sha256: export again")
-        shutil.copy2(model_dir / entry["file"], target / entry["file"])
+        for file in model_files(model_dir, manifest["variants"][name]):  # the graph and the weights beside it
+            if not file.path.is_file() or sha256_file(file.path) != file.sha256:
+                raise UsageError(f"{file.path} is missing or does not match its manifest sha256: export again")
+            shutil.copy2(file.path, target / file.path.name)
     tokenizer = model_dir / manifest["tokenizer"]
     if manifest.get("tokenizer_sha256") and sha256_file(tokenizer) != manifest["tokenizer_sha256"]:
         raise UsageError(f"{tokenizer} does not match its manifest sha256: export again")

@@ -150,7 +150,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         import ray
     except ImportError as exc:
         raise UsageError(f"scripts.embed_ray needs the scale extra: pip install -e '.[scale]' ({exc})") from exc
-    from handler.model import choose_variant, read_manifest
+    from handler.model import choose_variant, read_manifest, variant_sha256
 
     device = "cuda" if gpus_per_worker > 0 else "cpu"
     manifest = read_manifest(model_dir)
@@ -159,7 +159,7 @@ def run(files: list[Path], out: Path, *, model_dir: Path, variant: str | None, a
         say(f"variant '{variant}': {fallback}")
     if variant not in manifest["variants"]:
         raise UsageError(f"variant '{variant}' is not in {model_dir}/manifest.json (has: {', '.join(sorted(manifest['variants']))})")
-    made_from = fingerprint(files, manifest["variants"][variant]["sha256"], variant, schema, shard_lines)
+    made_from = fingerprint(files, variant_sha256(manifest["variants"][variant]), variant, schema, shard_lines)
     out.mkdir(parents=True, exist_ok=True)
     uncommit(out)
     (out / "shards").mkdir(exist_ok=True)

@@ -16,7 +16,7 @@ from handler.common.schema import Schema, load_schema
 # name: (default, description). The first group configures the service; the rest, the tools. The
 # descriptions are markdown: README.md's configuration table is this table (`tests.common.test_config`).
 ENV: dict[str, tuple[str, str]] = {
-    "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx`); also the scripts' default `--model-dir`"),
+    "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx` and their weights `*.onnx.data`); also the scripts' default `--model-dir`"),
     "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `int8_blocks`, `fp32`, `fp16`); empty = the manifest's CPU "
                           "default (`int8`; `int8_blocks` on a CPU without an exact int8 dot product, said in the start-up log)"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads of long texts and batches; 0 = one per core this process may use (on Lambda: "

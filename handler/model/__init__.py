@@ -3,8 +3,9 @@ which variant may run.
 
 - `Encoder`: tokenizers + onnxruntime (never torch); `Encoder.from_export(MODEL_DIR)` picks the
   manifest's variant for the device;
-- `read_manifest`, `choose_variant`, `MANIFEST`: an export's `manifest.json`;
-- `ModelCheck`, `check_tokenizer`: the served file's and the tokenizer's sha256, checked at start;
+- `read_manifest`, `choose_variant`, `MANIFEST`: an export's `manifest.json`; `model_files`: a
+  variant's graph and weights files, `variant_bytes`: their size, `variant_sha256`: one digest of both;
+- `ModelCheck`, `check_tokenizer`: the served files' and the tokenizer's sha256, checked at start;
 - `known_vector`, `known_vector_cosine`, `KNOWN_TEXT`: the export's vector of a known text per
   variant, which the encoder reproduces at start (the kernels are the gated ones, whatever
   /proc/cpuinfo says);
@@ -27,12 +28,12 @@ from handler.model.encoder import (
 )
 from handler.model.integrity import ModelCheck, check_tokenizer
 from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COSINE, known_vector, known_vector_cosine, known_vector_floor
-from handler.model.manifest import MANIFEST, choose_variant, read_manifest
+from handler.model.manifest import MANIFEST, WEIGHTS, ModelFile, choose_variant, model_files, read_manifest, variant_bytes, variant_sha256
 
 __all__ = [
     "BATCH_ROWS", "CROSSOVER_TOKENS", "DEFAULT_BATCH_ROWS", "DEFAULT_CROSSOVER", "INT8_DOT", "batch_rows", "cpu_flags", "cpu_kind", "crossover_tokens", "missing", "usable_cores",
     "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
     "ModelCheck", "check_tokenizer",
     "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine", "known_vector_floor",
-    "MANIFEST", "choose_variant", "read_manifest",
+    "MANIFEST", "WEIGHTS", "ModelFile", "choose_variant", "model_files", "read_manifest", "variant_bytes", "variant_sha256",
 ]

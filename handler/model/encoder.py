@@ -18,7 +18,7 @@ from handler.common import EncoderError, sha256_file
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
 from handler.model.integrity import check_tokenizer
 from handler.model.kernels import KNOWN_TEXT, known_vector_cosine, known_vector_floor
-from handler.model.manifest import choose_variant, read_manifest
+from handler.model.manifest import ModelFile, choose_variant, model_files, read_manifest, variant_sha256
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -88,14 +88,15 @@ class Encoder:
         device: str = "cpu",
         threads: int | None = None,
         batch_size: int | None = None,
-        expected_sha256: str | None = None,
-        expected_bytes: int | None = None,
+        files: Sequence[ModelFile] = (),
+        hash_files: bool = False,
         variant: str | None = None,
         requires: str | None = None,
         profile_prefix: str | None = None,
     ) -> None:
-        """expected_sha256 reads and hashes the whole file here (the batch jobs); the service checks
-        expected_bytes here and the hash in a thread beside its start-up (`handler.model.integrity`). requires: what the variant needs from the CPU (manifest
+        """files: what the manifest vouches for (`model_files`: the graph, and the weights beside it),
+        each checked here for its size, and with hash_files for its sha256 too (the batch jobs; the
+        service hashes them in a thread beside its start-up: `handler.model.integrity`). requires: what the variant needs from the CPU (manifest
         "requires"), refused where missing. profile_prefix: onnxruntime profiles this session (each
         node with the provider that ran it; `session.end_profiling()` names the file)."""
         ort = _import_onnxruntime()
@@ -104,19 +105,21 @@ class Encoder:
             raise EncoderError(f"model file not found: {self.model_path}")
         if not Path(tokenizer_path).is_file():
             raise EncoderError(f"tokenizer file not found: {tokenizer_path}")
-        if expected_bytes is not None and self.model_path.stat().st_size != expected_bytes:
-            raise EncoderError(
-                f"{self.model_path} has {self.model_path.stat().st_size} bytes, but the manifest says {expected_bytes}: "
-                "the file is truncated or from another export; export again"
-            )
-        self.sha256 = expected_sha256
-        if expected_sha256 is not None:
-            actual = sha256_file(self.model_path)
-            if actual != expected_sha256:
+        for file in files:
+            if not file.path.is_file():
+                raise EncoderError(f"{file.path} not found, but the manifest lists it (the weights of {self.model_path.name}): "
+                                   "copy it with the rest of the export, or export again")
+            if file.bytes is not None and file.path.stat().st_size != file.bytes:
                 raise EncoderError(
-                    f"{self.model_path} has sha256 {actual}, but the manifest says {expected_sha256}: "
+                    f"{file.path} has {file.path.stat().st_size} bytes, but the manifest says {file.bytes}: "
+                    "the file is truncated or from another export; export again"
+                )
+            if hash_files and file.sha256 is not None and (actual := sha256_file(file.path)) != file.sha256:
+                raise EncoderError(
+                    f"{file.path} has sha256 {actual}, but the manifest says {file.sha256}: "
                     "the file is corrupt or from another export; export again"
                 )
+        self.sha256: str | None = None  # the variant's digest (`variant_sha256`), set by from_export
         self.variant = variant or self.model_path.stem
         self.fallback: str | None = None  # why from_export took another variant than the default
         self.known_vector_cosine: float | None = None  # KNOWN_TEXT's vector against the manifest's (`handler.model.kernels`)
@@ -213,7 +216,7 @@ class Encoder:
         `fallback`. The chosen variant's vector of a known text must be the export's (`handler.model.kernels`):
         where it is not, the next exact variant is taken (int8 -> int8_blocks -> fp32), the reason in
         `fallback`; a variant named explicitly is refused instead. verify "sha256" hashes the model file and the tokenizer (against the manifest's
-        `tokenizer_sha256`), "size" only compares the model's length (see __init__; the service
+        `tokenizer_sha256`), "size" only compares the model files' lengths (see __init__; the service
         checks both hashes itself: `handler.model.integrity`). announce=True prints the variant and the provider that actually runs to stderr.
         """
         model_dir = Path(model_dir)
@@ -237,13 +240,13 @@ class Encoder:
                 device=resolved,
                 threads=threads,
                 batch_size=batch_size,
-                expected_sha256=entry["sha256"] if verify == "sha256" else None,
-                expected_bytes=entry["bytes"],
+                files=model_files(model_dir, entry),
+                hash_files=verify == "sha256",
                 variant=name,
                 requires=entry.get("requires"),
                 profile_prefix=profile_prefix,
             )
-            encoder.sha256 = entry["sha256"]  # what the manifest vouches for (checked above when verify="sha256")
+            encoder.sha256 = variant_sha256(entry)  # what the manifest vouches for (checked above when verify="sha256")
             off = encoder._known_vector_off(entry)
             if off is None:
                 break

@@ -5,8 +5,8 @@
   it (a few hundred KB: about a millisecond): a tokenizer with another vocabulary parses, loads
   and embeds every query as other words. A manifest written before exports recorded that hash is
   accepted with a logged warning (the file is then unverified; export again to verify it);
-- the model file's bytes must have the manifest's sha256: a file of the right size with other
-  bytes would load and serve other rankings. The hash runs in a thread of its own while the
+- the model's files (its graph and the weights beside it) must have the manifest's sha256s: a file
+  of the right size with other bytes would load and serve other rankings. The hash runs in a thread of its own while the
   session opens, the store opens and the model warms up (hashlib and file reads release the GIL),
   so start-up waits for it only when it is the slowest part; on Lambda this is init, which
   SnapStart snapshots once per version;
@@ -24,7 +24,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from handler.common import ModelFileError, cut, sha256_file
-from handler.model.manifest import MANIFEST, choose_variant, fix, read_manifest
+from handler.model.manifest import MANIFEST, ModelFile, choose_variant, fix, model_files, read_manifest
 
 log = logging.getLogger("handler")
 TOKENIZER_HASH = "tokenizer_sha256"  # the manifest's field, written by `python -m export`
@@ -54,25 +54,29 @@ def check_tokenizer(model_dir: str | Path, manifest: dict) -> dict:
 
 
 class ModelCheck:
-    """Starts hashing the model file the service will load (EMBED_VARIANT, or the CPU default
-    the encoder chooses: `handler.model.manifest`) at once; `verify` waits for the hash and compares it."""
+    """Starts hashing the files of the variant the service will load (EMBED_VARIANT, or the CPU
+    default the encoder chooses: `handler.model.manifest`), graph and weights, at once; `verify`
+    waits for the hashes and compares them."""
 
     def __init__(self, model_dir: str | Path, variant: str | None) -> None:
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
         self.tokenizer = check_tokenizer(self.model_dir, self.manifest)  # before the encoder reads it
-        name, _ = choose_variant(self.manifest, variant, "cpu")
-        entry = self.manifest["variants"].get(name)
-        self.path: Path | None = None
-        self.expected = None
-        self._hashed: tuple[str | None, Exception | None] = (None, None)  # (sha256, why it could not be read)
+        self.variant, _ = choose_variant(self.manifest, variant, "cpu")
+        self.files = self._files(self.variant)
+        self._hashed: list[tuple[str | None, Exception | None]] = []  # per file: (sha256, why it could not be read)
         self._thread = None
-        if isinstance(entry, dict) and entry.get("file") and entry.get("sha256"):
-            self.path, self.expected = self.model_dir / entry["file"], str(entry["sha256"])
-            if self.path.is_file():
-                self._thread = threading.Thread(target=self._hash_in_background, args=(self.path,), name="model-sha256", daemon=True)
-                self._thread.start()
+        if self.files and all(f.path.is_file() for f in self.files):
+            self._thread = threading.Thread(target=self._hash_in_background, name="model-sha256", daemon=True)
+            self._thread.start()
         # else: the encoder refuses the variant or the file, with its own words
+
+    def _files(self, variant: str) -> tuple[ModelFile, ...]:
+        entry = self.manifest["variants"].get(variant)
+        if not (isinstance(entry, dict) and entry.get("file")):
+            return ()
+        files = model_files(self.model_dir, entry)
+        return files if all(f.sha256 for f in files) else ()
 
     @staticmethod
     def _hash(path: Path) -> tuple[str | None, Exception | None]:
@@ -81,36 +85,41 @@ class ModelCheck:
         except OSError as exc:
             return None, exc
 
-    def _hash_in_background(self, path: Path) -> None:
-        self._hashed = self._hash(path)
+    def _hash_in_background(self) -> None:
+        self._hashed = [self._hash(f.path) for f in self.files]
 
-    def _result(self, model_path: Path) -> tuple[str | None, Exception | None]:
-        """The hash of the file the encoder loaded: the background one when it is that file."""
+    def _results(self, variant: str) -> tuple[tuple[ModelFile, ...], list[tuple[str | None, Exception | None]]]:
+        """The files of the variant the encoder loaded and their hashes: the background ones when it is the foreseen variant."""
         if self._thread is not None:
             self._thread.join()
-        if self.path is not None and self._thread is not None and Path(model_path).resolve() == self.path.resolve():
-            return self._hashed
-        self.path = Path(model_path)  # another file than foreseen (the encoder was given another variant): hash it now
-        return self._hash(self.path)
+        if variant == self.variant and self._thread is not None:
+            return self.files, self._hashed
+        files = self._files(variant)  # another variant than foreseen (the encoder fell back to the next exact one): hash it now
+        return files, [self._hash(f.path) for f in files]
 
-    def verify(self, model_path: Path, expected: str | None = None) -> dict:
-        """What was verified (for /health details); ModelFileError when the bytes differ."""
-        actual, failed = self._result(model_path)
-        expected = expected or self.expected
-        if failed is not None:
-            raise ModelFileError(f"cannot read {self.path}: {failed}; {fix(self.model_dir)}")
-        if actual != expected:
-            raise ModelFileError(f"{self.path} has sha256 {actual}, but {self.model_dir / MANIFEST} says {expected}: the file is damaged "
-                                 f"or from another export, and would serve other rankings; {fix(self.model_dir)}")
-        return {"file": self.path.name, "sha256": actual, "verified": f"sha256 of the file, computed at start, equals {MANIFEST}'s",
-                "tokenizer": self.tokenizer}
+    def verify(self, variant: str) -> dict:
+        """What was verified of the variant's files (for /health details); ModelFileError naming the
+        first file whose bytes differ from the manifest's."""
+        files, hashed = self._results(variant)
+        for file, (actual, failed) in zip(files, hashed):
+            if failed is not None:
+                raise ModelFileError(f"cannot read {file.path}: {failed}; {fix(self.model_dir)}")
+            if actual != file.sha256:
+                raise ModelFileError(f"{file.path} has sha256 {actual}, but {self.model_dir / MANIFEST} says {file.sha256}: the file is damaged "
+                                     f"or from another export, and would serve other rankings; {fix(self.model_dir)}")
+        graph, *weights = files
+        return {"file": graph.path.name, "sha256": hashed[0][0], **({"weights": weights[0].path.name, "weights_sha256": hashed[1][0]} if weights else {}),
+                "verified": f"sha256 of each file, computed at start, equals {MANIFEST}'s", "tokenizer": self.tokenizer}
 
     def diagnose(self, exc: Exception) -> str:
         """Words for a failure to load the model that the encoder did not explain (its error
         names no file): a damaged model file, else a tokenizer file that does not parse."""
+        missing = next((f.path for f in self.files if not f.path.is_file()), None)
+        if missing is not None:  # the weights beside the graph, left behind by a copy
+            return f"{missing} not found, but {self.model_dir / MANIFEST} lists it; copy it with the rest of the export, or {fix(self.model_dir)}"
         try:
-            if self.path is not None:
-                self.verify(self.path)
+            if self.files:
+                self.verify(self.variant)
         except ModelFileError as damaged:
             return str(damaged)
         tokenizer = self.model_dir / self.manifest.get("tokenizer", "tokenizer.json")

@@ -4,13 +4,45 @@ both, for the encoder, the start-up check of the model file (`handler.model.inte
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from handler.common import ModelFileError
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
 
 MANIFEST = "manifest.json"
+WEIGHTS = "weights"  # a variant's entry: its weights file (ONNX external data beside the graph), with its own bytes and sha256
+
+
+class ModelFile(NamedTuple):
+    """One file of a variant, as the manifest vouches for it."""
+
+    path: Path
+    bytes: int | None
+    sha256: str | None
+
+
+def model_files(model_dir: str | Path, entry: dict) -> tuple[ModelFile, ...]:
+    """The files a variant loads from: its graph (`file`), then its weights where the export keeps them
+    apart (`weights`; an export before that has one file)."""
+    model_dir = Path(model_dir)
+    parts = [entry] + ([entry[WEIGHTS]] if isinstance(entry.get(WEIGHTS), dict) else [])
+    return tuple(ModelFile(model_dir / part["file"], part.get("bytes"), part.get("sha256")) for part in parts)
+
+
+def variant_bytes(entry: dict) -> int:
+    """What a variant weighs: its graph and its weights."""
+    return sum(part.get("bytes") or 0 for part in [entry, entry.get(WEIGHTS) or {}])
+
+
+def variant_sha256(entry: dict) -> str:
+    """One digest that names a variant's bytes (its files' sha256s hashed together): what vector caches
+    and embedding reports key on, so new weights under the same graph are another model."""
+    if not isinstance(entry.get(WEIGHTS), dict):
+        return entry["sha256"]
+    return hashlib.sha256(f"{entry['sha256']}\n{entry[WEIGHTS]['sha256']}".encode()).hexdigest()
 
 
 def fix(model_dir: Path) -> str:

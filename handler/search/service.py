@@ -68,7 +68,7 @@ class SearchService:
         started = time.perf_counter()
         check_artifact_mode(settings, StartupError)
         try:
-            check = ModelCheck(settings.model_dir, settings.embed_variant or None)  # starts hashing the model file
+            check = ModelCheck(settings.model_dir, settings.embed_variant or None)  # starts hashing the model files
         except ModelFileError as exc:
             raise StartupError(str(exc)) from exc
         try:
@@ -104,7 +104,7 @@ class SearchService:
             service = cls(settings, encoder, storage)
             service.warm_up(search=bool(points))
         try:
-            service.verified = check.verify(encoder.model_path, encoder.sha256)
+            service.verified = check.verify(encoder.variant)
         except ModelFileError as exc:
             storage.close()
             raise StartupError(str(exc)) from exc

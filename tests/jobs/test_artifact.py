@@ -19,6 +19,7 @@ import sys
 
 import pytest
 
+from handler.model import model_files
 from tests.support.emf import emf_metrics
 from tests.support.helpers import EVENTS, REPO, load_event, run_module
 from tests.support.qdrant_standin import QdrantStandin
@@ -77,7 +78,8 @@ def test_only_the_served_variants_ship(embedded):
     manifest = json.loads((out / "model" / "manifest.json").read_text())
     assert list(manifest["variants"]) == [report["variant"]] == [manifest["defaults"]["cpu"]]
     assert not manifest["variants"][report["variant"]].get("requires")  # int8 (VNNI) would be dead weight there
-    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", manifest["variants"][report["variant"]]["file"]])
+    served = [file.path.name for file in model_files(out / "model", manifest["variants"][report["variant"]])]  # its graph and weights
+    assert sorted(p.name for p in (out / "model").iterdir()) == sorted(["manifest.json", "tokenizer.json", *served])
 
 
 @pytest.mark.parametrize("which", ["embedded", "server"])

@@ -41,14 +41,21 @@ def test_the_artifacts_manifest_names_only_what_it_carries(tmp_path):
     manifest = json.loads(json.dumps(VNNI_EXPORT))
     for name in manifest["variants"]:
         (export / f"{name}.onnx").write_bytes(name.encode())
-        manifest["variants"][name].update(file=f"{name}.onnx", sha256=sha256_file(export / f"{name}.onnx"))
+        (export / f"{name}.onnx.data").write_bytes(name.encode() * 2)  # its weights, beside the graph
+        manifest["variants"][name].update(file=f"{name}.onnx", sha256=sha256_file(export / f"{name}.onnx"),
+                                          weights={"file": f"{name}.onnx.data", "bytes": 2 * len(name), "sha256": sha256_file(export / f"{name}.onnx.data")})
     (export / "tokenizer.json").write_text("{}")
     manifest.update(tokenizer="tokenizer.json", tokenizer_sha256=sha256_file(export / "tokenizer.json"))
     (export / "manifest.json").write_text(json.dumps(manifest))
     assert copy_model(export, out, "x86_64") == "int8_blocks"
     shipped = json.loads((out / "model" / "manifest.json").read_text())
     assert list(shipped["variants"]) == ["int8_blocks"] and shipped["defaults"] == {"cpu_without_int8_dot": "int8_blocks", "cpu": "int8_blocks"}
-    assert sorted(p.name for p in (out / "model").iterdir()) == ["int8_blocks.onnx", "manifest.json", "tokenizer.json"]
+    assert sorted(p.name for p in (out / "model").iterdir()) == ["int8_blocks.onnx", "int8_blocks.onnx.data", "manifest.json", "tokenizer.json"]
+    (export / "int8_blocks.onnx.data").write_bytes(b"other weights")  # damaged weights never ship
+    with pytest.raises(UsageError, match=r"int8_blocks\.onnx\.data is missing or does not match its manifest sha256"):
+        (tmp_path / "weights").mkdir()
+        copy_model(export, tmp_path / "weights", "x86_64")
+    (export / "int8_blocks.onnx.data").write_bytes(b"int8_blocks" * 2)
     (export / "tokenizer.json").write_text('{"other": 1}')  # a damaged tokenizer never ships
     with pytest.raises(UsageError, match=r"tokenizer\.json does not match its manifest sha256"):
         (tmp_path / "again").mkdir()

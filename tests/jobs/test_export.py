@@ -10,7 +10,7 @@ import pytest
 
 from export.source import OFFICIAL_WEIGHTS_SHA256
 from handler.common import sha256_file
-from handler.model import Encoder
+from handler.model import Encoder, model_files, variant_bytes
 from tests.support.helpers import cpu_variant, int8_dot_here, run_module
 
 LONG_TEXT = "Qdrant stores vectors and payloads and serves nearest-neighbour queries with filters. " * 40
@@ -58,9 +58,11 @@ def test_graph_inputs_and_output(model_dir):
 def test_manifest_lists_variants_with_true_sizes_and_hashes(model_dir, manifest):
     assert set(manifest["variants"]) == {"fp32", "int8_blocks", "fp16"} | ({"int8"} if int8_dot_here() else set())
     for name, entry in manifest["variants"].items():
-        path = model_dir / entry["file"]
-        assert path.stat().st_size == entry["bytes"], name
-        assert sha256_file(path) == entry["sha256"], name
+        graph, weights = model_files(model_dir, entry)  # the weights apart from the graph: onnxruntime maps them at load
+        assert weights.path.name == graph.path.name + ".data" and graph.path.stat().st_size < 200_000 < weights.path.stat().st_size, name
+        for file in (graph, weights):
+            assert file.path.stat().st_size == file.bytes and sha256_file(file.path) == file.sha256, file.path.name
+            assert file.path.stat().st_mode & 0o044 == 0o044, file.path.name  # readable by Lambda's user, not only the exporter
         assert entry["parity"], name
     assert manifest["model"]["weights_sha256"] == OFFICIAL_WEIGHTS_SHA256
     assert manifest["model"]["official_weights"] is True
@@ -93,7 +95,7 @@ def test_parity_figures_meet_the_gate(manifest):
     # The int8 variants are smaller than a third of fp32 (what the Lambda artifact carries), and
     # batch-invariant: that is in their thresholds, so it was measured.
     for name in {"int8", "int8_blocks"} & set(variants):
-        assert variants[name]["bytes"] < 0.3 * variants["fp32"]["bytes"], name
+        assert variant_bytes(variants[name]) < 0.3 * variant_bytes(variants["fp32"]), name
         assert "batch_invariance_max_abs_diff" in variants[name]["parity"], name
 
 

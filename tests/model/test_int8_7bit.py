@@ -44,14 +44,15 @@ def model_7bit(model_dir, tmp_path_factory):
     from export.int8_graph import WEIGHT_LIMIT_7BIT
     from export.source import resolve_source
     from handler.common import sha256_file
-    from handler.model import KNOWN_TEXT, known_vector
+    from handler.model import KNOWN_TEXT, known_vector, model_files
 
     if not parity.BENCH_FILE.is_file():
         pytest.skip(f"no {parity.BENCH_FILE}: int8's calibration texts")
     out = tmp_path_factory.mktemp("int8_7bit")
     manifest = json.loads((model_dir / "manifest.json").read_text())
     for entry in [*manifest["variants"].values(), {"file": manifest["tokenizer"]}]:
-        (out / entry["file"]).symlink_to(model_dir / entry["file"])
+        for file in model_files(model_dir, entry):  # a variant's graph and its weights
+            (out / file.path.name).symlink_to(file.path)
     texts, _ = calibration.texts(parity.BENCH_FILE, parity.HELD_OUT["first_line"])
     path = out / "model_int8_7bit.onnx"
     entry = convert.quantize_int8(resolve_source(None).directory, out / manifest["variants"]["fp32"]["file"], path, out / manifest["tokenizer"],

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from tokenizers import Tokenizer
 
 from handler.common import ModelFileError, StartupError, sha256_file
-from handler.model import Encoder
+from handler.model import Encoder, model_files
 from handler.search import SearchService
 from handler.web import create_app
 from tests.support.helpers import REPO, make_settings, served_variant
@@ -36,18 +36,30 @@ def served_file(model_dir) -> str:
     return served_variant(model_dir)[1]["file"]
 
 
+def served_files(model_dir) -> list[str]:
+    """The names of the files the served variant loads: its graph, then its weights (an export before they were apart: the graph alone)."""
+    return [file.path.name for file in model_files(model_dir, served_variant(model_dir)[1])]
+
+
+def flip_bytes(path) -> None:
+    """Same size, other bytes: what the size check lets through."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 1 for b in data[middle : middle + 64])
+    path.write_bytes(bytes(data))
+
+
 def model_copy(model_dir, tmp_path, damage: str | None = None):
-    """The served files of the export (manifest, tokenizer, the CPU default's model) in tmp_path/model, one of them damaged."""
+    """The served files of the export (manifest, tokenizer, the CPU default's graph and weights) in tmp_path/model, one of them damaged."""
     out = tmp_path / "model"
     out.mkdir()
-    model = served_file(model_dir)
-    for name in ("manifest.json", "tokenizer.json", model):
+    for name in ("manifest.json", "tokenizer.json", *served_files(model_dir)):
         shutil.copy(model_dir / name, out / name)
-    if damage == "model":  # same size, other bytes: what the size check let through
-        data = bytearray((out / model).read_bytes())
-        middle = len(data) // 2
-        data[middle : middle + 64] = bytes(b ^ 1 for b in data[middle : middle + 64])
-        (out / model).write_bytes(bytes(data))
+    if damage == "model":
+        flip_bytes(out / served_file(model_dir))
+    elif damage in ("weights", "no weights"):
+        weights = out / served_files(model_dir)[-1]
+        flip_bytes(weights) if damage == "weights" else weights.unlink()
     elif damage in ("tokenizer", "manifest"):
         path = out / f"{damage}.json"
         path.write_bytes(path.read_bytes()[: 300 if damage == "manifest" else 5000])  # cut short, as a failed copy leaves it
@@ -69,6 +81,26 @@ def test_a_model_file_with_other_bytes_never_serves(model_dir, loaded_qdrant, tm
     assert "serving" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_weights_with_other_bytes_never_serve(model_dir, loaded_qdrant, tmp_path):
+    """The graph is intact and the weights beside it are not: the weights file is named, nothing serves."""
+    weights = served_files(model_dir)[-1]
+    if len(served_files(model_dir)) == 1:
+        pytest.skip("TEST_MODEL_DIR is an export from before the weights were kept apart (unset it to export here)")
+    damaged = model_copy(model_dir, tmp_path, "weights")
+    with pytest.raises(StartupError, match=rf"{re.escape(weights)} has sha256 .* but .*manifest.json says"):
+        SearchService.start(make_settings(damaged, tmp_path / "store"))
+
+
+def test_weights_left_behind_by_a_copy_are_named(model_dir, loaded_qdrant, tmp_path):
+    """A copy of the export without the weights file: the start names the missing file and the fix, no onnxruntime words."""
+    weights = served_files(model_dir)[-1]
+    if len(served_files(model_dir)) == 1:
+        pytest.skip("TEST_MODEL_DIR is an export from before the weights were kept apart (unset it to export here)")
+    result = run_handler({"MODEL_DIR": str(model_copy(model_dir, tmp_path, "no weights")), "QDRANT_PATH": str(tmp_path / "store")})
+    assert result.returncode == 2 and f"model/{weights} not found" in result.stderr and "export again" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "onnxruntime" not in result.stderr.lower()
+
+
 @pytest.mark.parametrize("damage, file", [("tokenizer", "tokenizer.json"), ("manifest", "manifest.json")])
 def test_a_damaged_file_is_named_with_the_fix(model_dir, tmp_path, damage, file):
     result = run_handler({"MODEL_DIR": str(model_copy(model_dir, tmp_path, damage)), "QDRANT_PATH": str(tmp_path / "store")})
@@ -82,6 +114,9 @@ def test_health_details_name_what_was_verified(service):
     model = client.get("/health").json()["details"]["model"]
     served = service.encoder.model_path
     assert model["file"] == served.name and model["sha256"] == sha256_file(served)
+    weights = served.with_name(served.name + ".data")
+    if weights.is_file():  # the weights beside the graph are verified too
+        assert model["weights"] == weights.name and model["weights_sha256"] == sha256_file(weights)
     assert "computed at start" in model["verified"]
 
 

@@ -17,16 +17,8 @@ from fastapi.testclient import TestClient
 from mangum import Mangum
 
 from handler.web import create_app
-from tests.support.helpers import load_event, make_settings, served_variant
+from tests.support.helpers import load_event, make_settings
 from tests.support.servers import HandlerProcess
-
-# 3. and 6. the model's files ---------------------------------------------------------------------------------
-
-
-def served_file(model_dir) -> str:
-    """The model file this CPU serves (int8's, or int8_blocks' where int8 is not exact here)."""
-    return served_variant(model_dir)[1]["file"]
-
 
 # 5., 7., 8. and 9. one error contract, HEAD, headers, strict integers --------------------------------------------
 
