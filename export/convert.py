@@ -38,7 +38,7 @@ def model_config(source_dir: Path) -> dict:
 
 def move_weights_out(model_file: Path) -> Path:
     """Rewrite model_file with its weights in `model_file + WEIGHTS_SUFFIX` (same tensors, same graph);
-    returns the weights file. Both are world-readable: Lambda runs the function as another user."""
+    returns the weights file."""
     import onnx
 
     weights = model_file.with_name(model_file.name + WEIGHTS_SUFFIX)
@@ -46,8 +46,6 @@ def move_weights_out(model_file: Path) -> Path:
     weights.unlink(missing_ok=True)  # onnx appends to an existing file
     onnx.save_model(model, str(model_file), save_as_external_data=True, all_tensors_to_one_file=True, location=weights.name,
                     size_threshold=INLINE_BELOW)
-    for path in (model_file, weights):
-        path.chmod(0o644)
     return weights
 
 

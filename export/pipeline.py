@@ -81,8 +81,12 @@ def prepare_output(out: Path) -> Path:
 
 
 def publish(staging: Path, out: Path) -> None:
-    """Swap the finished staging directory into place; an earlier export is replaced whole."""
+    """Swap the finished staging directory into place; an earlier export is replaced whole. Readable
+    by every user (the staging directory is a private mkdtemp): a service may run as another one."""
     out = out.expanduser().absolute()
+    staging.chmod(0o755)
+    for path in staging.iterdir():
+        path.chmod(0o644)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")

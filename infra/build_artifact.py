@@ -161,8 +161,10 @@ def copy_model(model_dir: Path, out: Path, arch: str = "x86_64", requested: str 
     target.mkdir()
     for name in names:
         for file in model_files(model_dir, manifest["variants"][name]):  # the graph and the weights beside it
-            if not file.path.is_file() or sha256_file(file.path) != file.sha256:
-                raise UsageError(f"{file.path} is missing or does not match its manifest sha256: export again")
+            if not file.path.is_file():
+                raise UsageError(f"{file.path} not found, but {model_dir / 'manifest.json'} lists it: copy it with the rest of the export, or export again")
+            if (actual := sha256_file(file.path)) != file.sha256:
+                raise UsageError(f"{file.path} has sha256 {actual}, but its manifest says {file.sha256}: the file is damaged or from another export; export again")
             shutil.copy2(file.path, target / file.path.name)
     tokenizer = model_dir / manifest["tokenizer"]
     if manifest.get("tokenizer_sha256") and sha256_file(tokenizer) != manifest["tokenizer_sha256"]:

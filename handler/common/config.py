@@ -45,7 +45,7 @@ ENV: dict[str, tuple[str, str]] = {
     "CORS_ALLOW_ORIGINS": ("", "browser origins allowed to call the API from other sites, comma-separated (`https://app.example.com`); empty = none; `*` = any"),
     "DEMO_FIELD_ALIASES": ("", "`1`: each result also carries the field names the tutorial's demo frontend reads "
                                "(`document`, `short_description`, `logo_url`, `homepage_url`, `uuid`)"),
-    "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model file and the sha256 verified at start, the backend, the collection and its "
+    "HEALTH_DETAILS": ("", "`1`: `/health` also shows the model's files (graph and weights) and the sha256s verified at start, the backend, the collection and its "
                            "point count (for private deployments; credentials are never shown)"),
     "TIMING_DETAILS": ("", "`1`: search answers also carry their embed and search times (`took_ms` in the body, a `Server-Timing` header); "
                            "off by default: a query cache hit shows in them, so they would tell one client what another searched "

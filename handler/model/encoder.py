@@ -18,7 +18,7 @@ from handler.common import EncoderError, sha256_file
 from handler.model import cpu  # cpu.missing is looked up at each call: tests and tests/support/cpu_without_int8_dot replace it
 from handler.model.integrity import check_tokenizer
 from handler.model.kernels import KNOWN_TEXT, known_vector_cosine, known_vector_floor
-from handler.model.manifest import ModelFile, choose_variant, model_files, read_manifest, variant_sha256
+from handler.model.manifest import ModelFile, choose_variant, fix, model_files, read_manifest, variant_sha256
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -108,7 +108,7 @@ class Encoder:
         for file in files:
             if not file.path.is_file():
                 raise EncoderError(f"{file.path} not found, but the manifest lists it (the weights of {self.model_path.name}): "
-                                   "copy it with the rest of the export, or export again")
+                                   f"copy it with the rest of the export, or {fix(file.path.parent)}")
             if file.bytes is not None and file.path.stat().st_size != file.bytes:
                 raise EncoderError(
                     f"{file.path} has {file.path.stat().st_size} bytes, but the manifest says {file.bytes}: "
@@ -360,6 +360,6 @@ class Encoder:
         self.tokenizer.enable_truncation(max_length=self.max_length, strategy="longest_first")
 
     def describe(self) -> dict:
-        return {"variant": self.variant, "file": self.model_path.name, "sha256": self.sha256, "provider": self.provider, "dim": self.dim,
+        return {"variant": self.variant, "file": self.model_path.name, "variant_sha256": self.sha256, "provider": self.provider, "dim": self.dim,
                 **({"fallback": self.fallback} if self.fallback else {}),
                 **({"known_vector_cosine": round(self.known_vector_cosine, 7)} if self.known_vector_cosine is not None else {})}

@@ -97,16 +97,37 @@ class ModelCheck:
         files = self._files(variant)  # another variant than foreseen (the encoder fell back to the next exact one): hash it now
         return files, [self._hash(f.path) for f in files]
 
-    def verify(self, variant: str) -> dict:
-        """What was verified of the variant's files (for /health details); ModelFileError naming the
-        first file whose bytes differ from the manifest's."""
-        files, hashed = self._results(variant)
+    def _check(self, files, hashed) -> None:
         for file, (actual, failed) in zip(files, hashed):
             if failed is not None:
                 raise ModelFileError(f"cannot read {file.path}: {failed}; {fix(self.model_dir)}")
             if actual != file.sha256:
                 raise ModelFileError(f"{file.path} has sha256 {actual}, but {self.model_dir / MANIFEST} says {file.sha256}: the file is damaged "
                                      f"or from another export, and would serve other rankings; {fix(self.model_dir)}")
+
+    def damage(self) -> str | None:
+        """Why the foreseen variant's files are not the export's (its hashes, waited for), or None: a
+        damaged file can also fail to load, or make its vector of the known text differ, and
+        then this is the cause to name."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        try:
+            self._check(self.files, self._hashed)
+        except ModelFileError as damaged:
+            return str(damaged)
+        return None
+
+    def verify(self, variant: str) -> dict:
+        """What was verified of the variant's files (for /health details); ModelFileError naming the
+        first file whose bytes differ from the manifest's. Where the encoder fell back from the
+        foreseen variant, that one's files must be intact too: a damaged one is why its vectors were off."""
+        if variant != self.variant and (why := self.damage()):
+            raise ModelFileError(why)
+        files, hashed = self._results(variant)
+        if not files:
+            return {"verified": f"nothing: {MANIFEST} lists no sha256 for '{variant}'", "tokenizer": self.tokenizer}
+        self._check(files, hashed)
         graph, *weights = files
         return {"file": graph.path.name, "sha256": hashed[0][0], **({"weights": weights[0].path.name, "weights_sha256": hashed[1][0]} if weights else {}),
                 "verified": f"sha256 of each file, computed at start, equals {MANIFEST}'s", "tokenizer": self.tokenizer}
@@ -114,14 +135,9 @@ class ModelCheck:
     def diagnose(self, exc: Exception) -> str:
         """Words for a failure to load the model that the encoder did not explain (its error
         names no file): a damaged model file, else a tokenizer file that does not parse."""
-        missing = next((f.path for f in self.files if not f.path.is_file()), None)
-        if missing is not None:  # the weights beside the graph, left behind by a copy
-            return f"{missing} not found, but {self.model_dir / MANIFEST} lists it; copy it with the rest of the export, or {fix(self.model_dir)}"
-        try:
-            if self.files:
-                self.verify(self.variant)
-        except ModelFileError as damaged:
-            return str(damaged)
+        damaged = self.damage()
+        if damaged:
+            return damaged
         tokenizer = self.model_dir / self.manifest.get("tokenizer", "tokenizer.json")
         try:
             Tokenizer.from_file(str(tokenizer))

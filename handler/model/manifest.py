@@ -26,9 +26,17 @@ class ModelFile(NamedTuple):
 
 def model_files(model_dir: str | Path, entry: dict) -> tuple[ModelFile, ...]:
     """The files a variant loads from: its graph (`file`), then its weights where the export keeps them
-    apart (`weights`; an export before that has one file)."""
+    apart (`weights`; an export before that has one file). A `weights` without its file name or sha256
+    is a damaged manifest: ModelFileError naming the field."""
     model_dir = Path(model_dir)
-    parts = [entry] + ([entry[WEIGHTS]] if isinstance(entry.get(WEIGHTS), dict) else [])
+    parts = [entry]
+    if WEIGHTS in entry:
+        weights = entry[WEIGHTS]
+        lacking = [key for key in ("file", "sha256") if not (isinstance(weights, dict) and isinstance(weights.get(key), str) and weights[key])]
+        if lacking:
+            raise ModelFileError(f"{model_dir / MANIFEST}: the '{WEIGHTS}' of {entry.get('file')} has no {' and no '.join(lacking)}: "
+                                 f"the file is damaged; {fix(model_dir)}")
+        parts.append(weights)
     return tuple(ModelFile(model_dir / part["file"], part.get("bytes"), part.get("sha256")) for part in parts)
 
 

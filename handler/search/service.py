@@ -76,8 +76,8 @@ class SearchService:
                 settings.model_dir, settings.embed_variant or None, device="cpu", threads=settings.ort_threads or None, verify="size",
                 batch_size=DEFAULT_BATCH_ROWS,  # not bulk's per-CPU size: a micro-batch of queries is one call (`handler.web.runners`)
             )
-        except EncoderError as exc:
-            raise StartupError(f"cannot load the model: {exc}") from exc
+        except EncoderError as exc:  # a damaged file can make every variant's known vector differ: name it first
+            raise StartupError(check.damage() or f"cannot load the model: {exc}") from exc
         except Exception as exc:  # a file the encoder's libraries could not parse: name it
             raise StartupError(check.diagnose(exc)) from exc
         encoder.limit_tokens(settings.query_max_tokens)  # a query's cost bound; BM25 still reads the whole query

@@ -97,8 +97,44 @@ def test_weights_left_behind_by_a_copy_are_named(model_dir, loaded_qdrant, tmp_p
     if len(served_files(model_dir)) == 1:
         pytest.skip("TEST_MODEL_DIR is an export from before the weights were kept apart (unset it to export here)")
     result = run_handler({"MODEL_DIR": str(model_copy(model_dir, tmp_path, "no weights")), "QDRANT_PATH": str(tmp_path / "store")})
-    assert result.returncode == 2 and f"model/{weights} not found" in result.stderr and "export again" in result.stderr, result.stderr
+    assert result.returncode == 2 and f"model/{weights} not found" in result.stderr and "copy it with the rest of the export" in result.stderr, result.stderr
+    assert "python -m export" in result.stderr
     assert "Traceback" not in result.stderr and "onnxruntime" not in result.stderr.lower()
+
+
+@pytest.mark.parametrize("copied", ["the whole export", "the served files only"])
+def test_damaged_weights_are_named_where_another_variant_could_serve(model_dir, loaded_qdrant, tmp_path, copied):
+    """The default's weights damaged: they load, their vector of the known text is off, and the
+    encoder falls back to the next exact variant (the whole export) or finds none (the served files
+    only, as in a Lambda artifact). Either way the start names the damaged file, instead of serving
+    the next variant and blaming this CPU's kernels, or saying no variant fits this CPU."""
+    if len(served_files(model_dir)) == 1:
+        pytest.skip("TEST_MODEL_DIR is an export from before the weights were kept apart (unset it to export here)")
+    copy = tmp_path / "model"
+    if copied == "the whole export":
+        shutil.copytree(model_dir, copy)
+    else:
+        model_copy(model_dir, tmp_path)
+    weights = copy / served_files(model_dir)[-1]
+    data = bytearray(weights.read_bytes())
+    data[::1024] = bytes(b ^ 0x5A for b in data[::1024])  # a byte in every KB: every tensor, enough to move its vectors
+    weights.write_bytes(bytes(data))
+    if copied == "the whole export":
+        assert Encoder.from_export(copy, verify="size").variant != served_variant(model_dir)[0]  # what the size check alone lets happen
+    with pytest.raises(StartupError, match=rf"{re.escape(served_files(model_dir)[-1])} has sha256 .* but .*manifest.json says"):
+        SearchService.start(make_settings(copy, tmp_path / "store"))
+
+
+def test_a_manifest_whose_weights_lack_their_hash_is_named(model_dir, tmp_path):
+    if len(served_files(model_dir)) == 1:
+        pytest.skip("TEST_MODEL_DIR is an export from before the weights were kept apart (unset it to export here)")
+    copy = model_copy(model_dir, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["variants"][served_variant(model_dir)[0]]["weights"]["sha256"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = run_handler({"MODEL_DIR": str(copy), "QDRANT_PATH": str(tmp_path / "store")})
+    assert result.returncode == 2 and "the 'weights' of" in result.stderr and "has no sha256" in result.stderr and "python -m export" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "KeyError" not in result.stderr
 
 
 @pytest.mark.parametrize("damage, file", [("tokenizer", "tokenizer.json"), ("manifest", "manifest.json")])
@@ -114,9 +150,9 @@ def test_health_details_name_what_was_verified(service):
     model = client.get("/health").json()["details"]["model"]
     served = service.encoder.model_path
     assert model["file"] == served.name and model["sha256"] == sha256_file(served)
-    weights = served.with_name(served.name + ".data")
-    if weights.is_file():  # the weights beside the graph are verified too
-        assert model["weights"] == weights.name and model["weights_sha256"] == sha256_file(weights)
+    _, *weights = model_files(service.settings.model_dir, served_variant(service.settings.model_dir)[1])
+    if weights:  # the weights beside the graph are verified too
+        assert model["weights"] == weights[0].path.name and model["weights_sha256"] == sha256_file(weights[0].path)
     assert "computed at start" in model["verified"]
 
 

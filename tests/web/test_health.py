@@ -6,6 +6,7 @@ import json
 
 from fastapi.testclient import TestClient
 
+from handler.model import model_files, read_manifest
 from handler.storage import EdgeStorage
 from handler.web import create_app
 from tests.support.helpers import make_settings
@@ -26,7 +27,9 @@ def test_degraded_health_shows_no_internals(model_dir, tmp_path, logged):
 def test_healthy_health_shows_no_file_names_or_hashes(client, service):
     body = client.get("/health").json()
     assert body == {"status": "ok", "model": "ok", "collection": "ok"}
-    assert service.encoder.sha256 not in json.dumps(body)
+    shown = json.dumps(body)
+    assert service.encoder.sha256 not in shown and ".onnx" not in shown
+    assert all(file.sha256 not in shown for file in model_files(service.settings.model_dir, read_manifest(service.settings.model_dir)["variants"][service.encoder.variant]))
 
 
 def test_health_details_are_an_explicit_opt_in(service):

@@ -57,10 +57,12 @@ def test_health_details_name_the_kind_of_error_never_the_upstream_words(model_di
 
 
 def test_start_up_waits_for_a_slow_qdrant_at_most_one_timeout_in_all(model_dir, sample_file, sample_vectors, tmp_path, logged):
-    """Each answer 2.5 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
-    the warm-up search) took 10 s and more before any bound; then no call started after one timeout,
-    but the second one, started at 2.5 s, still ran to 5 s. Now the call in flight is cut at the
-    deadline too (`cut_to_deadline`): Qdrant's part of start-up is one timeout in all."""
+    """Each answer 2 s late, QDRANT_TIMEOUT 3 s: start-up's calls (the collection twice, the count,
+    the warm-up search) took 8 s and more before any bound; then no call started after one timeout,
+    but the second one, started at 2 s, still ran to 4 s. Now the call in flight is cut at the
+    deadline too (`cut_to_deadline`): Qdrant's part of start-up is one timeout in all. (2 s, not
+    2.5: the first answer must end inside the budget on a loaded machine too; at 2.5 s a CI run once
+    saw it end after 3 s, and only one call was made.)"""
     import time
 
     from tests.support.helpers import run_module
@@ -74,13 +76,13 @@ def test_start_up_waits_for_a_slow_qdrant_at_most_one_timeout_in_all(model_dir, 
         TestClient(create_app(settings))  # the model alone, with a prompt Qdrant: the part that is not Qdrant's
         alone = time.monotonic() - started
         qdrant.clear_log()
-        qdrant.slow(2.5)
+        qdrant.slow(2.0)
         started = time.monotonic()
         TestClient(create_app(settings))
         waited = time.monotonic() - started - alone
         asked = [r for r in qdrant.requests if r.path.startswith("/collections")]
-    assert len(asked) == 2  # the ones started within the 3 s budget
-    assert waited < 3.0 + 0.8, waited  # before: 5 s (the second call, started at 2.5 s, ran its whole answer)
+    assert len(asked) == 2, asked  # the ones started within the 3 s budget
+    assert waited < 3.0 + 0.6, waited  # before: 4 s (the second call, started at 2 s, ran its whole answer)
     assert any('"qdrant": "unavailable"' in line and "ran out of time" in line for line in logged)
 
 
