@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(items):
 def export_run(tmp_path_factory):
     reuse = os.environ.get("TEST_MODEL_DIR")
     if reuse:
-        return Path(reuse), None
+        return Path(reuse).resolve(), None  # absolute: tests link to its files from elsewhere
     out = tmp_path_factory.mktemp("export") / "model"
     result = run_module("export", "--out", str(out))
     assert result.returncode == 0, f"export failed:\n{result.stdout}\n{result.stderr}"

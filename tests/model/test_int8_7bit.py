@@ -19,7 +19,7 @@ import onnx
 import pytest
 
 from export.int8_graph import WEIGHT_LIMIT_7BIT, quantize_columns
-from handler.model import KNOWN_VECTOR_MIN_COSINE, Encoder
+from handler.model import Encoder, known_vector_floor
 from tests.model import test_emulated_cpus as emulated
 from tests.support.helpers import int8_dot_here
 
@@ -89,7 +89,7 @@ def test_int8_7bit_under_emulated_haswell_gives_this_machines_vectors(model_7bit
     lines = [f"haswell: served {report['served']} (fallback: {report['fallback']}); wall {report['wall_s']} s, embed {report['embed_s']}"]
     diffs, own = {}, {}
     for variant in variants:
-        native = Encoder(model_dir / manifest["variants"][variant]["file"], model_dir / "tokenizer.json").embed(sample)
+        native = Encoder(model_dir / manifest["variants"][variant]["file"], model_dir / "tokenizer.json", batch_size=emulated.ROWS).embed(sample)
         own[variant] = emulated.cosines(vectors[variant], native)
         diffs[variant] = float(np.abs(vectors[variant] - native).max())
         per_text = np.abs(vectors[variant] - native).max(axis=1)
@@ -99,9 +99,13 @@ def test_int8_7bit_under_emulated_haswell_gives_this_machines_vectors(model_7bit
     # Not bit-equal on every text (measured: two of four texts bit-equal, the worst at 2.3e-3 / 0.99990;
     # int8_blocks, AVX2 under valgrind vs native, 1.8e-3 / 0.99993): probably the float ops around the
     # GEMMs (normalization sums, exp, erf), whose AVX2 and AVX-512 kernels round differently, moving a
-    # value across a level of the next QuantizeLinear (not traced). The known-vector floor of an exact
-    # variant holds; int8's saturated sums move every text.
-    assert own["int8_7bit"].min() >= KNOWN_VECTOR_MIN_COSINE, "\n".join(lines)
+    # value across a level of the next QuantizeLinear (not traced); on an Intel Xeon host the worst was
+    # 0.99984. So the bound is the one test_emulated_cpus.py puts on an exact variant under kernels of
+    # another width (known_vector_floor); what tells int8_7bit from int8 is int8's saturated sums
+    # moving every text by far more (below).
+    assert own["int8_7bit"].min() >= known_vector_floor(manifest["variants"]["int8_7bit"]), "\n".join(lines)
     if "int8" in diffs:
-        assert diffs["int8"] > 5 * diffs["int8_7bit"], "int8 under Haswell should saturate in int16:\n" + "\n".join(lines)
+        # Measured on an Intel Xeon host: int8's worst text 1 - 0.99641 = 3.6e-3 against int8_7bit's 1 - 0.99984
+        # = 1.6e-4 (max abs diff, 1.46e-2 vs 2.46e-3, is too close a margin to separate them).
+        assert 1 - own["int8"].min() > 5 * (1 - own["int8_7bit"].min()), "int8 under Haswell should saturate in int16:\n" + "\n".join(lines)
     assert report["served"] != "int8", "\n".join(lines)  # refused there by the known-vector check
