@@ -43,6 +43,33 @@ def test_typing_and_enter_searches_keeps_the_state_and_moves_focus_to_the_result
     assert browser.find_element("id", "results").get_attribute("aria-labelledby") == "status"
 
 
+# The page's fetch of the filter lists held back until the test releases it (a slow facet answer).
+HOLD_FACETS = """(() => {
+  const fetched = window.fetch; let release; const held = new Promise((resolve) => { release = resolve; });
+  window.releaseFacets = release;
+  window.fetch = (url, init) => (String(url).includes("api/facets/") ? held.then(() => fetched(url, init)) : fetched(url, init));
+})();"""
+
+
+def test_what_is_typed_before_the_filter_lists_arrive_is_kept(browser, site):
+    # The box has focus on load, so a person may type before the city list arrives; its arrival once
+    # reset the form from the URL, emptying the box (a CI run on a busy machine met it).
+    hold = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_FACETS})
+    try:
+        browser.get(f"{site}/")
+        wait_for(browser, lambda d: status(d).startswith("Type what you are looking for"))
+        box = browser.find_element("id", "q")
+        box.send_keys("physician referrals")
+        browser.execute_script("window.releaseFacets()")
+        wait_for(browser, lambda d: len(d.find_elements("css selector", "#f-city option")) > 1)  # the list arrived
+        assert box.get_attribute("value") == "physician referrals"
+        browser.find_element("id", "go").click()
+        wait_results(browser)
+        assert query_of(browser)["q"] == "physician referrals"
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": hold["identifier"]})
+
+
 def test_example_queries_to_try(browser, site):
     browser.get(f"{site}/")
     wait_for(browser, lambda d: status(d))

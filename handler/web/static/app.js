@@ -299,5 +299,5 @@ async function loadFacets() { // each keyword's list: its values in the collecti
 }
 
 showState(current);
-loadFacets().then(() => showState(stateFromUrl()));
+loadFacets(); // keeps each list's choice; the box and mode are the person's (they may type before the lists arrive)
 run(current);
