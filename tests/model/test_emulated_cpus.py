@@ -77,8 +77,9 @@ class Emulation:
         try:
             self.process.wait(timeout=max(1.0, TIMEOUT_S - (time.time() - self.started)))
         except subprocess.TimeoutExpired:
-            self.stop()
             pytest.fail(f"{self.cpu}: the emulated run did not end in {TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
+        finally:
+            self.stop()  # timed out or interrupted: no emulated process outlives the wait
         assert self.process.returncode == 0, self.log.read_text()[-3000:]
         report = json.loads(self.out.with_suffix(".json").read_text())
         report["wall_s"] = round(report["finished_at"] - self.started, 1)  # launch to the report: interpreter start-up included
@@ -119,15 +120,17 @@ def emulations(request, model_dir, tmp_path_factory):
     wanted = sorted({item.callspec.params["cpu"] for item in request.session.items
                      if item.module is request.module and "cpu" in getattr(getattr(item, "callspec", None), "params", {})})
     running: dict = {}
-    for cpu in wanted:
-        try:
-            running[cpu] = launch(cpu, model_dir, shipped_variants_for(manifest, CPUS[cpu][0]), tmp_path_factory.mktemp(cpu))
-        except pytest.skip.Exception as skipped:
-            running[cpu] = skipped
-    yield running
-    for emulation in running.values():
-        if isinstance(emulation, Emulation):
-            emulation.stop()
+    try:  # a launch that fails stops the ones already started
+        for cpu in wanted:
+            try:
+                running[cpu] = launch(cpu, model_dir, shipped_variants_for(manifest, CPUS[cpu][0]), tmp_path_factory.mktemp(cpu))
+            except pytest.skip.Exception as skipped:
+                running[cpu] = skipped
+        yield running
+    finally:
+        for emulation in running.values():
+            if isinstance(emulation, Emulation):
+                emulation.stop()
 
 
 def _wider_than_haswell() -> bool:
