@@ -37,6 +37,14 @@ INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # the runtime stopped (close(), or it crashed: its log says so) while its long-poll for
+        # the next event was open; a reset connection is that, not an error worth a traceback
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class RuntimeEmulator:
     """Serves the Runtime API to one runtime process, and the invoke API to clients."""
 
@@ -48,7 +56,7 @@ class RuntimeEmulator:
         self.restore_error: dict | None = None
         self.first_next_at: float | None = None  # when the runtime finished init and asked for work
         self.restored_at: float | None = None  # SnapStart: when the runtime asked to be restored
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self.server = _Server(("127.0.0.1", port), self._handler_class())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

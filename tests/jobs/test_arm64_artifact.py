@@ -1,12 +1,13 @@
-"""The arm64 (Graviton) artifact answers a search through AWS's runtime client on an emulated Graviton2.
+"""The arm64 (Graviton) artifacts, both storage modes, answer a search through AWS's runtime client on an emulated Graviton2.
 
-No aarch64 Python 3.12 (Lambda's python3.12 runtime) runs on these machines, so the check builds
-the same arm64 artifact (`infra/build_artifact.py --arch arm64`: aarch64 manylinux wheels, Qdrant
-Edge's aarch64 wheel, the sample's shard baked in) for Debian's arm64 python3.11
-(`--python-version 3.11`, for this check only) and runs it under `qemu-aarch64 -cpu neoverse-n1`
-with awslambdaric's aarch64 wheel, against the Runtime API emulator of infra/local_invoke.py. It
-must answer the API Gateway v2 search event with a 200 and the same hits, in the same order, as
-the x86_64 handler (this machine's onnxruntime, the same model file and shard) gives for it.
+No aarch64 Python 3.12 (Lambda's python3.12 runtime) runs on these machines, so the checks build
+the same arm64 artifact (`infra/build_artifact.py --arch arm64`: aarch64 manylinux wheels; in
+embedded mode Qdrant Edge's aarch64 wheel and the sample's shard baked in, in server mode
+qdrant-client) for Debian's arm64 python3.11 (`--python-version 3.11`, for these checks only)
+and run it under `qemu-aarch64 -cpu neoverse-n1` with awslambdaric's aarch64 wheel, against the
+Runtime API emulator of infra/local_invoke.py. It must answer the API Gateway v2 search event
+with a 200 and the same hits, in the same order, as the x86_64 handler (this machine's
+onnxruntime, the same model file and the same collection) gives for it.
 
 Needs `scripts/setup_emulation.sh` (skipped, saying so, without it). Emulation is 10-50x slower
 than the real CPU: its timings mean nothing (the bounds below only stop a hung run), its results are exact.
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.helpers import EVENTS, REPO, run_module
+from tests.support.qdrant_standin import QdrantStandin
 
 sys.path.insert(0, str(REPO / "infra"))
 from local_invoke import LocalLambda  # noqa: E402
@@ -73,6 +75,16 @@ def test_a_strip_that_misaligns_a_load_segment_is_caught(tmp_path):
     assert not loads_aligned(tmp_path / "broken")
 
 
+def build_for_emulation(mode: str, out: Path, model_dir, *extra: str) -> tuple[Path, dict]:
+    """The arm64 artifact of `mode` built for the emulated Python (Debian's arm64 3.11)."""
+    result = subprocess.run([sys.executable, "infra/build_artifact.py", "--mode", mode, "--arch", "arm64", "--python-version", "3.11",
+                             "--out", str(out), "--model-dir", str(model_dir), *extra],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    print(result.stdout)
+    return out, json.loads((out.parent / f"{out.name}-report.json").read_text())
+
+
 @pytest.fixture(scope="module")
 def arm64_embedded(model_dir, sample_file, sample_vectors, tmp_path_factory):
     needs_emulation()
@@ -80,25 +92,49 @@ def arm64_embedded(model_dir, sample_file, sample_vectors, tmp_path_factory):
     uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--model-dir", str(model_dir),
                           env={"QDRANT_PATH": str(qdrant), "QDRANT_URL": ""})
     assert uploaded.returncode == 0, uploaded.stderr
-    out = tmp_path_factory.mktemp("artifact") / "arm64-embedded"
-    result = subprocess.run([sys.executable, "infra/build_artifact.py", "--mode", "embedded", "--arch", "arm64", "--python-version", "3.11",
-                             "--out", str(out), "--model-dir", str(model_dir), "--shard", str(qdrant / "startups")],
-                            cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    print(result.stdout)
-    return out, json.loads((out.parent / f"{out.name}-report.json").read_text())
+    return build_for_emulation("embedded", tmp_path_factory.mktemp("artifact") / "arm64-embedded", model_dir, "--shard", str(qdrant / "startups"))
 
 
-def native_answer(out, event_file, tmp_path) -> dict:
+def native_answer(out, event_file, tmp_path, storage_env: dict) -> dict:
     """The x86_64 handler (this repository's code on this machine's onnxruntime) with the artifact's
-    model, schema and shard, invoked in-process as Lambda's runtime would: the reference answer."""
+    model and schema and the same storage, invoked in-process as Lambda's runtime would: the reference answer."""
     answer = tmp_path / "native.json"
     code = "import json, sys; from handler import lambda_handler; open(sys.argv[2], 'w').write(json.dumps(lambda_handler(json.load(open(sys.argv[1])), None)))"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "MODEL_DIR": str(out / "model"), "SCHEMA_FILE": str(out / "schema.toml"), "QDRANT_URL": "",
-           "QDRANT_SHARD_SOURCE": str(out / "qdrant_shard.zip"), "QDRANT_PATH": str(tmp_path / "native_qdrant")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MODEL_DIR": str(out / "model"), "SCHEMA_FILE": str(out / "schema.toml"), **storage_env}
     result = subprocess.run([sys.executable, "-c", code, str(event_file), str(answer)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(answer.read_text())
+
+
+def answer_under_qemu(out, report, tmp_path, storage_env: dict, native_storage_env: dict) -> None:
+    """The artifact answers the API Gateway v2 search event through awslambdaric under
+    qemu-aarch64 with the hits, in order, of the native handler; it served the build's variant."""
+    # awslambdaric is started as `PYTHON -m awslambdaric handler.lambda_handler`: PYTHON is the emulated interpreter
+    python = tmp_path / "python3.11-aarch64"
+    python.write_text(f'#!/bin/sh\nexec "{QEMU_AARCH64}" -cpu {CPU} -L "{ARM64}" "{ARM64}/usr/bin/python3.11" "$@"\n')
+    python.chmod(0o755)
+    event_file = EVENTS / "http_api_v2.json"
+    expected = native_answer(out, event_file, tmp_path, native_storage_env)
+    assert expected["statusCode"] == 200, expected
+
+    started = time.perf_counter()
+    local = LocalLambda(out, str(python), {"PYTHONPATH": f"{out}:{RUNTIME_CLIENT}", **storage_env}, timeout_s=INVOKE_TIMEOUT_S)
+    try:
+        init_s = local.wait_ready(timeout_s=INIT_TIMEOUT_S)
+        payload, headers, invoke_s = local.invoke(json.loads(event_file.read_text()))
+    finally:
+        local.close()
+    wall_s = time.perf_counter() - started
+    log = "".join(local.log)
+    print(f"{report['mode']}, qemu-aarch64 -cpu {CPU}: init {init_s:.1f} s, first invoke {invoke_s:.1f} s, wall {wall_s:.1f} s (emulated: not a timing)")
+    assert "X-Amz-Function-Error" not in headers, f"{payload}\n{log[-3000:]}"
+    assert payload["statusCode"] == 200, f"{payload}\n{log[-3000:]}"
+    body, native = json.loads(payload["body"]), json.loads(expected["body"])
+    assert [hit["id"] for hit in body["hits"]] == [hit["id"] for hit in native["hits"]] and body["hits"]
+    assert body["result"][0]["name"] == "SaferCodes"
+    [startup] = [json.loads(line) for line in local.log if line.startswith("{") and '"event": "startup"' in line and '"variant"' in line]
+    print(f"served {startup['variant']} ({startup.get('fallback') or 'no fallback'}); hits {[hit['id'] for hit in body['hits']]}")
+    assert startup["variant"] == report["variant"] and "fallback" not in startup
 
 
 @pytest.mark.slow  # builds on the exported model
@@ -116,36 +152,29 @@ def test_the_arm64_build_carries_aarch64_code_and_the_cpu_default_variant(arm64_
 
 
 @pytest.mark.slow
-def test_the_arm64_artifact_answers_a_search_through_awslambdaric_under_qemu_aarch64(arm64_embedded, tmp_path):
+def test_the_arm64_embedded_artifact_answers_a_search_through_awslambdaric_under_qemu_aarch64(arm64_embedded, tmp_path):
     out, report = arm64_embedded
-    # awslambdaric is started as `PYTHON -m awslambdaric handler.lambda_handler`: PYTHON is the emulated interpreter
-    python = tmp_path / "python3.11-aarch64"
-    python.write_text(f'#!/bin/sh\nexec "{QEMU_AARCH64}" -cpu {CPU} -L "{ARM64}" "{ARM64}/usr/bin/python3.11" "$@"\n')
-    python.chmod(0o755)
-    event_file = EVENTS / "http_api_v2.json"
-    expected = native_answer(out, event_file, tmp_path)
-    assert expected["statusCode"] == 200, expected
+    shard = {"QDRANT_URL": "", "QDRANT_SHARD_SOURCE": str(out / "qdrant_shard.zip")}
+    answer_under_qemu(out, report, tmp_path, {**shard, "QDRANT_PATH": str(tmp_path / "qdrant_storage")},
+                      {**shard, "QDRANT_PATH": str(tmp_path / "native_qdrant")})
 
-    started = time.perf_counter()
-    local = LocalLambda(out, str(python), {"PYTHONPATH": f"{out}:{RUNTIME_CLIENT}", "QDRANT_URL": "",
-                                           "QDRANT_PATH": str(tmp_path / "qdrant_storage"), "QDRANT_SHARD_SOURCE": str(out / "qdrant_shard.zip")},
-                        timeout_s=INVOKE_TIMEOUT_S)
-    try:
-        init_s = local.wait_ready(timeout_s=INIT_TIMEOUT_S)
-        payload, headers, invoke_s = local.invoke(json.loads(event_file.read_text()))
-    finally:
-        local.close()
-    wall_s = time.perf_counter() - started
-    log = "".join(local.log)
-    print(f"qemu-aarch64 -cpu {CPU}: init {init_s:.1f} s, first invoke {invoke_s:.1f} s, wall {wall_s:.1f} s (emulated: not a timing)")
-    assert "X-Amz-Function-Error" not in headers, f"{payload}\n{log[-3000:]}"
-    assert payload["statusCode"] == 200, f"{payload}\n{log[-3000:]}"
-    body, native = json.loads(payload["body"]), json.loads(expected["body"])
-    assert [hit["id"] for hit in body["hits"]] == [hit["id"] for hit in native["hits"]] and body["hits"]
-    assert body["result"][0]["name"] == "SaferCodes"
-    [startup] = [json.loads(line) for line in local.log if line.startswith("{") and '"event": "startup"' in line and '"variant"' in line]
-    print(f"served {startup['variant']} ({startup.get('fallback') or 'no fallback'}); hits {[hit['id'] for hit in body['hits']]}")
-    assert startup["variant"] == report["variant"] and "fallback" not in startup
+
+@pytest.mark.slow  # builds on the exported model
+def test_the_arm64_server_artifact_answers_a_search_through_awslambdaric_under_qemu_aarch64(model_dir, sample_file, sample_vectors, tmp_path):
+    """Server mode (qdrant-client's aarch64 build) against a Qdrant on this machine: the REST
+    STAND-IN of tests/support/qdrant_standin.py (no Qdrant server runs here), the API key on every request."""
+    needs_emulation()
+    out, report = build_for_emulation("server", tmp_path / "arm64-server-3.11", model_dir)
+    assert json.loads((out / "artifact.json").read_text())["mode"] == "server" and (out / "qdrant_client").is_dir()
+    key = "arm64-key-7c2"
+    with QdrantStandin(api_key=key) as qdrant:
+        uploaded = run_module("scripts.upload", "--input", str(sample_file), "--vectors", str(sample_vectors), "--model-dir", str(model_dir),
+                              env={"QDRANT_URL": qdrant.url, "QDRANT_API_KEY": key})
+        assert uploaded.returncode == 0, uploaded.stderr
+        qdrant.clear_log()
+        server = {"QDRANT_URL": qdrant.url, "QDRANT_API_KEY": key}
+        answer_under_qemu(out, report, tmp_path, server, server)
+        assert qdrant.requests and all(r.headers.get("api-key") == key for r in qdrant.requests)
 
 
 def test_sam_build_builds_the_architecture_the_function_deploys_with():

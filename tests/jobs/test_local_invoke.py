@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import struct
 import sys
+import time
 
 import pytest
 
@@ -14,7 +17,7 @@ from handler.common import INFO_FILE, SHARD_ARCHIVE, Settings, missing_collectio
 from tests.support.helpers import REPO
 
 sys.path.insert(0, str(REPO / "infra"))
-from local_invoke import function_environment  # noqa: E402
+from local_invoke import RuntimeEmulator, function_environment  # noqa: E402
 
 
 def artifact(tmp_path, mode: str, shard: bool):
@@ -64,3 +67,20 @@ def test_a_missing_collection_in_an_embedded_artifact_says_what_to_do_there(tmp_
     assert "COLLECTION_NAME" in missing_collection_fix(sourced, baked)
     assert str(tmp_path) not in missing_collection_fix(settings, baked)  # no path goes to a client
     assert missing_collection_fix(settings, tmp_path) is None  # a checkout, not an artifact
+
+
+def test_a_runtime_that_drops_its_connection_leaves_no_traceback(capsys):
+    """A runtime stopped while its connection is open (close(), every emulated run's end) resets
+    it: the emulator says nothing, where http.server printed a traceback that read like a failure."""
+    emulator = RuntimeEmulator().start()
+    try:
+        with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+            sock.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n")  # a request line, then a reset
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        printed, deadline = "", time.monotonic() + 2
+        while time.monotonic() < deadline and "Traceback" not in printed:
+            time.sleep(0.05)
+            printed += capsys.readouterr().err
+        assert "Traceback" not in printed, printed
+    finally:
+        emulator.stop()
