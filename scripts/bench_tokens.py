@@ -43,7 +43,10 @@ def token_ids(encoder, count: int) -> np.ndarray:
 
 
 def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], variants: set[str] | None = None) -> dict:
-    """{(label, thread count): encoder}, the encoder's wide session with that many threads."""
+    """{(label, thread count): encoder}, the encoder's wide session with that many threads. A
+    variant this CPU cannot run with the gated vectors (int8 without an exact int8 dot product) is
+    left out, saying why, unless --variants names it (then the refusal is the answer)."""
+    from handler.common import EncoderError
     from handler.model import Encoder, read_manifest
 
     found = {}
@@ -54,11 +57,25 @@ def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], vari
             if variant == "fp16" or (variants and variant not in variants):
                 continue  # fp16: a CUDA variant; on CPU it only measures a conversion
             for count in threads:
-                encoder = Encoder.from_export(directory, variant, threads=count, verify="size")
+                try:
+                    encoder = Encoder.from_export(directory, variant, threads=count, verify="size")
+                except EncoderError as exc:
+                    if variants:
+                        raise
+                    say(f"{label}{variant}: not timed: never served on this CPU ({exc})")
+                    break
                 if label:
                     encoder.session = benchkit.plain_session(encoder.model_path, count)
                 found[label + variant, count] = encoder
     return found
+
+
+def served_here(model_dir: Path) -> str:
+    """What the service serves on this CPU from this export (no variant named): its figures are the ones that count here."""
+    from handler.model import Encoder
+
+    encoder = Encoder.from_export(model_dir, verify="size", threads=1)
+    return f"{encoder.variant}" + (f" ({encoder.fallback})" if encoder.fallback else " (the export's CPU default)")
 
 
 def crossover(medians: list[float], few: list[float], counts: list[int]) -> int | None:
@@ -124,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     found = engines(args.model_dir, args.baseline_model_dir, threads, {v for v in args.variants.split(",") if v})
     if not found:
         raise UsageError(f"--variants {args.variants!r}: none of them is in {args.model_dir / 'manifest.json'}")
-    say(f"{', '.join(sorted({name for name, _ in found}))} on {'/'.join(map(str, threads))} thread(s), {benchkit.cpu_name()}")
+    say(f"{', '.join(sorted({name for name, _ in found}))} on {'/'.join(map(str, threads))} thread(s), {benchkit.cpu_name()}; "
+        f"the service serves {served_here(args.model_dir)} here")
     feeds = {(key, n): np.repeat(token_ids(encoder, n), args.rows, axis=0) for key, encoder in found.items() for n in counts}
     times = {key: [] for key in feeds}
     for _ in range(args.rounds):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -43,15 +42,10 @@ def existing_file(path: Path, flag: str = "--input") -> Path:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                simd = "AVX-512 VNNI" if "avx512_vnni" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-                return f"{line.split(':', 1)[1].strip()} ({simd}, {os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    """The CPU every figure names: its model (an arm64 core by its part) and kernel-deciding features, and the cores."""
+    from handler.model import cpu_description
+
+    return f"{cpu_description()} ({os.cpu_count()} cores)"
 
 
 def percentile(samples: list[float], q: float) -> float:

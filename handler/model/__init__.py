@@ -9,12 +9,12 @@ which variant may run.
 - `known_vector`, `known_vector_cosine`, `KNOWN_TEXT`: the export's vector of a known text per
   variant, which the encoder reproduces at start (the kernels are the gated ones, whatever
   /proc/cpuinfo says);
-- `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU; `usable_cores`,
+- `missing`, `INT8_DOT`, `cpu_flags`: what a variant needs from the CPU; `cpu_description`: the CPU as benchmarks name it; `usable_cores`,
   `crossover_tokens`: how many threads a call gets (`cpu.CROSSOVER_TOKENS`, measured per CPU; `DEFAULT_CROSSOVER` elsewhere);
   `batch_rows`: texts per call in bulk (`BATCH_ROWS` per CPU; `DEFAULT_BATCH_ROWS` elsewhere).
 """
 
-from handler.model.cpu import BATCH_ROWS, CROSSOVER_TOKENS, DEFAULT_BATCH_ROWS, DEFAULT_CROSSOVER, INT8_DOT, batch_rows, cpu_flags, cpu_kind, crossover_tokens, missing, usable_cores
+from handler.model.cpu import BATCH_ROWS, CROSSOVER_TOKENS, DEFAULT_BATCH_ROWS, DEFAULT_CROSSOVER, INT8_DOT, batch_rows, cpu_description, cpu_flags, cpu_kind, crossover_tokens, missing, usable_cores
 from handler.model.encoder import (
     CPU,
     CPU_DISABLED_OPTIMIZERS,
@@ -31,7 +31,7 @@ from handler.model.kernels import KNOWN_TEXT, KNOWN_VECTOR, KNOWN_VECTOR_MIN_COS
 from handler.model.manifest import MANIFEST, WEIGHTS, ModelFile, choose_variant, model_files, read_manifest, variant_bytes, variant_sha256
 
 __all__ = [
-    "BATCH_ROWS", "CROSSOVER_TOKENS", "DEFAULT_BATCH_ROWS", "DEFAULT_CROSSOVER", "INT8_DOT", "batch_rows", "cpu_flags", "cpu_kind", "crossover_tokens", "missing", "usable_cores",
+    "BATCH_ROWS", "CROSSOVER_TOKENS", "DEFAULT_BATCH_ROWS", "DEFAULT_CROSSOVER", "INT8_DOT", "batch_rows", "cpu_description", "cpu_flags", "cpu_kind", "crossover_tokens", "missing", "usable_cores",
     "CPU", "CPU_DISABLED_OPTIMIZERS", "CUDA", "CUDA_PARITY_MIN_COSINE", "DEVICES", "OUTPUT_NAME", "Encoder", "providers_for", "resolve_device",
     "ModelCheck", "check_tokenizer",
     "KNOWN_TEXT", "KNOWN_VECTOR", "KNOWN_VECTOR_MIN_COSINE", "known_vector", "known_vector_cosine", "known_vector_floor",

@@ -20,10 +20,46 @@ _X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 
 
 def cpu_flags(cpuinfo: str) -> set[str]:
+    """The first processor's feature flags: x86's "flags" line, arm64's "Features"."""
     for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
+        if line.startswith(("flags", "Features")):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def _read_cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+# What picks onnxruntime's kernels (a variant's speed; int8's vectors on x86), named as /proc/cpuinfo names it
+_X86_FEATURES = (("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"), ("amx_int8", "AMX-INT8"))
+_ARM_FEATURES = (("asimddp", "int8 dot product"), ("i8mm", "I8MM"), ("sve", "SVE"), ("bf16", "BF16"))
+# Arm's own cores (implementer 0x41) by "CPU part": arm64 kernels report no model name
+ARM_CORES = {"0xd0c": "Neoverse N1 (Graviton2)", "0xd40": "Neoverse V1 (Graviton3)", "0xd4f": "Neoverse V2 (Graviton4)"}
+
+
+def cpu_description(cpuinfo: str | None = None, machine: str | None = None) -> str:
+    """The CPU and the features that decide its kernels, for a benchmark's figures:
+    "Intel(R) Xeon(R) ...: AVX2, FMA, AVX-512, AVX-512 VNNI", "Neoverse V1 (Graviton3): int8 dot product, I8MM, SVE, BF16"."""
+    machine = (machine or platform.machine()).lower()
+    cpuinfo = _read_cpuinfo() if cpuinfo is None else cpuinfo
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip(), value.strip())
+    flags = cpu_flags(cpuinfo)
+    if machine in ("aarch64", "arm64"):
+        part = fields.get("CPU part", "").lower()
+        name = ARM_CORES.get(part) if fields.get("CPU implementer", "").lower() == "0x41" else None
+        name, features = name or (f"arm64 CPU (implementer {fields.get('CPU implementer')}, part {part})" if part else "arm64 CPU"), _ARM_FEATURES
+    else:
+        name, features = fields.get("model name") or machine, _X86_FEATURES
+    found = [label for flag, label in features if flag in flags]
+    return f"{name}: {', '.join(found) if found else 'none of ' + ', '.join(label for _, label in features)}"
 
 
 def missing(requirement: str | None, *, machine: str | None = None, cpuinfo: str | None = None) -> str | None:
@@ -38,9 +74,8 @@ def missing(requirement: str | None, *, machine: str | None = None, cpuinfo: str
     if machine not in _X86:
         return f"no exact int8 dot product known on {machine}"
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
+        cpuinfo = _read_cpuinfo()
+        if not cpuinfo:
             return "cannot read /proc/cpuinfo to find AVX512-VNNI or AVX-VNNI"
     if {"avx512_vnni", "avx_vnni"} & cpu_flags(cpuinfo):
         return None
@@ -107,10 +142,7 @@ DEFAULT_BATCH_ROWS = 32  # a CPU not measured (and CUDA): sentence-transformers'
 def cpu_kind(cpuinfo: str | None = None) -> tuple[str, str]:
     """(vendor, widest vector ISA) as CROSSOVER_TOKENS keys them: ("AuthenticAMD", "avx2")."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
+        cpuinfo = _read_cpuinfo()
     vendor = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("vendor_id")), platform.machine())
     flags = cpu_flags(cpuinfo)
     isa = "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"

@@ -152,7 +152,7 @@ def test_what_an_artifact_serves_on_lambdas_cpus_gives_the_gated_vectors(cpu, mo
     vectors, report = emulations[cpu].result()
     sample = texts()
     fp32 = Encoder.from_export(model_dir, "fp32", batch_size=ROWS).embed(sample)
-    lines = [f"{cpu}: served {report['served']} (known vector {report['known_vector_cosine']}, fallback: {report['fallback']}); "
+    lines = [f"{cpu}: /proc/cpuinfo reads {report['cpu']!r}; served {report['served']} (known vector {report['known_vector_cosine']}, fallback: {report['fallback']}); "
              f"wall {report['wall_s']} s (start {report['start_s']} s, embed {report['embed_s']})"]
     holds = {}
     for variant in variants:
@@ -174,5 +174,8 @@ def test_what_an_artifact_serves_on_lambdas_cpus_gives_the_gated_vectors(cpu, mo
                 bound = KNOWN_VECTOR_MIN_COSINE if same_kernels else known_vector_floor(manifest["variants"][variant])
                 assert own.min() >= bound, "\n".join(lines)
     print("\n".join(lines))
+    if arch == "aarch64":  # QEMU 10 emulates arm64's /proc/cpuinfo: benchmarks name the Graviton core it is
+        core = {"neoverse-n1": "Neoverse N1 (Graviton2)", "neoverse-v1": "Neoverse V1 (Graviton3)"}[cpu]
+        assert report["cpu"].startswith(f"{core}: int8 dot product"), "\n".join(lines)
     assert report["served"] in holds or report["served"] == "fp32", "\n".join(lines)
     assert holds.get(report["served"], True), "served a variant that fails the gate here:\n" + "\n".join(lines)

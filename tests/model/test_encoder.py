@@ -74,6 +74,24 @@ def test_int8_needs_an_exact_int8_dot_product():
     assert "unknown CPU requirement" in missing("quantum")
 
 
+# A Graviton2's /proc/cpuinfo (c6g, Linux 5.10), and a Lambda x86 host's kind: AVX2 + FMA, no AVX-512
+GRAVITON2 = ("processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid "
+             "asimdrdm lrcpc dcpop asimddp ssbs\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x3\nCPU part\t: 0xd0c\nCPU revision\t: 1\n")
+LAMBDA_X86 = "vendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor @ 2.50GHz\nflags\t\t: fpu sse sse2 ssse3 avx f16c avx2 fma bmi2\n"
+
+
+def test_benchmarks_name_the_cpu_by_what_decides_its_kernels():
+    from handler.model import cpu_description
+
+    assert cpu_description(LAMBDA_X86, "x86_64") == "Intel(R) Xeon(R) Processor @ 2.50GHz: AVX2, FMA"
+    assert cpu_description(LAMBDA_X86.replace("fma", "fma avx512f avx512_vnni"), "x86_64").endswith(": AVX2, FMA, AVX-512, AVX-512 VNNI")
+    # arm64 kernels report no model name: the core by its part, and the int8 dot product int8 runs on
+    assert cpu_description(GRAVITON2, "aarch64") == "Neoverse N1 (Graviton2): int8 dot product"
+    assert cpu_description(GRAVITON2.replace("0xd0c", "0xd40").replace("ssbs", "ssbs sve i8mm bf16"), "aarch64") == "Neoverse V1 (Graviton3): int8 dot product, I8MM, SVE, BF16"
+    assert cpu_description(GRAVITON2.replace("0x41", "0x61"), "aarch64").startswith("arm64 CPU (implementer 0x61, part 0xd0c)")  # not Arm's own core
+    assert cpu_description("", "x86_64") == "x86_64: none of AVX2, FMA, AVX-512, AVX-512 VNNI, AVX-VNNI, AMX-INT8"
+
+
 def test_on_a_cpu_without_it_the_default_falls_back_by_name_and_says_why(model_dir, monkeypatch, capsys):
     """An x86 CPU without VNNI: the manifest's fallback default is taken and named; int8 asked for
     by name is refused. (This machine has VNNI: /proc/cpuinfo is replaced by an AVX2 one.)"""

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: handler.model
 
-from handler.model import Encoder  # noqa: E402
+from handler.model import Encoder, cpu_description  # noqa: E402
 
 ROWS = 1
 THREADS = 1
@@ -33,7 +33,7 @@ def main(model_dir: str, texts_file: str, out: str, *variants: str) -> None:
     texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
     started = time.perf_counter()
     served = Encoder.from_export(model_dir, verify="size", threads=THREADS, batch_size=ROWS)
-    report = {"machine": platform.machine(), "served": served.variant, "fallback": served.fallback,
+    report = {"machine": platform.machine(), "cpu": cpu_description(), "served": served.variant, "fallback": served.fallback,
               "known_vector_cosine": served.known_vector_cosine, "start_s": round(time.perf_counter() - started, 1), "embed_s": {}}
     arrays = {}
     for variant in variants:
