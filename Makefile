@@ -16,7 +16,7 @@ invoke:
 serve-lambda:
 	$(PYTHON) infra/local_invoke.py --serve
 
-# The arm64 artifact (built for Debian's arm64 python3.11) answering a search through awslambdaric
+# The arm64 artifacts, both modes (built for Debian's arm64 python3.11), answering a search through awslambdaric
 # under qemu-aarch64 -cpu neoverse-n1: needs scripts/setup_emulation.sh; bounded, emulation is slow.
 check-arm64:
 	timeout 2700 $(PYTHON) -m pytest tests/jobs/test_arm64_artifact.py -q -s

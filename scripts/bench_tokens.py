@@ -46,24 +46,20 @@ def engines(model_dir: Path, baseline_dir: Path | None, threads: list[int], vari
     """{(label, thread count): encoder}, the encoder's wide session with that many threads. A
     variant this CPU cannot run with the gated vectors (int8 without an exact int8 dot product) is
     left out, saying why, unless --variants names it (then the refusal is the answer)."""
-    from handler.common import EncoderError
-    from handler.model import Encoder, read_manifest
+    from handler.model import Encoder, missing, read_manifest
 
     found = {}
     for label, directory in (("", model_dir), ("before: ", baseline_dir)):
         if directory is None:
             continue
-        for variant in read_manifest(directory)["variants"]:
+        for variant, entry in read_manifest(directory)["variants"].items():
             if variant == "fp16" or (variants and variant not in variants):
                 continue  # fp16: a CUDA variant; on CPU it only measures a conversion
+            if not variants and (cannot := missing(entry.get("requires"))):
+                say(f"{label}{variant}: not timed: never served on this CPU (it needs {entry['requires']}, and {cannot})")
+                continue
             for count in threads:
-                try:
-                    encoder = Encoder.from_export(directory, variant, threads=count, verify="size")
-                except EncoderError as exc:
-                    if variants:
-                        raise
-                    say(f"{label}{variant}: not timed: never served on this CPU ({exc})")
-                    break
+                encoder = Encoder.from_export(directory, variant, threads=count, verify="size")  # named in --variants: its refusal is the answer
                 if label:
                     encoder.session = benchkit.plain_session(encoder.model_path, count)
                 found[label + variant, count] = encoder

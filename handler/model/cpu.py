@@ -38,12 +38,13 @@ def _read_cpuinfo() -> str:
 _X86_FEATURES = (("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512"), ("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"), ("amx_int8", "AMX-INT8"))
 _ARM_FEATURES = (("asimddp", "int8 dot product"), ("i8mm", "I8MM"), ("sve", "SVE"), ("bf16", "BF16"))
 # Arm's own cores (implementer 0x41) by "CPU part": arm64 kernels report no model name
-ARM_CORES = {"0xd0c": "Neoverse N1 (Graviton2)", "0xd40": "Neoverse V1 (Graviton3)", "0xd4f": "Neoverse V2 (Graviton4)"}
+# (other vendors build on these cores too: Ampere Altra is an N1, NVIDIA Grace a V2; hence "Graviton2's core")
+ARM_CORES = {"0xd0c": "Neoverse N1 (Graviton2's core)", "0xd40": "Neoverse V1 (Graviton3's core)", "0xd4f": "Neoverse V2 (Graviton4's core)"}
 
 
 def cpu_description(cpuinfo: str | None = None, machine: str | None = None) -> str:
     """The CPU and the features that decide its kernels, for a benchmark's figures:
-    "Intel(R) Xeon(R) ...: AVX2, FMA, AVX-512, AVX-512 VNNI", "Neoverse V1 (Graviton3): int8 dot product, I8MM, SVE, BF16"."""
+    "Intel(R) Xeon(R) ...: AVX2, FMA, AVX-512, AVX-512 VNNI", "Neoverse V1 (Graviton3's core): int8 dot product, I8MM, SVE, BF16"."""
     machine = (machine or platform.machine()).lower()
     cpuinfo = _read_cpuinfo() if cpuinfo is None else cpuinfo
     fields: dict[str, str] = {}
@@ -55,9 +56,12 @@ def cpu_description(cpuinfo: str | None = None, machine: str | None = None) -> s
     if machine in ("aarch64", "arm64"):
         part = fields.get("CPU part", "").lower()
         name = ARM_CORES.get(part) if fields.get("CPU implementer", "").lower() == "0x41" else None
-        name, features = name or (f"arm64 CPU (implementer {fields.get('CPU implementer')}, part {part})" if part else "arm64 CPU"), _ARM_FEATURES
+        implementer = fields.get("CPU implementer")
+        name, features = name or (f"arm64 CPU ({f'implementer {implementer}, ' if implementer else ''}part {part})" if part else "arm64 CPU"), _ARM_FEATURES
     else:
         name, features = fields.get("model name") or machine, _X86_FEATURES
+    if not cpuinfo:
+        return f"{name}: features unknown (no /proc/cpuinfo)"
     found = [label for flag, label in features if flag in flags]
     return f"{name}: {', '.join(found) if found else 'none of ' + ', '.join(label for _, label in features)}"
 

@@ -1,8 +1,8 @@
 """Lambda's CPUs, emulated: what each artifact serves there gives the gated vectors, or is never served.
 
 Lambda's x86 hosts are AVX2 + FMA without AVX-512 or VNNI (`-cpu Haswell`); arm64 is Graviton2/3
-(`-cpu neoverse-n1`, `-cpu neoverse-v1`). Under QEMU's user mode /proc/cpuinfo is this machine's
-while `cpuid` is the emulated CPU's: exactly the case where `handler.model.cpu`'s decision and the
+(`-cpu neoverse-n1`, `-cpu neoverse-v1`). Under QEMU's user mode x86's /proc/cpuinfo is this machine's
+while `cpuid` is the emulated CPU's (arm64's /proc/cpuinfo QEMU 10 emulates): exactly the case where `handler.model.cpu`'s decision and the
 kernels disagree, which the encoder's known-vector check (`handler.model.kernels`) must catch.
 
 Each CPU runs ONE emulated process (tests/support/emulated_embed.py), all launched at once,
@@ -175,7 +175,7 @@ def test_what_an_artifact_serves_on_lambdas_cpus_gives_the_gated_vectors(cpu, mo
                 assert own.min() >= bound, "\n".join(lines)
     print("\n".join(lines))
     if arch == "aarch64":  # QEMU 10 emulates arm64's /proc/cpuinfo: benchmarks name the Graviton core it is
-        core = {"neoverse-n1": "Neoverse N1 (Graviton2)", "neoverse-v1": "Neoverse V1 (Graviton3)"}[cpu]
+        core = {"neoverse-n1": "Neoverse N1 (Graviton2's core)", "neoverse-v1": "Neoverse V1 (Graviton3's core)"}[cpu]
         assert report["cpu"].startswith(f"{core}: int8 dot product"), "\n".join(lines)
     assert report["served"] in holds or report["served"] == "fp32", "\n".join(lines)
     assert holds.get(report["served"], True), "served a variant that fails the gate here:\n" + "\n".join(lines)

@@ -86,10 +86,12 @@ def test_benchmarks_name_the_cpu_by_what_decides_its_kernels():
     assert cpu_description(LAMBDA_X86, "x86_64") == "Intel(R) Xeon(R) Processor @ 2.50GHz: AVX2, FMA"
     assert cpu_description(LAMBDA_X86.replace("fma", "fma avx512f avx512_vnni"), "x86_64").endswith(": AVX2, FMA, AVX-512, AVX-512 VNNI")
     # arm64 kernels report no model name: the core by its part, and the int8 dot product int8 runs on
-    assert cpu_description(GRAVITON2, "aarch64") == "Neoverse N1 (Graviton2): int8 dot product"
-    assert cpu_description(GRAVITON2.replace("0xd0c", "0xd40").replace("ssbs", "ssbs sve i8mm bf16"), "aarch64") == "Neoverse V1 (Graviton3): int8 dot product, I8MM, SVE, BF16"
+    assert cpu_description(GRAVITON2, "aarch64") == "Neoverse N1 (Graviton2's core): int8 dot product"
+    assert cpu_description(GRAVITON2.replace("0xd0c", "0xd40").replace("ssbs", "ssbs sve i8mm bf16"), "aarch64") == "Neoverse V1 (Graviton3's core): int8 dot product, I8MM, SVE, BF16"
     assert cpu_description(GRAVITON2.replace("0x41", "0x61"), "aarch64").startswith("arm64 CPU (implementer 0x61, part 0xd0c)")  # not Arm's own core
-    assert cpu_description("", "x86_64") == "x86_64: none of AVX2, FMA, AVX-512, AVX-512 VNNI, AVX-VNNI, AMX-INT8"
+    assert cpu_description(LAMBDA_X86.replace("avx2 fma", ""), "x86_64").endswith(": none of AVX2, FMA, AVX-512, AVX-512 VNNI, AVX-VNNI, AMX-INT8")
+    assert cpu_description("", "aarch64") == "arm64 CPU: features unknown (no /proc/cpuinfo)"  # not "none of": nothing was read
+    assert cpu_description("CPU part\t: 0xd0c\n", "aarch64") == "arm64 CPU (part 0xd0c): none of int8 dot product, I8MM, SVE, BF16"
 
 
 def test_on_a_cpu_without_it_the_default_falls_back_by_name_and_says_why(model_dir, monkeypatch, capsys):
