@@ -5,26 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from handler.model import OUTPUT_NAME
 
 OPSET = 18
 VARIANT_FILES = {
     "fp32": "model.onnx",
     "int8": "model_int8.onnx",
-    "int8_blocks": "model_int8_blocks.onnx",
+    "int8_unsigned": "model_int8_unsigned.onnx",
     "fp16": "model_fp16.onnx",
 }
 # What each device embeds with unless told otherwise (written into the manifest's `defaults`).
 # int8's integer products are exact only where the CPU adds them in int32 (`handler.model.cpu`):
 # elsewhere the encoder takes `cpu_without_int8_dot` instead, and says so.
-DEFAULT_VARIANTS = {"cpu": "int8", "cpu_without_int8_dot": "int8_blocks", "cuda": "fp16"}
+DEFAULT_VARIANTS = {"cpu": "int8", "cpu_without_int8_dot": "int8_unsigned", "cuda": "fp16"}
 # What a variant needs from the CPU, written into its manifest entry and checked by the encoder.
 REQUIRES = {"int8": "int8_dot"}
-# int8_blocks: 8-bit block-wise weights (MatMulNBits) whose kernel quantizes activations per row
-# and block itself and sums signed products without saturating on any x86 CPU; slower per token
-# than int8, the CPU default where int8 cannot run exactly.
-BLOCK = 32
-BLOCK_ACCURACY_LEVEL = 4  # int8 compute
+# int8_unsigned: int8's graph with each weight stored as w + 128 (zero point 128). onnxruntime then
+# runs its uint8 x uint8 kernel, which sums every product in int32 on every CPU (x86 without VNNI
+# widens to int16 and pairs with vpmaddwd: nothing saturates), so it computes int8's integers where
+# int8's own uint8 x int8 kernel cannot: the CPU default there. On an AMD EPYC with AVX2 only, one
+# thread (bench_tokens, 2026-12-03): 2.12 / 3.34 / 10.27 / 37.5 ms at 3 / 8 / 34 / 130 tokens, against
+# 2.56 / 5.42 / 19.12 / 76.0 for the 8-bit block-wise weights (MatMulNBits) it replaced there (docs/benchmarks.md).
+UNSIGNED_ZERO_POINT = 128
 # Each variant's weights live beside its graph in `<file>.data` (ONNX external data): onnxruntime then
 # maps them instead of parsing and copying them out of the protobuf (int8: session 36 -> 16 ms on one
 # core, measured on an Intel Xeon), the cold start's largest piece after the imports.
@@ -149,27 +153,42 @@ def quantize_int8(source_dir: Path, fp32_file: Path, out_file: Path, tokenizer_f
     }
 
 
-def quantize_int8_blocks(source_dir: Path, fp32_file: Path, out_file: Path, workdir: Path) -> dict:
+def unsigned_weights(int8_file: Path, out_file: Path) -> dict:
+    """int8's graph (one file, weights inline) -> the same GEMMs with uint8 weights and a zero point of
+    UNSIGNED_ZERO_POINT per column: the same integer products, run by onnxruntime's uint8 x uint8 kernel."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+    from onnx import numpy_helper
 
-    fused, blocked = workdir / "int8-fused.onnx", workdir / "int8-blocked.onnx"
-    optimize_fp32(source_dir, fp32_file, fused, separate_qkv=True)
-    config = DefaultWeightOnlyQuantConfig(block_size=BLOCK, is_symmetric=True, accuracy_level=BLOCK_ACCURACY_LEVEL, bits=8)
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(fused)), bits=8, block_size=BLOCK, is_symmetric=True,
-                                     accuracy_level=BLOCK_ACCURACY_LEVEL, algo_config=config)
-    quantizer.process()
-    quantizer.model.save_model_to_file(str(blocked), use_external_data_format=False)
-    quantize_dynamic(  # the word-embedding table (a Gather inside EmbedLayerNormalization) to int8
-        str(blocked), str(out_file), weight_type=QuantType.QInt8, op_types_to_quantize=["Gather", "EmbedLayerNormalization"],
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # types of fused contrib ops onnx cannot infer
-    )
-    matmuls = sum(1 for node in onnx.load(str(out_file)).graph.node if node.op_type == "MatMulNBits")
+    model = onnx.load(str(int8_file))
+    inits = {tensor.name: tensor for tensor in model.graph.initializer}
+    converted: dict[str, int] = {}  # weight -> its columns
+    for node in model.graph.node:
+        if node.op_type != "MatMulIntegerToFloat":
+            continue
+        weight = node.input[1]
+        if weight not in converted:
+            values = numpy_helper.to_array(inits[weight])
+            if values.dtype != np.int8:
+                raise RuntimeError(f"{int8_file.name}: {node.name}'s weights are {values.dtype}, not int8")
+            inits[weight].CopyFrom(numpy_helper.from_array((values.astype(np.int16) + UNSIGNED_ZERO_POINT).astype(np.uint8), weight))
+            converted[weight] = values.shape[1]
+        zero = f"unsigned_zero_point_{converted[weight]}"
+        if zero not in inits:
+            inits[zero] = numpy_helper.from_array(np.full([converted[weight]], UNSIGNED_ZERO_POINT, np.uint8), zero)
+            model.graph.initializer.append(inits[zero])
+        # MatMulIntegerToFloat's inputs: A, B, a_scale, b_scale, a_zero_point, b_zero_point, bias
+        inputs = list(node.input) + [""] * max(0, 6 - len(node.input))
+        if inputs[5]:
+            raise RuntimeError(f"{int8_file.name}: {node.name} has a weight zero point already")
+        inputs[5] = zero
+        del node.input[:]
+        node.input.extend(inputs)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out_file))
     return {
-        "method": f"8-bit block-wise weights (MatMulNBits, block {BLOCK}, symmetric, accuracy level {BLOCK_ACCURACY_LEVEL}: "
-                  f"int8 compute) on all {matmuls} linear layers; int8 word embeddings",
-        "source": "fp32, fused with MultiHeadAttention",
+        "method": f"int8's graph with its {len(converted)} GEMMs' weights unsigned (uint8, zero point {UNSIGNED_ZERO_POINT}): "
+                  "onnxruntime's uint8 x uint8 kernel sums the same integer products in int32 on every CPU",
+        "source": "int8",
     }
 
 

@@ -162,14 +162,15 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
             tokenizer_file = staging / "tokenizer.json"
             # Fused graphs are intermediates of int8 and fp16, not variants: onnxruntime applies the
             # same fusions when it loads the plain fp32 graph (measured: a tie).
-            if "int8" in files:
-                say(f"[2/4] int8: fusions, fewer nodes, int8 GEMMs calibrated on {calibration_set}")
-                with quiet():
-                    details["int8"].update(convert.quantize_int8(source.directory, staging / files["fp32"], staging / files["int8"],
-                                                                 tokenizer_file, calibration_texts))
-            say("[2/4] int8_blocks: 8-bit block weights (for CPUs without an exact int8 dot product)")
+            # int8's graph is built everywhere: int8_unsigned is made from it, and int8 ships where the CPU runs it exactly
+            int8_graph = staging / files["int8"] if "int8" in files else work / convert.VARIANT_FILES["int8"]
+            say(f"[2/4] int8: fusions, fewer nodes, int8 GEMMs calibrated on {calibration_set}" + ("" if "int8" in files else " (the source of int8_unsigned)"))
             with quiet():
-                details["int8_blocks"].update(convert.quantize_int8_blocks(source.directory, staging / files["fp32"], staging / files["int8_blocks"], work))
+                int8_details = convert.quantize_int8(source.directory, staging / files["fp32"], int8_graph, tokenizer_file, calibration_texts)
+            if "int8" in files:
+                details["int8"].update(int8_details)
+            say("[2/4] int8_unsigned: int8's GEMMs with unsigned weights (exact on CPUs without an int8 dot product)")
+            details["int8_unsigned"].update(convert.unsigned_weights(int8_graph, staging / files["int8_unsigned"]))
             say("[3/4] fp16 variant for CUDA")
             with quiet():
                 details["fp16"].update(convert.convert_fp16(source.directory, staging / files["fp32"], staging / files["fp16"]))
@@ -234,7 +235,7 @@ def run_export(out: Path, model: str | None = None, probe_file: Path | None = pa
             # The variant each device embeds with when none is named: read by the encoder and the Lambda
             # build; `cpu_without_int8_dot` where the CPU cannot run int8 exactly (`handler.model.cpu`).
             "defaults": defaults,
-            "calibration_set": calibration_set if "int8" in files else None,
+            "calibration_set": calibration_set,
             "probe_set": probes.description,
             "held_out_set": held_out.description if held_out else None,
             "variants": rows,

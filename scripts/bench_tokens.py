@@ -3,7 +3,7 @@ to a fixed cost plus a cost per token, in one run, and from which token count al
 
     taskset -c 0 python -m scripts.bench_tokens [--model-dir model] [--baseline-model-dir DIR]
                                                 [--tokens 3,6,10,18,34,66] [--rounds 20] [--threads 1]
-                                                [--rows 1] [--variants int8_blocks] [--profile 3]
+                                                [--rows 1] [--variants int8_unsigned] [--profile 3]
     python -m scripts.bench_tokens --threads 1,2 --tokens 3,8,16,32,48,64,96,128,256   # the crossover
 
 Times one onnxruntime call (the one the service makes, nothing else) on real token ids of each

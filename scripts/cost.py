@@ -35,9 +35,10 @@ ARCHITECTURES = ("x86_64", "arm64")
 
 # This project's measured figures (docs/benchmarks.md, AMD EPYC with AVX-512 VNNI, at f31c151, 2026-11-30).
 WARM_MS_INT8 = 1.98  # lambda_handler p50, sample shard, neural, 1 core (bench_search), the int8 variant
-MODEL_MS_8_TOKENS = {"int8": 1.06, "int8_blocks": 1.94}  # one 8-token query's model time, 1 core (bench_tokens)
-# Lambda's x86_64 hosts have AVX2 without VNNI (LambdaNER-Bench, 2026-10), where int8_blocks is served: its model time in place of int8's.
-WARM_MS_X86_LAMBDA = round(WARM_MS_INT8 - MODEL_MS_8_TOKENS["int8"] + MODEL_MS_8_TOKENS["int8_blocks"], 2)
+# Lambda's x86_64 hosts have AVX2 without VNNI (LambdaNER-Bench, 2026-10), where int8_unsigned is served:
+# lambda_handler p50 measured on that kind of CPU (AMD EPYC, AVX2 + FMA only, bench_search, 1 core, 2026-12-03;
+# the block-wise int8 served there before: 5.68 ms in the same run).
+WARM_MS_X86_LAMBDA = 3.93
 # Fresh process to first answer, embedded handler, sample, ONE core as Lambda at <= 1,769 MB has
 # (bench_coldstart --cores 1, median of 7), on the CPU kind Lambda's x86 hosts are: 1,467 ms on an AMD
 # EPYC with AVX2 only (2026-12-02, at fe7ab43). An EPYC with AVX-512 VNNI, the same day: 637-861 ms.
@@ -86,7 +87,7 @@ def snapstart_pays(init_ms: float) -> bool:
 def tables(warm_ms: dict[str, float], init_ms: float) -> str:
     """docs/costs.md's tables, in markdown."""
     rows = [f"Prices: AWS list prices (us-east-1 / eu-west-2) as of {PRICES_AS_OF}. Timings: one core of this project's benchmark "
-            f"machine (docs/benchmarks.md), scaled to each memory size's share of a vCPU. x86_64 rows: `int8_blocks`, what Lambda's AVX2 "
+            f"machine (docs/benchmarks.md), scaled to each memory size's share of a vCPU. x86_64 rows: `int8_unsigned` on an AVX2 EPYC, what Lambda's AVX2 "
             f"hosts are served; **arm64 rows: x86 timings (`int8`) until an arm64 host has run `scripts.bench_tokens`**.", "",
             "| architecture | memory | warm search | Lambda $ / million searches (compute + requests) | API Gateway HTTP API $ / million, beside |",
             "|---|---|---|---|---|"]

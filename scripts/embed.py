@@ -1,7 +1,7 @@
 """Offline batch embedding: JSON-lines records -> DIR/vectors.npy (the tutorial's startup_vectors.npy).
 
     python -m scripts.embed --input FILE_OR_URL --out DIR [--schema FILE] [--model-dir DIR] [--device auto|cuda|cpu]
-                            [--variant int8|int8_blocks|fp32|fp16] [--batch-size N] [--limit N] [--text-template T]
+                            [--variant int8|int8_unsigned|fp32|fp16] [--batch-size N] [--limit N] [--text-template T]
 
 Incremental and resumable: DIR/cache keeps every vector under its model file and exact text
 (scripts/vector_cache.py), so a run on an updated file embeds only new and changed texts, and a
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory: vectors.npy, lines.npy, report.json and the vector cache")
     parser.add_argument("--model-dir", type=Path, default=Path(env("MODEL_DIR")), help="export directory (default: $MODEL_DIR or ./model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="auto: CUDA when onnxruntime-gpu sees a GPU, else CPU (said out loud)")
-    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_blocks where the export left int8 out) and fp16 on CUDA)")
+    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_unsigned where the export left int8 out) and fp16 on CUDA)")
     parser.add_argument("--batch-size", type=int, default=None, help="texts per onnxruntime call (default: the fastest measured on this CPU, handler.model.cpu.BATCH_ROWS; 32 elsewhere and on CUDA)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (default: one per core)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N lines of the input")

@@ -1,7 +1,7 @@
 """Bulk embedding at scale on Ray Data: many JSON-lines files, many workers (CPU or GPU), resumable.
 
     python -m scripts.embed_ray --input PATH_OR_GLOB --out DIR [--address auto|local|ray://...]
-                                [--workers N] [--gpus-per-worker 1] [--variant int8|int8_blocks|fp32|fp16]
+                                [--workers N] [--gpus-per-worker 1] [--variant int8|int8_unsigned|fp32|fp16]
                                 [--batch-size N] [--shard-lines 20000] [--model-dir DIR]
 
 Needs the `scale` extra (ray[data]); nothing here ships in the Lambda artifact.
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="local", help="local (start Ray here), auto (a running cluster) or ray://host:port")
     parser.add_argument("--workers", type=int, default=2, help="actors in the pool")
     parser.add_argument("--gpus-per-worker", type=float, default=0, help="GPUs per actor (0 = CPU workers)")
-    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_blocks where the export left int8 out) and fp16 on CUDA)")
+    parser.add_argument("--variant", default=None, help="model variant (default: the manifest's, int8 on CPU (int8_unsigned where the export left int8 out) and fp16 on CUDA)")
     parser.add_argument("--batch-size", type=int, default=None, help="texts per onnxruntime call (default: the fastest measured on this CPU, handler.model.cpu.BATCH_ROWS; 32 elsewhere and on CUDA)")
     parser.add_argument("--shard-lines", type=int, default=20_000, help="lines per shard (the unit of work and of what a killed run keeps)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per CPU actor (default: cores / workers)")

@@ -17,8 +17,8 @@ from handler.common.schema import Schema, load_schema
 # descriptions are markdown: README.md's configuration table is this table (`tests.common.test_config`).
 ENV: dict[str, tuple[str, str]] = {
     "MODEL_DIR": ("model", "export directory (`manifest.json`, `tokenizer.json`, `*.onnx` and their weights `*.onnx.data`); also the scripts' default `--model-dir`"),
-    "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `int8_blocks`, `fp32`, `fp16`); empty = the manifest's CPU "
-                          "default (`int8`; `int8_blocks` on a CPU without an exact int8 dot product, said in the start-up log)"),
+    "EMBED_VARIANT": ("", "model variant the service embeds queries with (`int8`, `int8_unsigned`, `fp32`, `fp16`); empty = the manifest's CPU "
+                          "default (`int8`; `int8_unsigned` on a CPU without an exact int8 dot product, said in the start-up log)"),
     "ORT_THREADS": ("0", "onnxruntime intra-op threads of long texts and batches; 0 = one per core this process may use (on Lambda: "
                          "one per 1,769 MB); a short query runs on one thread whatever this says ([docs/design.md](docs/design.md#threads))"),
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": ("", "set by Lambda (MB), read to know its cores: one vCPU per 1,769 MB (Lambda lists two CPUs "
@@ -63,7 +63,7 @@ ENV: dict[str, tuple[str, str]] = {
     "LAMBDA_ARCH": ("x86_64", "architecture of the Lambda artifact build (`x86_64` or `arm64`)"),
     "LAMBDA_MODE": ("embedded", "storage backend the Lambda artifact carries: `embedded` (Qdrant Edge) or `server` (qdrant-client)"),
     "LAMBDA_SHARD": ("", "embedded artifact: the `QDRANT_PATH/<collection>` directory baked into it (`sam build` reads it too)"),
-    "LAMBDA_VARIANTS": ("", "model variants the Lambda artifact carries, comma-separated (`int8,int8_blocks`), the first the CPU default; "
+    "LAMBDA_VARIANTS": ("", "model variants the Lambda artifact carries, comma-separated (`int8,int8_unsigned`), the first the CPU default; "
                             "empty = what Lambda's CPUs serve: on x86_64 (AVX2, no VNNI) the manifest's `cpu_without_int8_dot`, on arm64 its `cpu`"),
     "PYTHON312": ("", "a Python 3.12 interpreter for the artifact build and local invokes; empty = looked up"),
     # scripts/main_job.sh (read by the shell script, documented here with the rest)

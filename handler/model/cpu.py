@@ -110,12 +110,12 @@ def usable_cores(*, lambda_memory_mb: str | None = None, affinity: int | None = 
 # `--rows 32` for batches). Below it a call runs on one thread: the pool's hand-off costs more than
 # the second core gives. Where all cores won at no size measured, the figure is twice the largest.
 CROSSOVER_TOKENS = {
-    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores, quiet (load 0.1-2), 2026-12-02, at fe7ab43:
-    # two threads won from the shortest call measured, 3 tokens (int8_blocks 2.39 vs 3.48 ms; fp32
-    # 3.96 vs 6.53; 8 tokens 4.33 vs 6.79; 256 tokens 91 vs 150; batches of 32 x 8: 68 vs 120), so every
-    # call runs on both cores. (The same machine shared with other jobs, load 5-9, had one thread win
-    # at every size: a second thread without a free core only waits.)
-    ("AuthenticAMD", "avx2"): {"int8_blocks": 1, "int8": 1, "fp32": 1},
+    # AMD EPYC (AVX2+FMA, no AVX-512, no VNNI), 2 cores, quiet, 2026-12-03: two threads won from the
+    # shortest call measured, 3 tokens (int8_unsigned 1.61 vs 2.12 ms; 8 tokens 2.60 vs 3.34; 130: 24.7
+    # vs 37.5; fp32 3.44 vs 4.67), as on 2026-12-02 for the block-wise int8 then served (batches of 32 x 8:
+    # 68 vs 120 ms), so every call runs on both cores. (The same machine shared with other jobs, load 5-9,
+    # had one thread win at every size: a second thread without a free core only waits.)
+    ("AuthenticAMD", "avx2"): {"int8_unsigned": 1, "int8": 1, "fp32": 1},
     # AMD EPYC (AVX-512 VNNI), 2 cores, quiet (load 0-1.5), 2026-12-02, two runs at 981d98f: int8's
     # second thread won by 5% or lost below 34 tokens (3 tokens: 0.69-0.80 vs 0.82-0.83 ms; 8: 0.85-0.93
     # vs 0.95-1.06) and clearly from 34 (2.27-2.53 vs 2.66-2.85 ms; 130: 7.0 vs 9.3), so a short query

@@ -183,7 +183,7 @@ class Encoder:
     @property
     def narrow(self):
         """The one-thread session (the wide one itself when that has one thread): a second copy of
-        the weights in memory (onnxruntime shares none between sessions; int8_blocks: about 35 MB)."""
+        the weights in memory (onnxruntime shares none between sessions; int8_unsigned: about 30 MB)."""
         if self._narrow is None:
             with self._narrow_lock:
                 if self._narrow is None:
@@ -214,7 +214,7 @@ class Encoder:
         variant None takes the manifest's default for the device (`defaults`: int8 on CPU, fp16 on
         CUDA); on a CPU that lacks what that needs, `defaults["cpu_without_<need>"]`, the reason in
         `fallback`. The chosen variant's vector of a known text must be the export's (`handler.model.kernels`):
-        where it is not, the next exact variant is taken (int8 -> int8_blocks -> fp32), the reason in
+        where it is not, the next exact variant is taken (int8 -> int8_unsigned -> fp32), the reason in
         `fallback`; a variant named explicitly is refused instead. verify "sha256" hashes the model file and the tokenizer (against the manifest's
         `tokenizer_sha256`), "size" only compares the model files' lengths (see __init__; the service
         checks both hashes itself: `handler.model.integrity`). announce=True prints the variant and the provider that actually runs to stderr.
@@ -251,7 +251,7 @@ class Encoder:
             if off is None:
                 break
             if variant is not None:
-                raise EncoderError(f"variant '{name}' {off}: its vectors would differ from the gated ones; use int8_blocks or fp32")
+                raise EncoderError(f"variant '{name}' {off}: its vectors would differ from the gated ones; use int8_unsigned or fp32")
             tried.append(f"'{name}' {off}")
             following = _exact_fallback(manifest, name, entry)
             if following is None:

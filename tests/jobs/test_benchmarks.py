@@ -71,7 +71,7 @@ def test_bench_embed_prints_every_engine(model_dir):
     default = manifest["defaults"]["cpu"]
     expected = {f"scripts.embed, {v}{' (defaults.cpu)' if v == default else ''} (CPUExecutionProvider)" for v in manifest["variants"] if v != "fp16"}
     table = [line.rsplit(None, 2)[0] for line in result.stdout.splitlines() if line.startswith("scripts.embed, ")]  # name, texts/s, vs ST
-    assert sorted(table) == sorted(expected) and {"fp32", "int8_blocks", cpu_variant()} <= set(manifest["variants"]), table
+    assert sorted(table) == sorted(expected) and {"fp32", "int8_unsigned", cpu_variant()} <= set(manifest["variants"]), table
     assert all(f"  {row}: onnxruntime " in result.stdout for row in expected) and "onnxruntime alone" in result.stdout  # where the time goes, per row
 
 
@@ -79,11 +79,11 @@ def test_bench_tokens_prints_every_variant_and_a_profile(model_dir):
     result = run_module("scripts.bench_tokens", "--model-dir", str(model_dir), "--rounds", "1", "--block", "1", "--tokens", "3,8", "--profile", "3", timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0] for line in result.stdout.splitlines() if line and line[0].isalpha()}
-    assert {"variant", "fp32", "int8_blocks", cpu_variant()} <= rows
+    assert {"variant", "fp32", "int8_unsigned", cpu_variant()} <= rows
     assert f"the service serves {cpu_variant()} (" in result.stderr
     if int8_dot_here():
         assert "int8, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout
-    assert "int8_blocks, 3 tokens, onnxruntime profile" in result.stdout and "MatMulNBits" in result.stdout
+    assert "int8_unsigned, 3 tokens, onnxruntime profile" in result.stdout and "MatMulIntegerToFloat" in result.stdout
 
 
 def test_bench_tokens_on_a_cpu_without_int8_dot_times_what_is_served_there_and_says_what_it_leaves_out(model_dir):
@@ -97,12 +97,12 @@ def test_bench_tokens_on_a_cpu_without_int8_dot_times_what_is_served_there_and_s
                         env={"PYTHONPATH": simulated}, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0] for line in result.stdout.splitlines() if line and line[0].isalpha()}
-    assert {"fp32", "int8_blocks"} <= rows and "int8" not in rows
-    assert "the service serves int8_blocks (" in result.stderr
+    assert {"fp32", "int8_unsigned"} <= rows and "int8" not in rows
+    assert "the service serves int8_unsigned (" in result.stderr
     if "int8" not in json.loads((model_dir / "manifest.json").read_text())["variants"]:
-        return  # an export made without an exact int8 dot product carries no int8 (and serves int8_blocks as its default)
+        return  # an export made without an exact int8 dot product carries no int8 (and serves int8_unsigned as its default)
     assert "int8: not timed: never served on this CPU (it needs int8_dot, and this x86 CPU has neither AVX512-VNNI nor AVX-VNNI" in result.stderr
-    assert "the service serves int8_blocks (default 'int8' needs int8_dot" in result.stderr
+    assert "the service serves int8_unsigned (default 'int8' needs int8_dot" in result.stderr
     named = run_module("scripts.bench_tokens", "--model-dir", str(model_dir), "--variants", "int8", "--rounds", "1", "--block", "1", "--tokens", "3",
                        env={"PYTHONPATH": simulated}, timeout=300)
     assert named.returncode == 2 and "needs int8_dot" in named.stderr and "Traceback" not in named.stderr

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
+from export import parity
 from export.source import OFFICIAL_WEIGHTS_SHA256
 from handler.common import sha256_file
 from handler.model import Encoder, model_files, variant_bytes, variant_sha256
@@ -19,6 +20,12 @@ LONG_TEXT = "Qdrant stores vectors and payloads and serves nearest-neighbour que
 @pytest.fixture(scope="module")
 def manifest(model_dir):
     return json.loads((model_dir / "manifest.json").read_text())
+
+
+def int8_graphs(model_dir) -> list:
+    """The int8 graphs of this export: int8_unsigned's always, int8's where the CPU runs it exactly."""
+    names = ["model_int8_unsigned.onnx"] + (["model_int8.onnx"] if int8_dot_here() else [])
+    return [onnx.load(str(model_dir / name)).graph for name in names]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,7 @@ def test_cli_prints_the_parity_table(export_run):
     _, result = export_run
     if result is None:
         pytest.skip("TEST_MODEL_DIR reused an export; the CLI did not run")
-    expected_lines = ("parity on", "max_abs_diff", "fp32", "int8_blocks", "fp16", "pass") + (("calibrated on 256 even lines",) if int8_dot_here() else ("int8 left out",))
+    expected_lines = ("parity on", "max_abs_diff", "fp32", "int8_unsigned", "fp16", "pass") + (("calibrated on 256 even lines",) if int8_dot_here() else ("int8 left out",))
     for expected in expected_lines:
         assert expected in result.stdout + result.stderr
 
@@ -56,7 +63,7 @@ def test_graph_inputs_and_output(model_dir):
 
 
 def test_manifest_lists_variants_with_true_sizes_and_hashes(model_dir, manifest):
-    assert set(manifest["variants"]) == {"fp32", "int8_blocks", "fp16"} | ({"int8"} if int8_dot_here() else set())
+    assert set(manifest["variants"]) == {"fp32", "int8_unsigned", "fp16"} | ({"int8"} if int8_dot_here() else set())
     for name, entry in manifest["variants"].items():
         graph, weights = model_files(model_dir, entry)  # the weights apart from the graph: onnxruntime maps them at load
         assert weights.path.name == graph.path.name + ".data" and graph.path.stat().st_size < 200_000 < weights.path.stat().st_size, name
@@ -70,12 +77,13 @@ def test_manifest_lists_variants_with_true_sizes_and_hashes(model_dir, manifest)
     for package in ("onnxruntime", "transformers", "optimum", "sentence-transformers"):
         assert manifest["versions"][package], package
     assert manifest["versions"]["opset"] >= 17
-    # int8 is exported where the CPU runs it exactly; elsewhere it is left out and int8_blocks is the default
-    assert manifest["defaults"] == {"cpu": cpu_variant(), "cpu_without_int8_dot": "int8_blocks", "cuda": "fp16"}
-    assert "requires" not in manifest["variants"]["int8_blocks"]
+    # int8 is exported where the CPU runs it exactly; elsewhere it is left out and int8_unsigned is the default
+    assert manifest["defaults"] == {"cpu": cpu_variant(), "cpu_without_int8_dot": "int8_unsigned", "cuda": "fp16"}
+    assert "requires" not in manifest["variants"]["int8_unsigned"]
     if int8_dot_here():
         assert manifest["variants"]["int8"]["requires"] == "int8_dot"
-        assert manifest["calibration_set"].startswith("256 even lines of bench_corpus_40k.jsonl before line 30001")
+    # int8's graph is calibrated on every CPU: int8_unsigned is made from it
+    assert manifest["calibration_set"].startswith("256 even lines of bench_corpus_40k.jsonl before line 30001")
 
 
 def test_parity_figures_meet_the_gate(manifest):
@@ -94,7 +102,7 @@ def test_parity_figures_meet_the_gate(manifest):
         assert "not verified" in fp16["note"]
     # The int8 variants are smaller than a third of fp32 (what the Lambda artifact carries), and
     # batch-invariant: that is in their thresholds, so it was measured.
-    for name in {"int8", "int8_blocks"} & set(variants):
+    for name in {"int8", "int8_unsigned"} & set(variants):
         assert variant_bytes(variants[name]) < 0.3 * variant_bytes(variants["fp32"]), name
         assert "batch_invariance_max_abs_diff" in variants[name]["parity"], name
 
@@ -103,30 +111,49 @@ def test_int8_takes_no_scale_from_other_rows(model_dir):
     """Its GEMMs are integer (uint8 x int8); nothing in the graph quantizes with one scale per
     tensor (DynamicQuantizeLinear and the kernels built on it), which would tie a text's vector
     to its batch-mates; no SkipLayerNormalization either (slow on CPU)."""
-    if not int8_dot_here():
-        pytest.skip("no int8 in this export: this CPU lacks an exact int8 dot product (int8_blocks is served)")
-    ops = [node.op_type for node in onnx.load(str(model_dir / "model_int8.onnx")).graph.node]
-    assert ops.count("MatMulIntegerToFloat") == 24 and "MatMul" not in ops
-    assert not {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulInteger", "QAttention", "SkipLayerNormalization"} & set(ops)
-    quantize = [n for n in onnx.load(str(model_dir / "model_int8.onnx")).graph.node if n.op_type == "QuantizeLinear"]
-    inits = {i.name: i for i in onnx.load(str(model_dir / "model_int8.onnx")).graph.initializer}
-    for node in quantize:  # a scale that is a constant (fixed grid) or a tensor made per row
-        assert node.input[1] in inits and len(inits[node.input[1]].dims) == 0, node.name
+    for graph in int8_graphs(model_dir):  # int8_unsigned is int8's graph: both, where both are exported
+        ops = [node.op_type for node in graph.node]
+        assert ops.count("MatMulIntegerToFloat") == 24 and "MatMul" not in ops
+        assert not {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulInteger", "QAttention", "SkipLayerNormalization"} & set(ops)
+        inits = {i.name: i for i in graph.initializer}
+        for node in (n for n in graph.node if n.op_type == "QuantizeLinear"):  # a scale that is a constant (fixed grid) or a tensor made per row
+            assert node.input[1] in inits and len(inits[node.input[1]].dims) == 0, node.name
 
 
 def test_int8_scales_the_attention_output_per_row(model_dir):
     """Each layer's attention output reaches its integer GEMM through its rows' own peaks (Abs ->
     ReduceMax), not a fixed grid: on repetitive text every row is alike, and a grid's one error per
     row survived pooling ("word " * 1000 at 0.984; docs/pipeline.md#degenerate-text)."""
+    for graph in int8_graphs(model_dir):
+        readers = {}
+        for node in graph.node:
+            for name in node.input:
+                readers.setdefault(name, []).append(node.op_type)
+        attention = [n.output[0] for n in graph.node if n.op_type == "MultiHeadAttention"]
+        assert len(attention) == 6 and all(sorted(readers[out]) == ["Abs", "Div"] for out in attention), [readers[out] for out in attention]
+
+
+def test_int8_unsigned_holds_int8s_weights_plus_128_and_gives_its_vectors(model_dir, manifest):
+    """int8_unsigned = int8's graph with every GEMM's weights stored as w + 128 (zero point 128): the
+    same integer products on a kernel that cannot saturate (tests/jobs/test_unsigned_weights.py).
+    Where the CPU runs int8 exactly (and so the export has it), the two give the same vectors."""
+    from onnx import numpy_helper
+
+    unsigned = onnx.load(str(model_dir / "model_int8_unsigned.onnx"))
+    values = {i.name: numpy_helper.to_array(i) for i in unsigned.graph.initializer}
+    gemms = [n for n in unsigned.graph.node if n.op_type == "MatMulIntegerToFloat"]
+    assert len(gemms) == 24 and all(values[n.input[1]].dtype == np.uint8 and set(values[n.input[5]].tolist()) == {128} for n in gemms)
+    assert manifest["variants"]["int8_unsigned"]["source"] == "int8"
     if not int8_dot_here():
-        pytest.skip("no int8 in this export: this CPU lacks an exact int8 dot product (int8_blocks is served)")
-    graph = onnx.load(str(model_dir / "model_int8.onnx")).graph
-    readers = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node.op_type)
-    attention = [n.output[0] for n in graph.node if n.op_type == "MultiHeadAttention"]
-    assert len(attention) == 6 and all(sorted(readers[out]) == ["Abs", "Div"] for out in attention), [readers[out] for out in attention]
+        return  # no int8 here to compare with: the gate measured int8_unsigned against sentence-transformers
+    int8 = onnx.load(str(model_dir / "model_int8.onnx"))
+    signed = {i.name: numpy_helper.to_array(i) for i in int8.graph.initializer}
+    assert [n.op_type for n in int8.graph.node] == [n.op_type for n in unsigned.graph.node]
+    for node in gemms:
+        assert np.array_equal(values[node.input[1]].astype(np.int16) - 128, signed[node.input[1]]), node.name
+    texts = parity.load_probes().texts
+    ours = Encoder.from_export(model_dir, "int8_unsigned").embed(texts)
+    assert float(np.abs(ours - Encoder.from_export(model_dir, "int8").embed(texts)).max()) <= 1e-5  # the gate's batch-invariance bound
 
 
 def test_tokenizer_truncates_at_256_and_pads_to_longest(model_dir):
@@ -160,7 +187,7 @@ def test_unusual_texts_match_sentence_transformers(fp32, st_model):
 
 
 def test_the_served_query_matches_fp32_closely(model_dir, fp32):
-    served = Encoder.from_export(model_dir)  # the serving default: int8, or int8_blocks on a CPU without an exact int8 dot product
+    served = Encoder.from_export(model_dir)  # the serving default: int8, or int8_unsigned on a CPU without an exact int8 dot product
     assert served.variant == cpu_variant()
     query = "vegan food delivery in berlin"
     assert float(served.embed_one(query) @ fp32.embed_one(query)) >= 0.98
@@ -201,9 +228,9 @@ def test_failed_gate_leaves_nothing_behind(tmp_path, monkeypatch):
     from export import ParityError, parity, run_export
 
     # impossible on purpose, for the variant every CPU exports (int8 is left out where it is not exact)
-    monkeypatch.setitem(parity.THRESHOLDS, "int8_blocks", [("mean_cosine", ">=", 1.01)])
+    monkeypatch.setitem(parity.THRESHOLDS, "int8_unsigned", [("mean_cosine", ">=", 1.01)])
     out = tmp_path / "model"
-    with pytest.raises(ParityError, match=r"int8_blocks: mean_cosine = .*needs >= 1.01"):
+    with pytest.raises(ParityError, match=r"int8_unsigned: mean_cosine = .*needs >= 1.01"):
         run_export(out, probe_file=None)
     assert list(tmp_path.iterdir()) == []  # neither the output nor a staging directory
 

@@ -29,7 +29,7 @@ def test_the_worst_text_is_floored_and_named():
     """A mean can hide one text far off (#29: int8 on "?!" * 150 at 0.906 while the mean held)."""
     assert parity.failures("int8", {"mean_cosine": 0.999, "min_cosine": 0.906, "mean_top10_overlap": 0.99, "batch_invariance_max_abs_diff": 0.0}) == [
         "int8: min_cosine = 0.906, needs >= 0.99"]
-    assert parity.failures("int8_blocks", {"mean_cosine": 0.999, "min_cosine": 0.97, "mean_top10_overlap": 0.99}, where=" (held-out)") == ["int8_blocks: min_cosine (held-out) = 0.97, needs >= 0.99"]
+    assert parity.failures("int8_unsigned", {"mean_cosine": 0.999, "min_cosine": 0.97, "mean_top10_overlap": 0.99}, where=" (held-out)") == ["int8_unsigned: min_cosine (held-out) = 0.97, needs >= 0.99"]
     reference = np.eye(4, dtype=np.float32)
     candidate = reference.copy()
     candidate[2] = [0.6, 0, 0.8, 0]

@@ -166,7 +166,7 @@ def test_what_an_artifact_serves_on_lambdas_cpus_gives_the_gated_vectors(cpu, mo
         if missing(manifest["variants"][variant].get("requires")) is None:  # native arithmetic here is the exact one: compare
             own = cosines(vectors[variant], Encoder(model_dir / manifest["variants"][variant]["file"], model_dir / "tokenizer.json", batch_size=ROWS).embed(sample))
             lines.append(f"    vs its own native vectors: min {own.min():.7f}")
-            if not manifest["variants"][variant].get("requires"):  # fp32, int8_blocks: the same arithmetic on every CPU,
+            if not manifest["variants"][variant].get("requires"):  # fp32, int8_unsigned: the same arithmetic on every CPU,
                 # within the known-vector check's bound: kernels of another vector width or architecture
                 # sum in another order (int8_blocks under Haswell against AVX-512's: 0.99972 on "x";
                 # neoverse-n1's against x86's: 0.99953 on the empty text)

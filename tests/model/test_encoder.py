@@ -106,9 +106,9 @@ def test_on_a_cpu_without_it_the_default_falls_back_by_name_and_says_why(model_d
         pytest.skip("this export was made on a CPU without an exact int8 dot product: it has no int8 to fall back from (test_export checks that)")
     assert manifest["variants"]["int8"]["requires"] == "int8_dot"
     encoder = Encoder.from_export(model_dir, announce=True)
-    assert encoder.variant == manifest["defaults"]["cpu_without_int8_dot"] == "int8_blocks"
+    assert encoder.variant == manifest["defaults"]["cpu_without_int8_dot"] == "int8_unsigned"
     assert "neither AVX512-VNNI nor AVX-VNNI" in encoder.describe()["fallback"]
-    assert "embedding with variant 'int8_blocks'" in capsys.readouterr().err
+    assert "embedding with variant 'int8_unsigned'" in capsys.readouterr().err
     with pytest.raises(EncoderError, match="variant 'int8' needs int8_dot"):
         Encoder.from_export(model_dir, "int8")
 
@@ -189,7 +189,7 @@ def test_kernels_that_give_another_known_vector_are_never_served(model_dir, tmp_
     manifest["variants"][served]["known_vector"] = known_vector(np.roll(vector, 1))  # far off: any variant's floor catches it
     (copy / "manifest.json").write_text(json.dumps(manifest))
     encoder = Encoder.from_export(copy)
-    assert encoder.variant != served and encoder.variant in ("int8_blocks", "fp32")
+    assert encoder.variant != served and encoder.variant in ("int8_unsigned", "fp32")
     assert f"'{served}' gives another vector of the known text on this CPU" in encoder.fallback and encoder.known_vector_cosine >= 0.9999
     with pytest.raises(EncoderError, match=rf"variant '{served}' gives another vector of the known text"):
         Encoder.from_export(copy, served)

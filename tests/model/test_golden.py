@@ -25,7 +25,7 @@ def test_fp32_reproduces_the_recorded_vectors(model_dir):
 
 
 def test_the_serving_variant_stays_close_to_them(model_dir):
-    encoder = Encoder.from_export(model_dir)  # the CPU default (int8 or int8_blocks)
+    encoder = Encoder.from_export(model_dir)  # the CPU default (int8 or int8_unsigned)
     for golden in GOLDEN["vectors"]:
         first = np.asarray(golden["first"], dtype=np.float32)
         assert np.abs(encoder.embed_one(golden["text"])[: len(first)] - first).max() <= 0.02, golden["text"]

@@ -32,7 +32,7 @@ def test_a_missing_model_directory_names_the_file_and_the_fix(tmp_path):
 
 
 def served_file(model_dir) -> str:
-    """The model file this CPU serves (int8's, or int8_blocks' where int8 is not exact here)."""
+    """The model file this CPU serves (int8's, or int8_unsigned' where int8 is not exact here)."""
     return served_variant(model_dir)[1]["file"]
 
 

@@ -25,13 +25,13 @@ def test_lambda_gets_the_cores_its_memory_buys_never_the_cpus_it_lists():
 
 def test_the_crossover_comes_from_the_table_of_the_cpu_measured():
     assert cpu_kind(AMD_AVX2) == ("AuthenticAMD", "avx2") and cpu_kind(INTEL_VNNI) == ("GenuineIntel", "avx512_vnni")
-    assert crossover_tokens("int8_blocks", AMD_AVX2) == CROSSOVER_TOKENS["AuthenticAMD", "avx2"]["int8_blocks"]
+    assert crossover_tokens("int8_unsigned", AMD_AVX2) == CROSSOVER_TOKENS["AuthenticAMD", "avx2"]["int8_unsigned"]
     assert crossover_tokens("int8", AMD_VNNI) == CROSSOVER_TOKENS["AuthenticAMD", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
     assert crossover_tokens("int8", INTEL_VNNI) == CROSSOVER_TOKENS["GenuineIntel", "avx512_vnni"]["int8"] != DEFAULT_CROSSOVER
     intel_avx2 = INTEL_VNNI.replace(" avx512f avx512_vnni", "")
     assert crossover_tokens("int8", intel_avx2) == DEFAULT_CROSSOVER  # a CPU not measured: the default
-    assert crossover_tokens("int8_blocks", INTEL_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
-    assert crossover_tokens("int8_blocks", AMD_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
+    assert crossover_tokens("int8_unsigned", INTEL_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
+    assert crossover_tokens("int8_unsigned", AMD_VNNI) == DEFAULT_CROSSOVER  # a variant not measured on a CPU that was
 
 
 def test_bench_tokens_finds_the_crossover_in_its_medians():

@@ -132,14 +132,14 @@ class AnswersAsAServer:
 
 def int8_dot_here() -> bool:
     """Whether this CPU runs the `int8` variant exactly (`handler.model.cpu`): its export has `int8` and
-    serves it; elsewhere the export leaves it out and `int8_blocks` is the CPU default."""
+    serves it; elsewhere the export leaves it out and `int8_unsigned` is the CPU default."""
     from handler.model import INT8_DOT, missing
 
     return missing(INT8_DOT) is None
 
 
 def cpu_variant() -> str:
-    return "int8" if int8_dot_here() else "int8_blocks"
+    return "int8" if int8_dot_here() else "int8_unsigned"
 
 
 def served_variant(model_dir) -> tuple[str, dict]:

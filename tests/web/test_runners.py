@@ -186,7 +186,7 @@ def test_health_never_waits_behind_searches():
 def test_the_worker_answers_what_inline_answers(service):
     """The real service, its query cache off (else the inline run would read back the worker's
     vectors): 24 concurrent searches of every mode and city, micro-batched, equal one by one to the
-    inline runner's (the CPU default, int8 or int8_blocks, is batch-invariant)."""
+    inline runner's (the CPU default, int8 or int8_unsigned, is batch-invariant)."""
     uncached = SearchService(dataclasses.replace(service.settings, query_cache_size=0), service.encoder, service.storage)
     requests = [SearchRequest(q, limit, Filters.of({"city": [city]} if city else {}), mode) for q in ("food delivery", "hospital software", "payments", "QR codes", "machine learning", "bikes")
                 for limit, city, mode in ((5, None, "hybrid"), (3, "London", "neural"), (10, None, "text"), (5, "San Francisco", "hybrid"))]

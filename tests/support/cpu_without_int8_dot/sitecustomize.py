@@ -3,7 +3,7 @@ machine that has one: put this directory first on PYTHONPATH, and every Python p
 with that environment (subprocesses included) imports this file at start-up.
 
     export PYTHONPATH=$PWD/tests/support/cpu_without_int8_dot:$PWD
-    python -m export --out /tmp/model-noint8          # int8 left out, defaults.cpu = int8_blocks
+    python -m export --out /tmp/model-noint8          # int8 left out, defaults.cpu = int8_unsigned
     TEST_MODEL_DIR=/tmp/model-noint8 python -m pytest tests/jobs/test_export.py tests/model/test_encoder.py ...
 
 handler.model.cpu.missing then reads /proc/cpuinfo with those two flags removed; calls that name
