@@ -14,7 +14,7 @@ from reference import BENCH_FILE, SAMPLE_FILE
 TOP_K = 10
 # The int8 variants' worst single text, on the probes and on held-out text. Measured (Intel Xeon
 # with VNNI, docs/pipeline.md#degenerate-text): int8 0.9966 (the empty text; "word " * 1000 was
-# 0.984 while the attention output had a fixed grid); int8_unsigned computes int8's integers (AMD EPYC, AVX2: 0.99702).
+# 0.984 while the attention output had a fixed grid); int8_unsigned computes int8's integers (AMD EPYC, AVX2: 0.99702, the empty text, on the probes).
 MIN_COSINE_FLOOR = {"int8": 0.99, "int8_unsigned": 0.99}
 # Every bound of the gate, per variant: (figure, comparison, bound). Each is checked on every
 # export; fp16 runs on CUDA where onnxruntime-gpu sees a GPU, else on the CPU provider (said so

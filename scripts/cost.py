@@ -87,7 +87,7 @@ def snapstart_pays(init_ms: float) -> bool:
 def tables(warm_ms: dict[str, float], init_ms: float) -> str:
     """docs/costs.md's tables, in markdown."""
     rows = [f"Prices: AWS list prices (us-east-1 / eu-west-2) as of {PRICES_AS_OF}. Timings: one core of this project's benchmark "
-            f"machine (docs/benchmarks.md), scaled to each memory size's share of a vCPU. x86_64 rows: `int8_unsigned` on an AVX2 EPYC, what Lambda's AVX2 "
+            f"machines (docs/benchmarks.md), scaled to each memory size's share of a vCPU. x86_64 rows: `int8_unsigned` on an AVX2 EPYC, what Lambda's AVX2 "
             f"hosts are served; **arm64 rows: x86 timings (`int8`) until an arm64 host has run `scripts.bench_tokens`**.", "",
             "| architecture | memory | warm search | Lambda $ / million searches (compute + requests) | API Gateway HTTP API $ / million, beside |",
             "|---|---|---|---|---|"]

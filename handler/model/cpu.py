@@ -115,7 +115,7 @@ CROSSOVER_TOKENS = {
     # vs 37.5; fp32 3.44 vs 4.67), as on 2026-12-02 for the block-wise int8 then served (batches of 32 x 8:
     # 68 vs 120 ms), so every call runs on both cores. (The same machine shared with other jobs, load 5-9,
     # had one thread win at every size: a second thread without a free core only waits.)
-    ("AuthenticAMD", "avx2"): {"int8_unsigned": 1, "int8": 1, "fp32": 1},
+    ("AuthenticAMD", "avx2"): {"int8_unsigned": 1, "int8_blocks": 1, "int8": 1, "fp32": 1},  # int8_blocks: exports before 2026-12-03
     # AMD EPYC (AVX-512 VNNI), 2 cores, quiet (load 0-1.5), 2026-12-02, two runs at 981d98f: int8's
     # second thread won by 5% or lost below 34 tokens (3 tokens: 0.69-0.80 vs 0.82-0.83 ms; 8: 0.85-0.93
     # vs 0.95-1.06) and clearly from 34 (2.27-2.53 vs 2.66-2.85 ms; 130: 7.0 vs 9.3), so a short query

@@ -143,7 +143,7 @@ def test_int8_unsigned_holds_int8s_weights_plus_128_and_gives_its_vectors(model_
     values = {i.name: numpy_helper.to_array(i) for i in unsigned.graph.initializer}
     gemms = [n for n in unsigned.graph.node if n.op_type == "MatMulIntegerToFloat"]
     assert len(gemms) == 24 and all(values[n.input[1]].dtype == np.uint8 and set(values[n.input[5]].tolist()) == {128} for n in gemms)
-    assert manifest["variants"]["int8_unsigned"]["source"] == "int8"
+    assert manifest["variants"]["int8_unsigned"]["source"].startswith("int8's graph")
     if not int8_dot_here():
         return  # no int8 here to compare with: the gate measured int8_unsigned against sentence-transformers
     int8 = onnx.load(str(model_dir / "model_int8.onnx"))
